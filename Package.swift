@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+// SegViz: secure federated CT segmentation (liver + spleen) from partially annotated sites.
+import PackageDescription
+
+/// Release builds of the numeric code want the optimiser's unchecked arithmetic in hot loops only
+/// where a module opts in; everything else keeps Swift's checks.
+let package = Package(
+    name: "segviz",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "segviz", targets: ["segviz"]),
+        .library(name: "SegVizKit", targets: ["Tensor", "NN", "Imaging", "SecureAggregation", "Federation"]),
+    ],
+    dependencies: [
+        // CLI parsing: one file per subcommand in Sources/segviz.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Property-based tests of quantisation, Shamir, message codecs and mask cancellation.
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: C shims (imported by exactly one wrapper file each)
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium",
+                       providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "CNIfTI",
+                linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"),
+                                 .linkedLibrary("z"), .linkedLibrary("m")]),
+
+        // MARK: Libraries, in the data's order
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "NN", dependencies: ["Tensor"]),
+        .target(name: "Imaging", dependencies: ["NN", "Tensor", "CNIfTI"]),
+        .target(name: "SecureAggregation", dependencies: ["CSodium"]),
+        .target(name: "SecureAggregationTesting", dependencies: ["SecureAggregation"]),
+        .target(name: "Federation", dependencies: ["SecureAggregation", "Imaging", "NN", "Tensor"]),
+
+        // MARK: Command-line tool
+        .executableTarget(name: "segviz", dependencies: [
+            "Federation", "Imaging", "NN", "Tensor", "SecureAggregation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: Tests (Swift Testing)
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"],
+                    resources: []),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "NN", "Tensor"]),
+        .testTarget(name: "SecureAggregationTests", dependencies: [
+            "SecureAggregation", "SecureAggregationTesting",
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        .testTarget(name: "FederationTests", dependencies: ["Federation", "SecureAggregation", "Imaging", "NN"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,3 @@
+#include "CNIfTI.h"
+
+int segviz_znzclose(znzFile *file) { return Xznzclose(file); }
