@@ -1,0 +1,34 @@
+# SegViz: the two commands a new user needs are `make demo` and `make test`.
+# Each first runs an idempotent install step (Debian packages via apt, Python interop packages via pip).
+SHELL := /bin/bash
+SWIFT ?= swift
+RELEASE_BIN := .build/release/segviz
+
+.PHONY: deps build release test demo bench clean help
+
+help:
+	@echo "make demo   - install what is missing, build (release), run the federated demo"
+	@echo "make test   - install what is missing, build, run the test suite"
+	@echo "make bench  - release-build benchmarks (key=value figures on each last line)"
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product segviz
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: release
+	$(RELEASE_BIN) demo
+
+bench: release
+	$(RELEASE_BIN) bench --help
+
+clean:
+	rm -rf .build
