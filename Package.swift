@@ -16,6 +16,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // Property-based tests of quantisation, Shamir, message codecs and mask cancellation.
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        // Aggregator HTTP server (nodes connect out to it and long-poll for work).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Node-side HTTP client.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // The aggregator's round ledger (SQLite, hash-chained records).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: C shims (imported by exactly one wrapper file each)
@@ -33,7 +39,12 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["NN", "Tensor", "CNIfTI"]),
         .target(name: "SecureAggregation", dependencies: ["CSodium"]),
         .target(name: "SecureAggregationTesting", dependencies: ["SecureAggregation"]),
-        .target(name: "Federation", dependencies: ["SecureAggregation", "Imaging", "NN", "Tensor"]),
+        .target(name: "Federation", dependencies: [
+            "SecureAggregation", "Imaging", "NN", "Tensor", "CSodium",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
 
         // MARK: Command-line tool
         .executableTarget(name: "segviz", dependencies: [

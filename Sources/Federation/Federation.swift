@@ -1,1 +1,3 @@
-// Federation module
+import Hummingbird
+import AsyncHTTPClient
+import GRDB

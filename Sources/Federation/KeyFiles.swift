@@ -1,0 +1,139 @@
+import Foundation
+
+/// Identity key files: `NAME.pub` (minisign public-key format) and `NAME.key` (minisign's unencrypted
+/// secret-key format, mode 0600).
+public enum KeyFiles {
+    /// Paths of a key pair in `directory`.
+    public static func paths(id: String, directory: String) -> (publicKey: String, secretKey: String) {
+        let dir = URL(fileURLWithPath: directory)
+        return (dir.appendingPathComponent("\(id).pub").path, dir.appendingPathComponent("\(id).key").path)
+    }
+
+    /// Checks that an id is safe as a file name and a protocol identity.
+    public static func validate(id: String) throws {
+        let ok = !id.isEmpty && id.count <= 64 && id.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F
+        }
+        guard ok else {
+            throw FederationError.invalidArgument(name: "--id", problem: "'\(id)' must be 1-64 letters, digits, '-' or '_'")
+        }
+    }
+
+    /// Generates a fresh Ed25519 identity and writes `id.pub` and `id.key` into `directory`.
+    /// - Throws: if either file exists (never overwrites) or cannot be written.
+    @discardableResult
+    public static func generate(id: String, directory: String) throws -> Minisign.PublicKey {
+        try validate(id: id)
+        let (pubPath, keyPath) = paths(id: id, directory: directory)
+        let fm = FileManager.default
+        for p in [pubPath, keyPath] where fm.fileExists(atPath: p) {
+            throw FederationError.file(path: p, problem: "already exists; refusing to overwrite a key")
+        }
+        do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw FederationError.file(path: directory, problem: "cannot create directory: \(error.localizedDescription)")
+        }
+        let key = IdentityKey.generate()
+        let secretText = try Minisign.SecretKeyFile(keyID: key.publicKey.keyID, secretKey: key.secretBytes)
+            .fileText(blake2b256: FedCrypto.blake2b256)
+        // The secret key is created exclusively with mode 0600 before any byte is written.
+        try AtomicFile.createExclusive(path: keyPath, contents: Data(secretText.utf8), mode: 0o600)
+        do {
+            try AtomicFile.write(path: pubPath, contents: Data(key.publicKey.fileText.utf8), mode: 0o644)
+        } catch {
+            try? fm.removeItem(atPath: keyPath)
+            throw error
+        }
+        return key.publicKey
+    }
+
+    /// Reads a public key file (or a bare base64 line).
+    public static func loadPublicKey(path: String) throws -> Minisign.PublicKey {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw FederationError.file(path: path, problem: "cannot read public key: \(error.localizedDescription)")
+        }
+        do { return try Minisign.PublicKey(text: text) } catch {
+            throw FederationError.file(path: path, problem: "not a minisign public key: \(error)")
+        }
+    }
+
+    /// Reads a secret key file, refusing one that group or others can read.
+    public static func loadSecretKey(path: String) throws -> IdentityKey {
+        let attrs: [FileAttributeKey: Any]
+        do { attrs = try FileManager.default.attributesOfItem(atPath: path) } catch {
+            throw FederationError.file(path: path, problem: "cannot read secret key: \(error.localizedDescription)")
+        }
+        if let mode = (attrs[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
+            throw FederationError.file(path: path, problem: String(format:
+                "secret key is readable by others (mode %03o); run: chmod 600 %@", mode, path))
+        }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw FederationError.file(path: path, problem: "cannot read secret key: \(error.localizedDescription)")
+        }
+        do {
+            let f = try Minisign.SecretKeyFile(text: text, blake2b256: FedCrypto.blake2b256)
+            return try IdentityKey(keyID: f.keyID, secretKey: f.secretKey)
+        } catch let e as FederationError {
+            throw e
+        } catch {
+            throw FederationError.file(path: path, problem: "not a segviz/minisign secret key: \(error)")
+        }
+    }
+}
+
+/// Crash-safe file writes: a temporary file in the same folder, flushed, then renamed over the target.
+public enum AtomicFile {
+    /// Writes `contents` to `path` atomically with permissions `mode`.
+    public static func write(path: String, contents: Data, mode: Int = 0o644) throws {
+        let url = URL(fileURLWithPath: path)
+        let tmp = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
+        guard fd >= 0 else { throw FederationError.file(path: path, problem: "cannot create temporary file: \(errnoText())") }
+        do {
+            try writeAll(fd: fd, data: contents, path: path)
+            guard fsync(fd) == 0 else { throw FederationError.file(path: path, problem: "fsync failed: \(errnoText())") }
+            close(fd)
+        } catch {
+            close(fd)
+            unlink(tmp.path)
+            throw error
+        }
+        guard rename(tmp.path, path) == 0 else {
+            let e = errnoText()
+            unlink(tmp.path)
+            throw FederationError.file(path: path, problem: "cannot rename into place: \(e)")
+        }
+    }
+
+    /// Creates `path` exclusively (failing if it exists) with `mode`, writes and syncs `contents`.
+    public static func createExclusive(path: String, contents: Data, mode: Int) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
+        guard fd >= 0 else { throw FederationError.file(path: path, problem: "cannot create: \(errnoText())") }
+        defer { close(fd) }
+        do {
+            try writeAll(fd: fd, data: contents, path: path)
+            guard fsync(fd) == 0 else { throw FederationError.file(path: path, problem: "fsync failed: \(errnoText())") }
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+
+    private static func writeAll(fd: Int32, data: Data, path: String) throws {
+        try data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FederationError.file(path: path, problem: "write failed: \(errnoText())")
+                }
+                off += n
+            }
+        }
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}
