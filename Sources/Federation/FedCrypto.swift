@@ -9,6 +9,12 @@ enum FedCrypto {
         crypto_generichash(&out, 32, m, UInt64(m.count), nil, 0)
         return out
     }
+    static func randomBytes(_ n: Int) -> [UInt8] {
+        _ = sodium_init()
+        var b = [UInt8](repeating: 0, count: n)
+        randombytes_buf(&b, n)
+        return b
+    }
     static func verify(signature: [UInt8], message: [UInt8], publicKey: [UInt8]) -> Bool {
         _ = sodium_init()
         guard signature.count == 64, publicKey.count == 32 else { return false }
