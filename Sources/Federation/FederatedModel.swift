@@ -77,6 +77,21 @@ public final class FederatedModel: @unchecked Sendable {
         integerBuffers = template.parameters.integerBuffers.map { ($0.name, $0.value) }
     }
 
+    private init(copying other: FederatedModel, values: [Float]) {
+        strategy = other.strategy
+        organs = other.organs
+        config = other.config
+        entries = other.entries
+        self.values = values
+        integerBuffers = other.integerBuffers
+    }
+
+    /// The same model with other values (same length).
+    public func copy(values: [Float]) -> FederatedModel {
+        precondition(values.count == self.values.count, "FederatedModel.copy: \(values.count) values for \(self.values.count)")
+        return FederatedModel(copying: self, values: values)
+    }
+
     /// Entries that make up organ `organ`'s network (`heads`), or every entry (`single`, organ ignored).
     public func entries(forOrgan organ: String?) -> [Entry] {
         switch strategy {

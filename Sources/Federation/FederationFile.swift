@@ -33,6 +33,8 @@ public struct FederationFile: Codable, Equatable, Sendable {
     public var secureAggregation: SecureAggregationSpec
     /// Seconds the aggregator waits in each protocol phase before treating missing nodes as dropped.
     public var phaseTimeoutSeconds: Double
+    /// Seconds the aggregator waits for nodes to train and advertise their keys at the start of a round.
+    public var trainingTimeoutSeconds: Double
 
     /// The aggregator's entry.
     public struct AggregatorEntry: Codable, Equatable, Sendable {
@@ -149,6 +151,7 @@ public struct FederationFile: Codable, Equatable, Sendable {
         if t < 2 || t > nodes.count { try fail("secureAggregation.threshold: \(t) must be within 2...\(nodes.count)") }
         if !(secureAggregation.clip > 0) { try fail("secureAggregation.clip: must be positive") }
         if !(phaseTimeoutSeconds > 0) { try fail("phaseTimeoutSeconds: must be positive") }
+        if !(trainingTimeoutSeconds > 0) { try fail("trainingTimeoutSeconds: must be positive") }
     }
 
     /// Reads and validates a federation file.

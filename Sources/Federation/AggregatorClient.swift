@@ -1,0 +1,85 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A node's connection to the aggregator: every request is signed with the node's identity key
+/// (see ``RequestAuth``); bodies are binary.
+public final class AggregatorClient: Sendable {
+    /// An answer other than success.
+    public struct HTTPFailure: Error, CustomStringConvertible {
+        /// HTTP status.
+        public let status: Int
+        /// Body text (the server's reason).
+        public let message: String
+        public var description: String { "aggregator answered \(status): \(message)" }
+    }
+
+    let base: String
+    let node: String
+    let key: IdentityKey
+    let http: HTTPClient
+    let maxResponseBytes: Int
+
+    /// Connects (lazily) to `baseURL` as node `node`.
+    public init(baseURL: String, node: String, key: IdentityKey, maxResponseBytes: Int = 512 << 20) {
+        base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.node = node
+        self.key = key
+        http = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.maxResponseBytes = maxResponseBytes
+    }
+
+    /// Closes connections.
+    public func shutdown() async { try? await http.shutdown() }
+
+    /// Sends a signed request; returns status and body.
+    func send(_ method: HTTPMethod, _ path: String, body: [UInt8] = [], timeout: TimeInterval = 60) async throws -> (Int, [UInt8]) {
+        var req = HTTPClientRequest(url: base + path)
+        req.method = method
+        for (k, v) in RequestAuth.headers(method: method.rawValue, path: path, body: body, node: node, key: key) {
+            req.headers.add(name: k, value: v)
+        }
+        if !body.isEmpty {
+            req.headers.add(name: "Content-Type", value: "application/octet-stream")
+            req.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let resp = try await http.execute(req, timeout: .milliseconds(Int64(timeout * 1000)))
+        let buf = try await resp.body.collect(upTo: maxResponseBytes)
+        return (Int(resp.status.code), Array(buf.readableBytesView))
+    }
+
+    func expectOK(_ r: (Int, [UInt8])) throws -> [UInt8] {
+        guard (200..<300).contains(r.0) else {
+            throw HTTPFailure(status: r.0, message: String(decoding: r.1.prefix(500), as: UTF8.self))
+        }
+        return r.1
+    }
+
+    /// The current round's announcement.
+    public func status() async throws -> RoundAnnouncement {
+        let b = try expectOK(try await send(.GET, "/v1/status", timeout: 30))
+        do { return try JSONDecoder().decode(RoundAnnouncement.self, from: Data(b)) } catch {
+            throw HTTPFailure(status: 200, message: "malformed status: \(error)")
+        }
+    }
+
+    /// The current global model's bytes and its detached signature text (unverified: the caller verifies).
+    public func model() async throws -> (bytes: [UInt8], signature: String) {
+        let m = try expectOK(try await send(.GET, "/v1/model", timeout: 300))
+        let s = try expectOK(try await send(.GET, "/v1/model/signature", timeout: 30))
+        return (m, String(decoding: s, as: UTF8.self))
+    }
+
+    /// Posts one protocol message.
+    public func post(round: Int, session: String, message: [UInt8]) async throws {
+        _ = try expectOK(try await send(.POST, "/v1/rounds/\(round)/\(session)/messages", body: message, timeout: 300))
+    }
+
+    /// Long-polls for the `index`-th message addressed to this node; nil when none arrived in time.
+    public func message(round: Int, session: String, index: Int) async throws -> [UInt8]? {
+        let r = try await send(.GET, "/v1/rounds/\(round)/\(session)/messages/\(index)", timeout: 90)
+        if r.0 == 204 { return nil }
+        return try expectOK(r)
+    }
+}

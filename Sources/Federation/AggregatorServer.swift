@@ -1,0 +1,108 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The aggregator's HTTP API (documented in `openapi.yaml`): nodes connect out to it, pull the signed global
+/// model and the round's announcement, post protocol messages and long-poll for the messages addressed to
+/// them. Every `/v1` request must be signed by a federation node (see ``RequestAuth``).
+public struct AggregatorServer: Sendable {
+    let coordinator: Coordinator
+    let verifier: RequestVerifier
+    let maxBodyBytes: Int
+    let longPollSeconds: Double
+    let log: @Sendable (String) -> Void
+    let statusPage: @Sendable () async -> String
+
+    /// Creates the server for `coordinator`; `maxBodyBytes` bounds every request body (413 above it).
+    public init(coordinator: Coordinator, federation: FederationFile, maxBodyBytes: Int, longPollSeconds: Double = 20,
+                log: @escaping @Sendable (String) -> Void, statusPage: @escaping @Sendable () async -> String) throws {
+        self.coordinator = coordinator
+        verifier = try RequestVerifier(federation: federation)
+        self.maxBodyBytes = maxBodyBytes
+        self.longPollSeconds = longPollSeconds
+        self.log = log
+        self.statusPage = statusPage
+    }
+
+    /// Builds the router.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/") { _, _ -> Response in
+            let html = await statusPage()
+            return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: html)))
+        }
+        router.get("/v1/status") { request, context -> Response in
+            _ = try await authenticate(request, context)
+            let a = await coordinator.announcement()
+            let data = try JSONEncoder().encode(a)
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get("/v1/model") { request, context -> Response in
+            _ = try await authenticate(request, context)
+            let files = try await coordinator.currentModelFiles()
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: files.model)))
+        }
+        router.get("/v1/model/signature") { request, context -> Response in
+            _ = try await authenticate(request, context)
+            let files = try await coordinator.currentModelFiles()
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: files.signature)))
+        }
+        router.post("/v1/rounds/:round/:session/messages") { request, context -> Response in
+            let (node, body) = try await authenticate(request, context)
+            let round = try context.parameters.require("round", as: Int.self)
+            let session = try context.parameters.require("session")
+            do {
+                try await coordinator.receive(node: node, round: round, session: session, bytes: body)
+            } catch let r as Coordinator.Refusal {
+                log("refused message from \(node): \(r.reason)")
+                throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+            }
+            return Response(status: .accepted)
+        }
+        router.get("/v1/rounds/:round/:session/messages/:index") { request, context -> Response in
+            let (node, _) = try await authenticate(request, context)
+            let round = try context.parameters.require("round", as: Int.self)
+            let session = try context.parameters.require("session")
+            let index = try context.parameters.require("index", as: Int.self)
+            let until = Date().addingTimeInterval(longPollSeconds)
+            while true {
+                let m: [UInt8]?
+                do { m = try await coordinator.message(node: node, round: round, session: session, index: index) } catch let r as Coordinator.Refusal {
+                    throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+                }
+                if let m {
+                    return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
+                                    body: .init(byteBuffer: ByteBuffer(bytes: m)))
+                }
+                if Date() >= until { return Response(status: .noContent) }
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        return router
+    }
+
+    /// Reads the body (bounded) and checks the request's signature; returns the node id and the body.
+    func authenticate(_ request: Request, _ context: BasicRequestContext) async throws -> (String, [UInt8]) {
+        var request = request
+        let buffer: ByteBuffer
+        do { buffer = try await request.collectBody(upTo: maxBodyBytes) } catch {
+            log("rejected \(request.method) \(request.uri.path): body larger than \(maxBodyBytes) bytes")
+            throw HTTPError(.contentTooLarge, message: "request body exceeds \(maxBodyBytes) bytes")
+        }
+        let body = Array(buffer.readableBytesView)
+        let headers = request.headers
+        do {
+            let node = try await verifier.authenticate(
+                method: request.method.rawValue, path: request.uri.string,
+                header: { name in HTTPField.Name(name).flatMap { headers[$0] } }, body: body)
+            return (node, body)
+        } catch let r as RequestAuth.Rejection {
+            log("rejected \(request.method) \(request.uri.path): \(r.reason)")
+            throw HTTPError(r.status == 403 ? .forbidden : .unauthorized, message: r.reason)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import SecureAggregation
+
+/// The aggregator's round logic: owns the secure-aggregation server state machine, the per-node message
+/// queues, phase deadlines, the signed global models and the ledger. Transport-agnostic: the HTTP server
+/// calls it with authenticated node ids; `tick` enforces deadlines.
+public actor Coordinator {
+    /// What a caller did wrong; `status` maps to HTTP.
+    public struct Refusal: Error, CustomStringConvertible {
+        /// 400 malformed, 404 no such thing, 409 wrong round/session/phase.
+        public let status: Int
+        /// Explanation.
+        public let reason: String
+        public var description: String { reason }
+    }
+
+    let federation: FederationFile
+    let store: ModelStore
+    let ledger: Ledger
+    let key: IdentityKey
+    let log: @Sendable (String) -> Void
+    let roster: [String]
+    private(set) var model: FederatedModel
+    private(set) var modelRound: Int
+    private(set) var modelHash: String
+    private var round: Int
+    private var session: [UInt8] = []
+    private var server: SecAggServer?
+    private var recorder: RoundRecorder
+    private var outbox: [String: [[UInt8]]] = [:]
+    private var deadline: Date = .distantFuture
+    private var phaseName = ""
+    /// Dice per organ after each round, when an evaluation hook is set (status page).
+    public private(set) var history: [(round: Int, dice: [String: Double])] = []
+    private var evaluate: (@Sendable (FederatedModel, Int) -> [String: Double])?
+
+    /// Opens the state directory: the ledger and the latest signed global model (creating round 0's model on
+    /// first start). Resumes after the last recorded round.
+    public init(federation: FederationFile, stateDirectory: String, key: IdentityKey,
+                log: @escaping @Sendable (String) -> Void) throws {
+        guard key.publicKey == (try Minisign.PublicKey(text: federation.aggregator.publicKey)) else {
+            throw FederationError.invalidArgument(name: "--key", problem: "is not the aggregator key of the federation file")
+        }
+        self.federation = federation
+        self.key = key
+        self.log = log
+        roster = federation.nodes.map(\.id)
+        store = try ModelStore(directory: stateDirectory, federation: federation)
+        ledger = try Ledger(path: URL(fileURLWithPath: stateDirectory).appendingPathComponent("ledger.sqlite").path)
+        let check = try ledger.verify(aggregatorKey: key.publicKey)
+        guard check.ok else {
+            throw FederationError.ledger(path: stateDirectory, problem: "ledger does not verify: " + check.problems.joined(separator: "; "))
+        }
+        let (m, r, h) = try store.latest(ledger: check.records, key: key)
+        model = m
+        modelRound = r
+        modelHash = h
+        round = (check.records.last?.round ?? 0) + 1
+        recorder = RoundRecorder(round: round, startedAt: Date())
+        if round > 1 { log("resuming after round \(round - 1); global model is round \(r) (\(h.prefix(16)))") }
+    }
+
+    /// Sets a hook that evaluates each new global model (Dice per organ), for the status page.
+    public func setEvaluation(_ hook: @escaping @Sendable (FederatedModel, Int) -> [String: Double]) {
+        evaluate = hook
+    }
+
+    /// True when every round is done.
+    public var finished: Bool { round > federation.rounds }
+
+    /// The announcement nodes poll.
+    public func announcement() -> RoundAnnouncement {
+        startRoundIfNeeded()
+        return RoundAnnouncement(round: min(round, federation.rounds + 1), session: hex(session),
+                                 phase: finished ? .finished : RoundPhase(rawValue: phaseName) ?? .advertiseKeys,
+                                 modelRound: modelRound, modelHash: modelHash, rounds: federation.rounds)
+    }
+
+    /// The current global model's file bytes and detached signature text.
+    public func currentModelFiles() throws -> (model: [UInt8], signature: String) {
+        try store.files(round: modelRound)
+    }
+
+    /// A node's protocol message for `round`/`session`.
+    public func receive(node: String, round r: Int, session s: String, bytes: [UInt8]) throws {
+        startRoundIfNeeded()
+        guard !finished else { throw Refusal(status: 409, reason: "the federation has finished") }
+        guard r == round, s == hex(session), var srv = server else {
+            throw Refusal(status: 409, reason: "round \(r)/\(s.prefix(8)) is not the current round \(round)/\(hex(session).prefix(8))")
+        }
+        guard let idx = roster.firstIndex(of: node) else { throw Refusal(status: 403, reason: "unknown node") }
+        let phaseBefore = srv.state.name
+        let out: [Outgoing]
+        do { out = try srv.receive(bytes: bytes, from: UInt32(idx)) } catch {
+            throw Refusal(status: 400, reason: "refused message from \(node): \(error)")
+        }
+        if let p = RoundPhase(rawValue: phaseBefore) { recorder.record(node, in: p) }
+        server = srv
+        deliver(out)
+        afterTransition()
+    }
+
+    /// The `index`-th message queued for `node` in the current round, if any.
+    public func message(node: String, round r: Int, session s: String, index: Int) throws -> [UInt8]? {
+        guard r == round, s == hex(session) else {
+            throw Refusal(status: 409, reason: "round \(r) is not the current round \(round)")
+        }
+        let q = outbox[node] ?? []
+        return index >= 0 && index < q.count ? q[index] : nil
+    }
+
+    /// Enforces the phase deadline; call periodically.
+    public func tick(now: Date = Date()) {
+        startRoundIfNeeded()
+        guard var srv = server, now >= deadline else { return }
+        log("round \(round): \(srv.state.name) deadline passed with \(srv.outstanding) node(s) silent")
+        let out = srv.closePhase()
+        server = srv
+        deliver(out)
+        afterTransition()
+    }
+
+    private func startRoundIfNeeded() {
+        guard server == nil, !finished else { return }
+        session = FedCrypto.randomBytes(32)
+        do {
+            let cfg = try RoundSetup.config(federation: federation, model: model, round: round, session: session)
+            server = SecAggServer(config: cfg)
+        } catch {
+            log("round \(round): cannot configure secure aggregation: \(error)")
+            return
+        }
+        outbox = [:]
+        recorder = RoundRecorder(round: round, startedAt: Date())
+        phaseName = RoundPhase.advertiseKeys.rawValue
+        deadline = Date().addingTimeInterval(federation.trainingTimeoutSeconds)
+        log("round \(round)/\(federation.rounds) started from global model round \(modelRound)")
+    }
+
+    private func deliver(_ out: [Outgoing]) {
+        for o in out where Int(o.recipient) < roster.count {
+            outbox[roster[Int(o.recipient)], default: []].append(o.message.encode())
+        }
+    }
+
+    private func afterTransition() {
+        guard let srv = server else { return }
+        for line in srv.log.dropFirst(loggedLines) { log("round \(round): \(line)") }
+        loggedLines = srv.log.count
+        let name = srv.state.name
+        if name != phaseName {
+            phaseName = name
+            deadline = Date().addingTimeInterval(federation.phaseTimeoutSeconds)
+        }
+        if let result = srv.result {
+            finishRound(result: result)
+        } else if let reason = srv.abortReason {
+            abortRound(reason: reason)
+        }
+    }
+    private var loggedLines = 0
+
+    private func finishRound(result: AggregateResult) {
+        let mean = result.weightedMean()
+        let survivors = result.survivors.map { roster[Int($0)] }
+        var next = model.values
+        for i in next.indices { next[i] += mean[i] }
+        let previousHash = modelHash
+        do {
+            let updated = model.copy(values: next)
+            var rec = recorder.record(status: "completed", abortReason: nil, roster: roster, lastPhase: .unmasking,
+                                      survivors: survivors, modelHash: "", previousModelHash: previousHash,
+                                      finishedAt: Date())
+            let hash = try store.write(model: updated, round: round, participants: survivors,
+                                       previousModelHash: previousHash, previousRecordHash: try ledger.last()?.recordHash ?? Ledger.genesisHash,
+                                       key: key)
+            rec.modelHash = hash
+            let stored = try ledger.append(rec, signer: key)
+            model = updated
+            modelRound = round
+            modelHash = hash
+            log("round \(round) completed: \(survivors.count) survivor(s) \(survivors), dropouts \(stored.dropouts), model \(hash.prefix(16))")
+            if let evaluate {
+                let d = evaluate(updated, round)
+                history.append((round, d))
+                log("round \(round) evaluation: " + d.sorted { $0.key < $1.key }.map { "dice_\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " "))
+            }
+        } catch {
+            log("round \(round): could not store the new global model: \(error); the round will be repeated")
+            server = nil
+            return
+        }
+        advance()
+    }
+
+    private func abortRound(reason: String) {
+        let rec = recorder.record(status: "aborted", abortReason: reason, roster: roster,
+                                  lastPhase: RoundPhase(rawValue: phaseName) ?? .advertiseKeys, survivors: [],
+                                  modelHash: modelHash, previousModelHash: modelHash, finishedAt: Date())
+        do { try ledger.append(rec, signer: key) } catch {
+            log("round \(round): could not record the abort: \(error)")
+        }
+        log("round \(round) aborted: \(reason)")
+        advance()
+    }
+
+    private func advance() {
+        round += 1
+        server = nil
+        loggedLines = 0
+        deadline = .distantFuture
+        if finished { phaseName = RoundPhase.finished.rawValue; log("all \(federation.rounds) rounds done") }
+    }
+}

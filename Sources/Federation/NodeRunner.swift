@@ -1,0 +1,149 @@
+import Foundation
+import SecureAggregation
+
+/// Local training at a node: trains `model` in place for `epochs` and returns the sample count it used
+/// (its aggregation weight).
+public protocol LocalTrainer: Sendable {
+    /// Trains in place; `round` seeds the node's randomness.
+    func train(model: FederatedModel, epochs: Int, round: Int) throws -> Int
+}
+
+/// A node's main loop: pull the round announcement, fetch and verify the signed global model, train, take
+/// part in secure aggregation, repeat; reconnect with backoff when the aggregator is unreachable.
+public struct NodeRunner: Sendable {
+    let federation: FederationFile
+    let id: String
+    let key: IdentityKey
+    let trainer: any LocalTrainer
+    let client: AggregatorClient
+    let log: @Sendable (String) -> Void
+    let aggregatorKey: Minisign.PublicKey
+    let organs: [String]
+    let index: UInt32
+    /// Test hook: called with the phase name before each protocol step (lets tests kill the process there).
+    let onPhase: @Sendable (String, Int) -> Void
+
+    /// Creates a runner for node `id` of `federation`.
+    public init(federation: FederationFile, id: String, key: IdentityKey, trainer: any LocalTrainer,
+                aggregatorURL: String, log: @escaping @Sendable (String) -> Void,
+                onPhase: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws {
+        guard let idx = federation.nodes.firstIndex(where: { $0.id == id }) else {
+            throw FederationError.invalidArgument(name: "--id", problem: "'\(id)' is not a node of federation '\(federation.name)'")
+        }
+        guard try Minisign.PublicKey(text: federation.nodes[idx].publicKey) == key.publicKey else {
+            throw FederationError.invalidArgument(name: "--key", problem: "does not match the public key the federation file lists for '\(id)'")
+        }
+        self.federation = federation
+        self.id = id
+        self.key = key
+        self.trainer = trainer
+        self.log = log
+        self.onPhase = onPhase
+        organs = federation.nodes[idx].organs
+        index = UInt32(idx)
+        aggregatorKey = try Minisign.PublicKey(text: federation.aggregator.publicKey)
+        client = AggregatorClient(baseURL: federation.aggregator.url, node: id, key: key)
+    }
+
+    /// Runs until the federation finishes.
+    public func run() async throws {
+        defer { Task { await client.shutdown() } }
+        var done = 0
+        var backoff = 0.25
+        var local: FederatedModel?
+        while true {
+            let a: RoundAnnouncement
+            do {
+                a = try await client.status()
+                backoff = 0.25
+            } catch let e as AggregatorClient.HTTPFailure where e.status == 401 || e.status == 403 {
+                throw FederationError.invalidArgument(name: "--key", problem: "the aggregator refused this node: \(e)")
+            } catch {
+                log("aggregator unreachable (\(error)); retrying in \(String(format: "%.1f", backoff)) s")
+                try await Task.sleep(nanoseconds: UInt64(backoff * 1e9))
+                backoff = min(backoff * 2, 10)
+                continue
+            }
+            if a.phase == .finished { log("federation finished after \(a.rounds) rounds"); return }
+            guard a.round > done, a.phase == .advertiseKeys else {
+                try await Task.sleep(nanoseconds: 300_000_000)
+                continue
+            }
+            do {
+                local = try await takePart(in: a, local: local)
+            } catch let e as AggregatorClient.HTTPFailure where e.status == 409 {
+                log("round \(a.round) moved on without this node (\(e.message))")
+            } catch let e as FederationError {
+                throw e
+            } catch {
+                log("round \(a.round): left the round: \(error)")
+            }
+            done = a.round
+        }
+    }
+
+    /// One round: verified model, local training, secure aggregation. Returns the trained local model.
+    func takePart(in a: RoundAnnouncement, local: FederatedModel?) async throws -> FederatedModel {
+        let (bytes, sigText) = try await client.model()
+        let signature: Minisign.Signature
+        do { signature = try Minisign.Signature(text: sigText) } catch {
+            throw FederationError.invalidArgument(name: "model", problem: "global model signature is malformed: \(error)")
+        }
+        do { _ = try ModelSignature.verify(fileBytes: bytes, signature: signature, publicKey: aggregatorKey) } catch {
+            throw FederationError.invalidArgument(name: "model", problem: "refusing global model of round \(a.modelRound): \(error)")
+        }
+        let h = hex(FedCrypto.blake2b256(bytes))
+        guard h == a.modelHash else {
+            throw FederationError.invalidArgument(name: "model", problem: "global model hash \(h.prefix(16)) is not the announced \(a.modelHash.prefix(16))")
+        }
+        let global = FederatedModel(strategy: federation.strategy, organs: federation.organNames,
+                                    network: federation.network, seed: 0)
+        try ModelArtifact.load(bytes: bytes, into: global, path: "global model round \(a.modelRound)")
+        log("round \(a.round): verified global model of round \(a.modelRound) (\(h.prefix(16))); training \(federation.localEpochs) epoch(s)")
+        let trained = global.copy(values: global.values)
+        if let local {  // FedBN: blocks kept local start from this node's own values.
+            for i in trained.entryIndices(matching: federation.localPatterns) {
+                let e = trained.entries[i]
+                trained.values.replaceSubrange(e.range, with: local.values[e.range])
+            }
+        }
+        onPhase("Training", a.round)
+        let samples = try trainer.train(model: trained, epochs: federation.localEpochs, round: a.round)
+        var delta = trained.values
+        for i in delta.indices { delta[i] -= global.values[i] }
+        let config = try RoundSetup.config(federation: federation, model: global, round: a.round,
+                                           session: try unhex(a.session))
+        let update = ClientUpdate(values: delta, blockWeights: RoundSetup.blockWeights(model: global, organs: organs,
+                                                                                       samples: samples))
+        let identity = try Identity.SigningKey(seed: Array(key.secretBytes[0..<32]))
+        var (sa, first) = try SecAggClient.start(config: config, id: index, identity: identity, update: update)
+        onPhase(sa.state.name, a.round)
+        try await client.post(round: a.round, session: a.session, message: first.encode())
+        var next = 0
+        while !(sa.isCompleted || sa.abortReason != nil) {
+            guard let m = try await client.message(round: a.round, session: a.session, index: next) else { continue }
+            next += 1
+            let replies = try sa.receive(bytes: m)
+            onPhase(sa.state.name, a.round)
+            for r in replies { try await client.post(round: a.round, session: a.session, message: r) }
+        }
+        if let reason = sa.abortReason { log("round \(a.round) aborted: \(reason)") } else {
+            log("round \(a.round) completed (\(samples) samples contributed)")
+        }
+        return trained
+    }
+}
+
+func unhex(_ s: String) throws -> [UInt8] {
+    let u = Array(s.utf8)
+    guard u.count % 2 == 0 else { throw FederationError.invalidArgument(name: "session", problem: "odd-length hex") }
+    func v(_ c: UInt8) throws -> UInt8 {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: throw FederationError.invalidArgument(name: "session", problem: "not hex")
+        }
+    }
+    return try stride(from: 0, to: u.count, by: 2).map { try v(u[$0]) << 4 | v(u[$0 + 1]) }
+}

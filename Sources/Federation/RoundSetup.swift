@@ -1,0 +1,56 @@
+import Foundation
+import SecureAggregation
+
+/// What the aggregator announces for the round in progress; nodes build the identical secure-aggregation
+/// configuration from it and the federation file.
+public struct RoundAnnouncement: Codable, Equatable, Sendable {
+    /// Round number, from 1.
+    public var round: Int
+    /// Random per round start (hex, 32 bytes): binds every message to this attempt of the round, so messages
+    /// from before an aggregator restart are refused; also the SecAgg+ graph's public randomness.
+    public var session: String
+    /// Current phase.
+    public var phase: RoundPhase
+    /// Round of the global model nodes must start from.
+    public var modelRound: Int
+    /// Hex BLAKE2b-256 of that model's file.
+    public var modelHash: String
+    /// Total rounds in the federation.
+    public var rounds: Int
+}
+
+/// Builds the pieces both sides derive from the federation file.
+public enum RoundSetup {
+    /// Largest per-node weight (training sample count) a node may contribute; larger counts are capped.
+    public static let maximumWeight: UInt32 = 4096
+
+    /// The roster of identity keys in federation order (a node's secure-aggregation id is its index).
+    public static func roster(_ f: FederationFile) throws -> [Identity.PublicKey] {
+        try f.nodes.map { try Identity.PublicKey(rawRepresentation: try Minisign.PublicKey(text: $0.publicKey).key) }
+    }
+
+    /// The masked vector's layout: one block per tensor of the model.
+    public static func layout(_ model: FederatedModel) throws -> VectorLayout {
+        try VectorLayout(blocks: model.entries.map { Block(name: $0.name, offset: $0.offset, count: $0.count) })
+    }
+
+    /// The secure-aggregation configuration of one round.
+    public static func config(federation f: FederationFile, model: FederatedModel, round: Int,
+                              session: [UInt8]) throws -> SecAggConfig {
+        let n = f.nodes.count
+        let s = f.secureAggregation
+        let q = try Quantisation(clip: Float(s.clip),
+                                 levels: Quantisation.maximumLevels(clients: n, maxWeight: maximumWeight),
+                                 maxWeight: maximumWeight)
+        return try SecAggConfig(round: UInt64(round), roster: try roster(f), threshold: s.threshold,
+                                layout: try layout(model), quantisation: q, neighbours: s.neighbours,
+                                publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks)
+    }
+
+    /// Per-block weights of a node: its sample count on shared tensors and on the heads of organs it annotates,
+    /// 0 elsewhere.
+    public static func blockWeights(model: FederatedModel, organs: [String], samples: Int) -> [UInt32] {
+        let w = UInt32(min(max(samples, 1), Int(maximumWeight)))
+        return model.entries.map { e in e.organ.map { organs.contains($0) ? w : 0 } ?? w }
+    }
+}
