@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "NN", dependencies: ["Tensor"]),
         .target(name: "Imaging", dependencies: ["NN", "Tensor", "CNIfTI"]),
-        .target(name: "SecureAggregation", dependencies: ["CSodium"]),
+        .target(name: "SecureAggregation", dependencies: ["CSodium"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "SecureAggregationTesting", dependencies: ["SecureAggregation"]),
         .target(name: "Federation", dependencies: [
             "SecureAggregation", "Imaging", "NN", "Tensor", "CSodium",
@@ -60,7 +61,7 @@ let package = Package(
         .testTarget(name: "SecureAggregationTests", dependencies: [
             "SecureAggregation", "SecureAggregationTesting",
             .product(name: "PropertyBased", package: "swift-property-based"),
-        ]),
+        ], resources: [.copy("Vectors")]),
         .testTarget(name: "FederationTests", dependencies: ["Federation", "SecureAggregation", "Imaging", "NN"]),
     ],
     swiftLanguageModes: [.v6]

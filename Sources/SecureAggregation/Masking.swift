@@ -1,0 +1,236 @@
+/// A node's contribution to one round: its update (the difference from the round's global model,
+/// as the flat parameter buffer) and one weight per block of the layout (0: the node does not
+/// contribute to that block, e.g. an organ it does not annotate; otherwise usually its sample count).
+public struct ClientUpdate: Sendable {
+    public let values: [Float]
+    public let blockWeights: [UInt32]
+    public init(values: [Float], blockWeights: [UInt32]) {
+        self.values = values
+        self.blockWeights = blockWeights
+    }
+
+    /// The same weight for every block.
+    public init(values: [Float], weight: UInt32, layout: VectorLayout) {
+        self.init(values: values, blockWeights: [UInt32](repeating: weight, count: layout.blocks.count))
+    }
+
+    func validate(against config: SecAggConfig) throws {
+        let layout = config.layout
+        guard values.count == layout.parameterCount else {
+            throw SecAggError.invalidUpdate("\(values.count) values, the layout has \(layout.parameterCount)")
+        }
+        guard blockWeights.count == layout.blocks.count else {
+            throw SecAggError.invalidUpdate("\(blockWeights.count) block weights, the layout has \(layout.blocks.count) blocks")
+        }
+        for (b, w) in blockWeights.enumerated() where w > config.quantisation.maxWeight {
+            throw SecAggError.invalidUpdate("weight \(w) of block '\(layout.blocks[b].name)' exceeds quantisation.maxWeight \(config.quantisation.maxWeight)")
+        }
+        if let i = values.firstIndex(where: { $0.isNaN }) {
+            throw SecAggError.invalidUpdate("value \(i) is NaN")
+        }
+    }
+}
+
+/// A 32-byte ChaCha20 key used for exactly one mask stream.
+struct MaskKey {
+    let secret: SecretBytes
+}
+
+/// Key derivation bound to the session: keyed BLAKE2b-256 (key = the input secret) of a label
+/// and the session id (itself a hash of the configuration digest, which holds the round, and of
+/// every advertised key).
+public enum KeyDerivation {
+    public static func derive(from secret: SecretBytes, label: String, session: [UInt8]) -> SecretBytes {
+        var w = ByteWriter()
+        w.bytes(Array("segviz-secagg/v1 kdf".utf8))
+        let l = Array(label.utf8)
+        w.u32(UInt32(l.count))
+        w.bytes(l)
+        w.bytes(session)
+        let out = secret.withBytes { key in try! BLAKE2b.hash(w.data, outputLength: 32, key: key) }
+        return SecretBytes(out)
+    }
+
+    /// The session id: the configuration digest (round, roster, parameters) and every advertised
+    /// key of U1, in sender order.
+    public static func sessionID(config: SecAggConfig, advertisements: [AdvertiseKeysMessage]) -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + advertisements.count * 68)
+        w.bytes(Array("segviz-secagg/v1 session".utf8))
+        w.bytes(config.digest)
+        w.u32(UInt32(advertisements.count))
+        for a in advertisements {
+            w.u32(a.sender)
+            w.bytes(a.encryptionKey.rawRepresentation)
+            w.bytes(a.maskingKey.rawRepresentation)
+        }
+        return try! BLAKE2b.hash(w.data, outputLength: 32)
+    }
+
+    static let pairwiseMaskLabel = "pairwise-mask"
+    static let selfMaskLabel = "self-mask"
+    static let shareEncryptionLabel = "share-encryption"
+
+    /// The mask key of the pair (u, v) from their X25519 masking-key agreement.
+    static func pairwiseMaskKey(_ agreement: SecretBytes, session: [UInt8]) -> MaskKey {
+        MaskKey(secret: derive(from: agreement, label: pairwiseMaskLabel, session: session))
+    }
+
+    static func selfMaskKey(seed: SecretBytes, session: [UInt8]) -> MaskKey {
+        MaskKey(secret: derive(from: seed, label: selfMaskLabel, session: session))
+    }
+
+    /// The mask words (`count` of them) a derived key expands to: ChaCha20-IETF keystream, zero
+    /// nonce, counter from 0, as little-endian UInt32.
+    public static func maskWords(key: SecretBytes, count: Int) -> [UInt32] {
+        var out = [UInt32](repeating: 0, count: count)
+        MaskArithmetic.apply([MaskTerm(key: MaskKey(secret: key), negate: false)], to: &out)
+        return out
+    }
+}
+
+/// One mask stream to add (or subtract) over the whole masked vector.
+struct MaskTerm {
+    let key: MaskKey
+    let negate: Bool
+}
+
+enum MaskArithmetic {
+    /// Adds every term's stream into `acc` mod 2^32, chunk by chunk so that each 16 KiB slice of
+    /// the accumulator stays in L1 while all keystreams for it are generated and added.
+    /// `prepare(chunk, range, pointer)` runs first on each chunk (the client writes its quantised
+    /// values there).
+    static func apply(_ terms: [MaskTerm], to acc: inout [UInt32],
+                      prepare: (Int, Range<Int>, UnsafeMutablePointer<UInt32>, inout MaskExpander) -> Void = { _, _, _, _ in }) {
+        var expander = MaskExpander()
+        let n = acc.count
+        let w = MaskExpander.chunkWords
+        acc.withUnsafeMutableBufferPointer { buf in
+            var chunk = 0
+            var start = 0
+            while start < n {
+                let count = min(w, n - start)
+                let p = buf.baseAddress! + start
+                prepare(chunk, start ..< start + count, p, &expander)
+                for t in terms {
+                    expander.apply(key: t.key, chunk: chunk, count: count, negate: t.negate, into: p)
+                }
+                chunk += 1
+                start += count
+            }
+        }
+    }
+
+    /// The client's masked vector: weighted quantised values, block weights and contributor flags,
+    /// plus the self mask and the pairwise masks.
+    static func maskedInput(update: ClientUpdate, config: SecAggConfig, roundingKey: MaskKey,
+                            terms: [MaskTerm]) -> [UInt32] {
+        let layout = config.layout
+        let p = layout.parameterCount
+        let nb = layout.blocks.count
+        var tail = update.blockWeights
+        tail += update.blockWeights.map { $0 > 0 ? 1 : 0 }
+        var out = [UInt32](repeating: 0, count: layout.maskedLength)
+        var random = [UInt32](repeating: 0, count: MaskExpander.chunkWords)
+        let q = Quantiser(config.quantisation)
+        update.values.withUnsafeBufferPointer { values in
+            random.withUnsafeMutableBufferPointer { rnd in
+                apply(terms, to: &out) { chunk, range, dst, expander in
+                    expander.words(key: roundingKey, chunk: chunk, count: range.count, into: rnd.baseAddress!)
+                    for (b, block) in layout.blocks.enumerated() {
+                        let lo = max(block.offset, range.lowerBound)
+                        let hi = min(block.offset + block.count, range.upperBound, p)
+                        if lo >= hi { continue }
+                        q.quantise(values.baseAddress! + lo, count: hi - lo, weight: update.blockWeights[b],
+                                   random: rnd.baseAddress! + (lo - range.lowerBound), into: dst + (lo - range.lowerBound))
+                    }
+                    for i in max(range.lowerBound, p) ..< range.upperBound where i - p < 2 * nb {
+                        dst[i - range.lowerBound] = tail[i - p]
+                    }
+                }
+            }
+        }
+        wipe(&random)
+        return out
+    }
+}
+
+/// Clipping, scaling and unbiased stochastic rounding (see `Quantisation`).
+struct Quantiser {
+    let clip: Double
+    let scale: Double
+    let levels: UInt32
+
+    init(_ q: Quantisation) {
+        clip = Double(q.clip)
+        scale = Double(q.levels) / (2 * Double(q.clip))
+        levels = q.levels
+    }
+
+    /// `out[i] = weight * q(x[i])` where q rounds up with probability frac(u) using `random[i]`.
+    func quantise(_ x: UnsafePointer<Float>, count: Int, weight: UInt32, random: UnsafePointer<UInt32>,
+                  into out: UnsafeMutablePointer<UInt32>) {
+        if weight == 0 {
+            out.update(repeating: 0, count: count)
+            return
+        }
+        let c = clip, s = scale, top = Double(levels)
+        for i in 0 ..< count {
+            let v = min(max(Double(x[i]), -c), c)
+            let u = min((v + c) * s, top)
+            let f = u.rounded(.down)
+            let threshold = (u - f) * 4_294_967_296.0
+            let up: Double = Double(random[i]) < threshold ? 1 : 0
+            out[i] = UInt32(min(f + up, top)) &* weight
+        }
+    }
+
+    /// Inverse map of a sum of `weight`-weighted quantised values: sum of weight * x.
+    func dequantise(_ sum: UInt32, totalWeight: UInt64) -> Double {
+        Double(sum) / scale - clip * Double(totalWeight)
+    }
+}
+
+/// What the server learns: sums only.
+public struct AggregateResult: Sendable {
+    public let layout: VectorLayout
+    /// Per element: the sum over surviving nodes of block weight x clipped value (dequantised).
+    public let weightedSums: [Float]
+    /// Per block: the sum of the surviving nodes' weights.
+    public let blockWeights: [UInt64]
+    /// Per block: how many surviving nodes contributed (weight > 0).
+    public let blockContributors: [Int]
+    /// U3: the users whose inputs are in the sums.
+    public let survivors: [UInt32]
+    /// Bound on each element's error in `weightedMean()` (one quantum, 2 clip / levels), plus
+    /// Float rounding.
+    public let meanErrorBound: Double
+
+    /// Per element: weighted sum / block weight sum; 0 (no change) in blocks nobody contributed to.
+    public func weightedMean() -> [Float] {
+        var out = [Float](repeating: 0, count: weightedSums.count)
+        for (b, block) in layout.blocks.enumerated() where blockWeights[b] > 0 {
+            let inv = 1 / Double(blockWeights[b])
+            for i in block.range { out[i] = Float(Double(weightedSums[i]) * inv) }
+        }
+        return out
+    }
+
+    static func dequantise(_ sum: [UInt32], config: SecAggConfig, survivors: [UInt32]) -> AggregateResult {
+        let layout = config.layout
+        let p = layout.parameterCount
+        let nb = layout.blocks.count
+        let q = Quantiser(config.quantisation)
+        var sums = [Float](repeating: 0, count: p)
+        var weights: [UInt64] = []
+        var contributors: [Int] = []
+        for (b, block) in layout.blocks.enumerated() {
+            let w = UInt64(sum[p + b])
+            weights.append(w)
+            contributors.append(Int(sum[p + nb + b]))
+            for i in block.range { sums[i] = Float(q.dequantise(sum[i], totalWeight: w)) }
+        }
+        return AggregateResult(layout: layout, weightedSums: sums, blockWeights: weights,
+                               blockContributors: contributors, survivors: survivors,
+                               meanErrorBound: config.quantisation.quantum)
+    }
+}

@@ -1,0 +1,85 @@
+/// Every failure of the SecureAggregation module. Cases name the problem; associated values say
+/// which user, phase, parameter or length was at fault so that a log line is enough to act on.
+public enum SecAggError: Error, Equatable, Sendable, CustomStringConvertible {
+    // Primitives
+    /// A key, nonce, seed, signature or field had the wrong number of bytes.
+    case invalidLength(what: String, expected: Int, actual: Int)
+    /// X25519 with a low-order public key (the shared secret would be all zeros).
+    case keyAgreementFailed
+    /// An AEAD ciphertext did not authenticate (wrong key, nonce, associated data or tampering).
+    case decryptionFailed
+    /// A signature did not verify against the roster key of `user`.
+    case invalidSignature(user: UInt32, what: String)
+
+    // Configuration and inputs
+    /// A configuration parameter is unusable; `parameter` names what to change.
+    case invalidConfiguration(parameter: String, reason: String)
+    /// n * maxWeight * levels would reach 2^32: the sum could wrap. Lower the named parameter.
+    case quantisationOverflow(String)
+    /// The client's update does not fit the configured layout or limits.
+    case invalidUpdate(String)
+
+    // Message decoding (context free)
+    /// The bytes end before the message does.
+    case truncated(message: String, needed: Int, available: Int)
+    /// Bytes remain after a complete message, or a count exceeds its limit.
+    case oversized(message: String, reason: String)
+    case unsupportedVersion(UInt8)
+    case unknownMessageType(UInt8)
+    /// A field holds a value that cannot occur (unsorted or duplicate ids, bad share index, ...).
+    case malformed(message: String, reason: String)
+
+    // Message checks in protocol context
+    case wrongRound(expected: UInt64, actual: UInt64)
+    /// The transport's authenticated sender differs from the sender the message names, or a
+    /// message is addressed to another user.
+    case wrongSender(expected: UInt32, actual: UInt32)
+    /// A second message of the same kind from the same sender in one round (replay).
+    case duplicateMessage(sender: UInt32, message: String)
+    /// The message does not belong to the receiver's current state.
+    case unexpectedMessage(state: String, message: String)
+    /// A user id that is not in the roster, or not expected in this phase.
+    case unknownUser(UInt32)
+
+    // Protocol failures
+    /// Fewer than `needed` users remain in `phase`: the round aborts.
+    case tooFewUsers(phase: String, remaining: Int, needed: Int)
+    /// The server's survivor lists contradict each other or what this client saw.
+    case inconsistentSurvivors(String)
+    /// Asked to reveal both the self-mask share and the key share of one user.
+    case conflictingShareRequest(user: UInt32)
+    /// A dropped user's secret key or a survivor's self-mask seed could not be rebuilt.
+    case reconstructionFailed(user: UInt32, reason: String)
+    /// A block has fewer than 2 contributors and the configuration does not allow disclosing it.
+    case tooFewContributors(block: String, contributors: Int)
+    /// The state machine was used after it completed or aborted.
+    case roundOver(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidLength(what, expected, actual): return "\(what): expected \(expected) bytes, got \(actual)"
+        case .keyAgreementFailed: return "X25519 key agreement failed (low-order public key)"
+        case .decryptionFailed: return "authenticated decryption failed"
+        case let .invalidSignature(user, what): return "invalid signature by user \(user) on \(what)"
+        case let .invalidConfiguration(parameter, reason): return "configuration parameter '\(parameter)': \(reason)"
+        case let .quantisationOverflow(message): return "quantisation could overflow 2^32: \(message)"
+        case let .invalidUpdate(message): return "invalid update: \(message)"
+        case let .truncated(message, needed, available): return "\(message): truncated, needed \(needed) bytes, have \(available)"
+        case let .oversized(message, reason): return "\(message): oversized: \(reason)"
+        case let .unsupportedVersion(v): return "unsupported message version \(v)"
+        case let .unknownMessageType(t): return "unknown message type \(t)"
+        case let .malformed(message, reason): return "\(message): malformed: \(reason)"
+        case let .wrongRound(expected, actual): return "message for round \(actual), expected round \(expected)"
+        case let .wrongSender(expected, actual): return "message names user \(actual), expected \(expected)"
+        case let .duplicateMessage(sender, message): return "duplicate \(message) from user \(sender) (replay)"
+        case let .unexpectedMessage(state, message): return "\(message) not expected in state \(state)"
+        case let .unknownUser(u): return "unknown or unexpected user \(u)"
+        case let .tooFewUsers(phase, remaining, needed): return "aborted in \(phase): \(remaining) users remain, threshold is \(needed)"
+        case let .inconsistentSurvivors(message): return "inconsistent survivor set: \(message)"
+        case let .conflictingShareRequest(user): return "refused to reveal both share kinds of user \(user)"
+        case let .reconstructionFailed(user, reason): return "could not reconstruct secret of user \(user): \(reason)"
+        case let .tooFewContributors(block, n): return "block '\(block)' has \(n) contributor(s) (< 2): refusing to disclose it (set allowSmallBlocks to permit)"
+        case let .roundOver(message): return "round is over: \(message)"
+        }
+    }
+}

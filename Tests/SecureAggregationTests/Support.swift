@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+@testable import SecureAggregation
+import SecureAggregationTesting
+
+func hex(_ s: String) -> [UInt8] {
+    var out: [UInt8] = []
+    var i = s.startIndex
+    while i < s.endIndex {
+        let j = s.index(i, offsetBy: 2)
+        out.append(UInt8(s[i ..< j], radix: 16)!)
+        i = j
+    }
+    return out
+}
+
+func hexString(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+
+/// A round's fixture: identities, configuration and updates.
+struct Fixture {
+    let identities: [Identity.SigningKey]
+    let config: SecAggConfig
+    let updates: [ClientUpdate]
+
+    /// n users, m parameters in `blockCount` equal-ish blocks, values in [-range, range], weights 1...maxWeight.
+    init(n: Int, m: Int, threshold: Int? = nil, neighbours: Int? = nil, blockCount: Int = 1, clip: Float = 1,
+         levels: UInt32? = nil, maxWeight: UInt32 = 10, valueRange: Float = 0.9, seed: UInt64 = 1,
+         allowSmallBlocks: Bool = false, weights: ((Int, Int) -> UInt32)? = nil, round: UInt64 = 3) throws {
+        identities = FakeNetwork.identities(count: n, seed: seed)
+        var blocks: [Block] = []
+        let per = m / blockCount
+        for b in 0 ..< blockCount {
+            let count = b == blockCount - 1 ? m - per * (blockCount - 1) : per
+            blocks.append(Block(name: "block\(b)", offset: b * per, count: count))
+        }
+        let layout = try VectorLayout(blocks: blocks)
+        let holders = neighbours.map { min($0 + 1, n) } ?? n
+        let t = threshold ?? (holders / 2 + 1)
+        let lv = levels ?? min(1 << 16, Quantisation.maximumLevels(clients: n, maxWeight: maxWeight))
+        config = try SecAggConfig(round: round, roster: identities.map(\.publicKey), threshold: t, layout: layout,
+                                  quantisation: Quantisation(clip: clip, levels: lv, maxWeight: maxWeight),
+                                  neighbours: neighbours, publicSeed: [UInt8](repeating: UInt8(seed & 0xff), count: 32),
+                                  allowSmallBlocks: allowSmallBlocks)
+        var rng = SeededRandom(seed: seed &+ 99)
+        var ups: [ClientUpdate] = []
+        for u in 0 ..< n {
+            let values = (0 ..< m).map { _ in rng.nextUnitFloat() * valueRange }
+            let w = (0 ..< blockCount).map { b in weights?(u, b) ?? UInt32(1 + (u * 7 + b) % Int(maxWeight)) }
+            ups.append(ClientUpdate(values: values, blockWeights: w))
+        }
+        updates = ups
+    }
+
+    func network(drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1) throws -> FakeNetwork {
+        try FakeNetwork(config: config, identities: identities, updates: updates, drops: drops, seed: seed)
+    }
+
+    /// The exact weighted mean of the clipped updates of `survivors`.
+    func expectedMean(survivors: [UInt32]) -> [Double] {
+        let c = Double(config.quantisation.clip)
+        var out = [Double](repeating: 0, count: config.layout.parameterCount)
+        for (b, block) in config.layout.blocks.enumerated() {
+            let wsum = survivors.reduce(0.0) { $0 + Double(updates[Int($1)].blockWeights[b]) }
+            guard wsum > 0 else { continue }
+            for i in block.range {
+                var s = 0.0
+                for u in survivors {
+                    let x = min(max(Double(updates[Int(u)].values[i]), -c), c)
+                    s += Double(updates[Int(u)].blockWeights[b]) * x
+                }
+                out[i] = s / wsum
+            }
+        }
+        return out
+    }
+
+    /// Checks the result against the exact weighted mean within the documented bound.
+    func check(_ result: AggregateResult?, survivors: [UInt32], sourceLocation: SourceLocation = #_sourceLocation) {
+        guard let result else {
+            Issue.record("no result", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(result.survivors == survivors, sourceLocation: sourceLocation)
+        let expected = expectedMean(survivors: survivors)
+        let mean = result.weightedMean()
+        let bound = result.meanErrorBound + 1e-6 * Double(config.quantisation.clip)
+        var worst = 0.0
+        for i in expected.indices { worst = max(worst, abs(Double(mean[i]) - expected[i])) }
+        #expect(worst <= bound, "max error \(worst) > bound \(bound)", sourceLocation: sourceLocation)
+        for (b, _) in config.layout.blocks.enumerated() {
+            let w = survivors.reduce(UInt64(0)) { $0 + UInt64(updates[Int($1)].blockWeights[b]) }
+            let c = survivors.filter { updates[Int($0)].blockWeights[b] > 0 }.count
+            #expect(result.blockWeights[b] == w, sourceLocation: sourceLocation)
+            #expect(result.blockContributors[b] == c, sourceLocation: sourceLocation)
+        }
+    }
+}
