@@ -36,7 +36,8 @@ let package = Package(
         // MARK: Libraries, in the data's order
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "NN", dependencies: ["Tensor"]),
-        .target(name: "Imaging", dependencies: ["NN", "Tensor", "CNIfTI"]),
+        .target(name: "Imaging", dependencies: ["NN", "Tensor", "CNIfTI"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "SecureAggregation", dependencies: ["CSodium"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "SecureAggregationTesting", dependencies: ["SecureAggregation"]),
@@ -57,7 +58,8 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"],
                     resources: []),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "NN", "Tensor"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "NN", "Tensor"],
+                    swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .testTarget(name: "SecureAggregationTests", dependencies: [
             "SecureAggregation", "SecureAggregationTesting",
             .product(name: "PropertyBased", package: "swift-property-based"),
