@@ -42,7 +42,7 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "SecureAggregationTesting", dependencies: ["SecureAggregation"]),
         .target(name: "Federation", dependencies: [
-            "SecureAggregation", "Imaging", "NN", "Tensor", "CSodium",
+            "SecureAggregation", "Imaging", "NN", "Tensor",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),

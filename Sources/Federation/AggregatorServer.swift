@@ -98,7 +98,10 @@ public struct AggregatorServer: Sendable {
         do {
             let node = try await verifier.authenticate(
                 method: request.method.rawValue, path: request.uri.string,
-                header: { name in HTTPField.Name(name).flatMap { headers[$0] } }, body: body)
+                header: { name in
+                    let key = name.lowercased()
+                    return headers.first { $0.name.canonicalName == key }?.value
+                }, body: body)
             return (node, body)
         } catch let r as RequestAuth.Rejection {
             log("rejected \(request.method) \(request.uri.path): \(r.reason)")

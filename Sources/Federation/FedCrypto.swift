@@ -1,62 +1,63 @@
 import Foundation
-import CSodium
+import SecureAggregation
 
-// TEMPORARY adapter: replaced by SecureAggregation's Sodium wrapper when branch `sa` lands.
+/// The federation layer's view of the cryptographic primitives (all from SecureAggregation's libsodium
+/// wrapper): BLAKE2b digests, Ed25519 verification and secure random bytes.
 enum FedCrypto {
-    static func blake2b256(_ m: [UInt8]) -> [UInt8] {
-        _ = sodium_init()
-        var out = [UInt8](repeating: 0, count: 32)
-        crypto_generichash(&out, 32, m, UInt64(m.count), nil, 0)
-        return out
-    }
-    static func randomBytes(_ n: Int) -> [UInt8] {
-        _ = sodium_init()
-        var b = [UInt8](repeating: 0, count: n)
-        randombytes_buf(&b, n)
-        return b
-    }
+    /// BLAKE2b-256 of `m`.
+    static func blake2b256(_ m: [UInt8]) -> [UInt8] { try! BLAKE2b.hash(m, outputLength: 32) }
+    /// BLAKE2b-512 of `m` (what minisign's prehashed signatures sign).
+    static func blake2b512(_ m: [UInt8]) -> [UInt8] { try! BLAKE2b.hash(m, outputLength: 64) }
+    /// Cryptographically secure random bytes.
+    static func randomBytes(_ n: Int) -> [UInt8] { SecureRandom.bytes(n) }
+    /// Ed25519 verification of a detached signature.
     static func verify(signature: [UInt8], message: [UInt8], publicKey: [UInt8]) -> Bool {
-        _ = sodium_init()
-        guard signature.count == 64, publicKey.count == 32 else { return false }
-        return crypto_sign_verify_detached(signature, message, UInt64(message.count), publicKey) == 0
+        guard let k = try? Identity.PublicKey(rawRepresentation: publicKey) else { return false }
+        return k.isValidSignature(signature, for: message)
     }
 }
 
-/// An identity signing key (Ed25519) with its minisign key id.
+/// A node's or the aggregator's identity: an Ed25519 signing key with its minisign key id.
 public struct IdentityKey: Sendable {
-    let secret: [UInt8]
-    /// The public half.
+    /// The signing key (its seed is held in a zeroing buffer).
+    public let signingKey: Identity.SigningKey
+    /// The public half with its key id.
     public let publicKey: Minisign.PublicKey
-    var secretBytes: [UInt8] { secret }
+
+    /// libsodium's 64-byte secret key layout (seed || public key), as minisign stores it.
+    var secretBytes: [UInt8] { signingKey.exportSeed() + publicKey.key }
+
+    /// Rebuilds a key from minisign's 64-byte secret key; checks that its halves agree.
     init(keyID: [UInt8], secretKey: [UInt8]) throws {
-        secret = secretKey
-        publicKey = try Minisign.PublicKey(keyID: keyID, key: Array(secretKey[32..<64]))
+        guard secretKey.count == 64 else {
+            throw Minisign.FormatError.badLength(what: "secret key", expected: 64, got: secretKey.count)
+        }
+        signingKey = try Identity.SigningKey(seed: Array(secretKey[0..<32]))
+        guard constantTimeEqual(signingKey.publicKey.rawRepresentation, Array(secretKey[32..<64])) else {
+            throw Minisign.FormatError.checksumMismatch
+        }
+        publicKey = try Minisign.PublicKey(keyID: keyID, key: signingKey.publicKey.rawRepresentation)
     }
+
+    /// A fresh identity from the system's secure random source.
     static func generate() -> IdentityKey {
-        _ = sodium_init()
-        var pk = [UInt8](repeating: 0, count: 32), sk = [UInt8](repeating: 0, count: 64)
-        crypto_sign_keypair(&pk, &sk)
-        var id = [UInt8](repeating: 0, count: 8)
-        randombytes_buf(&id, 8)
-        return try! IdentityKey(keyID: id, secretKey: sk)
+        let k = Identity.SigningKey()
+        return try! IdentityKey(keyID: SecureRandom.bytes(8), secretKey: k.exportSeed() + k.publicKey.rawRepresentation)
     }
-    static func blake2b512(_ m: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 64)
-        crypto_generichash(&out, 64, m, UInt64(m.count), nil, 0)
-        return out
-    }
-    func sign(_ m: [UInt8]) -> [UInt8] {
-        var sig = [UInt8](repeating: 0, count: 64)
-        crypto_sign_detached(&sig, nil, m, UInt64(m.count), secret)
-        return sig
-    }
+
+    /// Ed25519 signature of `m`.
+    func sign(_ m: [UInt8]) -> [UInt8] { signingKey.signature(for: m) }
 }
 
-/// Errors of the federation layer; each names the file, peer or field concerned.
+/// Errors of the federation layer; each names the file, argument or peer concerned.
 public enum FederationError: Error, CustomStringConvertible {
+    /// The ledger at `path` could not be opened, read, appended or verified.
     case ledger(path: String, problem: String)
+    /// A file could not be read, written or parsed.
     case file(path: String, problem: String)
+    /// An argument (CLI flag or field) is unusable.
     case invalidArgument(name: String, problem: String)
+
     public var description: String {
         switch self {
         case let .ledger(p, pr): return "\(p): \(pr)"

@@ -11,7 +11,7 @@ public enum ModelSignature {
 
     /// Signs `fileBytes` with `key`; returns the signature record.
     public static func sign(fileBytes: [UInt8], key: IdentityKey, trustedComment: String) throws -> Minisign.Signature {
-        let sig = key.sign(IdentityKey.blake2b512(fileBytes))
+        let sig = key.sign(FedCrypto.blake2b512(fileBytes))
         let global = key.sign(sig + Array(trustedComment.utf8))
         return try Minisign.Signature(keyID: key.publicKey.keyID, signature: sig, trustedComment: trustedComment,
                                       globalSignature: global)
@@ -53,7 +53,7 @@ public enum ModelSignature {
             throw Failure.wrongKey(expected: publicKey.keyIDHex,
                                    found: (try? Minisign.PublicKey(keyID: s.keyID, key: publicKey.key).keyIDHex) ?? "?")
         }
-        guard FedCrypto.verify(signature: s.signature, message: IdentityKey.blake2b512(fileBytes),
+        guard FedCrypto.verify(signature: s.signature, message: FedCrypto.blake2b512(fileBytes),
                                publicKey: publicKey.key) else { throw Failure.badSignature(path: path) }
         guard FedCrypto.verify(signature: s.globalSignature, message: s.globalSignedBytes, publicKey: publicKey.key) else {
             throw Failure.badTrustedComment(path: path)

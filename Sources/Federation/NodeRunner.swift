@@ -115,7 +115,7 @@ public struct NodeRunner: Sendable {
                                            session: try unhex(a.session))
         let update = ClientUpdate(values: delta, blockWeights: RoundSetup.blockWeights(model: global, organs: organs,
                                                                                        samples: samples))
-        let identity = try Identity.SigningKey(seed: Array(key.secretBytes[0..<32]))
+        let identity = key.signingKey
         var (sa, first) = try SecAggClient.start(config: config, id: index, identity: identity, update: update)
         onPhase(sa.state.name, a.round)
         try await client.post(round: a.round, session: a.session, message: first.encode())

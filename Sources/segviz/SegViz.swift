@@ -6,7 +6,7 @@ struct SegViz: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segviz",
         abstract: "Secure federated liver and spleen segmentation from partially annotated CT sites.",
-        subcommands: [Bench.self, Phantom.self]
+        subcommands: [Keygen.self, Verify.self, Audit.self, Bench.self, Phantom.self]
     )
 }
 

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Federation
+import Foundation
+
+/// `segviz audit`: verifies the aggregator's ledger and prints its rounds.
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify the ledger's hash chain and signatures and print every round.")
+
+    @Option(help: "The aggregator's state directory.") var state: String
+    @Option(help: "Federation file (its aggregator key must have signed every record).") var federation: String
+
+    func run() throws {
+        try failing {
+            let f = try FederationFile.load(from: federation)
+            let key = try Minisign.PublicKey(text: f.aggregator.publicKey)
+            let path = URL(fileURLWithPath: state).appendingPathComponent("ledger.sqlite").path
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw FederationError.ledger(path: path, problem: "no ledger here")
+            }
+            let v = try Ledger(path: path).verify(aggregatorKey: key)
+            for r in v.records {
+                let drops = r.dropouts.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ",")
+                print("round \(r.round) \(r.status) survivors=\(r.survivors.joined(separator: ",")) "
+                      + "dropouts=\(drops.isEmpty ? "-" : drops) keys_revealed=\(r.secretKeysRevealedFor.joined(separator: ",")) "
+                      + "model=\(r.modelHash.prefix(16)) record=\(r.recordHash.prefix(16))"
+                      + (r.abortReason.map { " reason=\"\($0)\"" } ?? ""))
+            }
+            if v.ok {
+                print("ledger OK: \(v.records.count) record(s), hash chain and signatures verify")
+            } else {
+                for p in v.problems { print("PROBLEM: \(p)") }
+                throw ExitCode.failure
+            }
+        }
+    }
+}

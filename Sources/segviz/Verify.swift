@@ -1,0 +1,40 @@
+import ArgumentParser
+import Federation
+import Foundation
+
+/// `segviz verify`: checks a global model's detached signature and prints its manifest.
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify a signed global model (FILE + FILE.minisig) and print its manifest.")
+
+    @Option(help: "The model file (.safetensors); its signature is MODEL.minisig.") var model: String
+    @Option(help: "The signer's public key file (minisign format).") var pubkey: String?
+    @Option(help: "A federation file: the signer must be its aggregator.") var federation: String?
+
+    func validate() throws {
+        guard (pubkey == nil) != (federation == nil) else {
+            throw ValidationError("give exactly one of --pubkey or --federation")
+        }
+    }
+
+    func run() throws {
+        try failing {
+            let key = try TrustedKey.load(pubkey: pubkey, federation: federation)
+            let verified = try VerifiedModel.open(path: model, publicKey: key)
+            print("signature: OK (key id \(key.keyIDHex))")
+            print("trusted comment: \(verified.trustedComment)")
+            for (k, v) in verified.manifest.sorted(by: { $0.key < $1.key }) { print("\(k): \(v)") }
+        }
+    }
+}
+
+/// Where the trusted signer key comes from: a public key file or a federation file's aggregator entry.
+enum TrustedKey {
+    static func load(pubkey: String?, federation: String?) throws -> Minisign.PublicKey {
+        if let pubkey { return try KeyFiles.loadPublicKey(path: pubkey) }
+        let f = try FederationFile.load(from: federation!)
+        do { return try Minisign.PublicKey(text: f.aggregator.publicKey) } catch {
+            throw FederationError.file(path: federation!, problem: "aggregator.publicKey: \(error)")
+        }
+    }
+}
