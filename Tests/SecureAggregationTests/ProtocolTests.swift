@@ -30,6 +30,13 @@ import SecureAggregationTesting
         f.check(result, survivors: (0 ..< UInt32(n)).filter { $0 != 1 })
     }
 
+    /// Vectors longer than one 4096-word mask chunk, with block boundaries inside chunks.
+    @Test func longVectorsAcrossChunks() throws {
+        let f = try Fixture(n: 4, m: 10_001, blockCount: 3, seed: 14)
+        var net = try f.network(drops: [2: .afterSharing])
+        f.check(net.run(), survivors: [0, 1, 3])
+    }
+
     /// The shared core is averaged over everyone, each organ head only over its annotators.
     @Test func perBlockWeightedAveraging() throws {
         let weights: [[UInt32]] = [[5, 5, 0], [3, 0, 3], [8, 8, 8], [2, 0, 2]]
