@@ -308,6 +308,7 @@ public struct SecAggClient {
     public mutating func receive(_ message: ServerMessage) throws -> [ClientMessage] {
         switch state {
         case .completed, .aborted:
+            if case .roundFinished = message { return [] }  // the end notice is idempotent
             throw SecAggError.roundOver("client \(id) is \(state.name)")
         default: break
         }

@@ -126,7 +126,6 @@ enum MaskArithmetic {
                             terms: [MaskTerm]) -> [UInt32] {
         let layout = config.layout
         let p = layout.parameterCount
-        let nb = layout.blocks.count
         var tail = update.blockWeights
         tail += update.blockWeights.map { $0 > 0 ? 1 : 0 }
         var out = [UInt32](repeating: 0, count: layout.maskedLength)
@@ -143,8 +142,11 @@ enum MaskArithmetic {
                         q.quantise(values.baseAddress! + lo, count: hi - lo, weight: update.blockWeights[b],
                                    random: rnd.baseAddress! + (lo - range.lowerBound), into: dst + (lo - range.lowerBound))
                     }
-                    for i in max(range.lowerBound, p) ..< range.upperBound where i - p < 2 * nb {
+                    // The block weights and contributor flags follow the parameters.
+                    var i = max(range.lowerBound, p)
+                    while i < range.upperBound {
                         dst[i - range.lowerBound] = tail[i - p]
+                        i += 1
                     }
                 }
             }

@@ -1,0 +1,144 @@
+import Testing
+@testable import SecureAggregation
+import SecureAggregationTesting
+
+@Suite struct ProtocolTests {
+    @Test(arguments: [2, 3, 4, 7, 10, 16, 25, 40, 64, 100])
+    func sumIsExactWithoutNeighbourhoods(n: Int) throws {
+        let f = try Fixture(n: n, m: n >= 40 ? 40 : 300, blockCount: 2, seed: UInt64(n))
+        var net = try f.network()
+        let result = net.run()
+        #expect(net.server.abortReason == nil, "\(net.server.log)")
+        f.check(result, survivors: (0 ..< UInt32(n)).map { $0 })
+        #expect(net.clients.allSatisfy { $0?.isCompleted == true })
+        #expect(net.clientErrors.isEmpty && net.serverErrors.isEmpty)
+    }
+
+    @Test(arguments: [(6, 2), (9, 4), (20, 4), (33, 6), (60, 8), (100, 10)])
+    func sumIsExactWithNeighbourhoods(n: Int, k: Int) throws {
+        let f = try Fixture(n: n, m: 64, neighbours: k, blockCount: 2, seed: UInt64(n * 31 + k))
+        #expect(f.config.neighbours == k)
+        // The graph is k-regular and symmetric.
+        for u in 0 ..< UInt32(n) {
+            let h = f.config.holders(of: u)
+            #expect(h.count == k + 1 && h.contains(u))
+            for v in h { #expect(f.config.holders(of: v).contains(u)) }
+        }
+        var net = try f.network(drops: [1: .afterSharing])
+        let result = net.run()
+        #expect(net.server.abortReason == nil, "\(net.server.log)")
+        f.check(result, survivors: (0 ..< UInt32(n)).filter { $0 != 1 })
+    }
+
+    /// Vectors longer than one 4096-word mask chunk, with block boundaries inside chunks.
+    @Test func longVectorsAcrossChunks() throws {
+        let f = try Fixture(n: 4, m: 10_001, blockCount: 3, seed: 14)
+        var net = try f.network(drops: [2: .afterSharing])
+        f.check(net.run(), survivors: [0, 1, 3])
+    }
+
+    /// The shared core is averaged over everyone, each organ head only over its annotators.
+    @Test func perBlockWeightedAveraging() throws {
+        let weights: [[UInt32]] = [[5, 5, 0], [3, 0, 3], [8, 8, 8], [2, 0, 2]]
+        let f = try Fixture(n: 4, m: 90, blockCount: 3, maxWeight: 10, seed: 11, weights: { u, b in weights[u][b] })
+        var net = try f.network()
+        let out = net.run()
+        let result = try #require(out)
+        f.check(result, survivors: [0, 1, 2, 3])
+        #expect(result.blockWeights == [18, 13, 13])
+        #expect(result.blockContributors == [4, 2, 3])
+        // Independent recomputation for one element of each block.
+        let mean = result.weightedMean()
+        for i in [0, 35, 70] {
+            let b = i / 30
+            var s = 0.0, w = 0.0
+            for u in 0 ..< 4 {
+                s += Double(weights[u][b]) * Double(f.updates[u].values[i])
+                w += Double(weights[u][b])
+            }
+            #expect(abs(Double(mean[i]) - s / w) <= f.config.quantisation.quantum + 1e-6)
+        }
+    }
+
+    @Test func singleContributorBlockIsRefusedUnlessAllowed() throws {
+        let weights: [[UInt32]] = [[1, 0], [1, 4], [1, 0]]
+        let f = try Fixture(n: 3, m: 20, blockCount: 2, seed: 12, weights: { u, b in weights[u][b] })
+        var net = try f.network()
+        #expect(net.run() == nil)
+        #expect(net.server.abortReason?.contains("block1") == true)
+        #expect(net.server.log.contains { $0.contains("block1") && $0.contains("1 contributor") })
+        #expect(net.clients.allSatisfy { $0?.abortReason != nil })
+
+        let g = try Fixture(n: 3, m: 20, blockCount: 2, seed: 12, allowSmallBlocks: true, weights: { u, b in weights[u][b] })
+        var net2 = try g.network()
+        g.check(net2.run(), survivors: [0, 1, 2])
+        #expect(net2.server.log.contains { $0.contains("block1") && $0.contains("disclosed") })
+    }
+
+    /// Extreme values at the overflow limit: 100 nodes, maximal weights, every value clipped.
+    @Test func extremeValuesAtTheOverflowLimit() throws {
+        let n = 100
+        let maxWeight: UInt32 = 1000
+        let levels = Quantisation.maximumLevels(clients: n, maxWeight: maxWeight)
+        let f = try Fixture(n: n, m: 8, clip: 0.5, levels: levels, maxWeight: maxWeight, valueRange: 1e30, seed: 13,
+                            weights: { _, _ in maxWeight })
+        var net = try f.network()
+        f.check(net.run(), survivors: (0 ..< UInt32(n)).map { $0 })
+        // One more level could overflow: refused, naming the parameter to change.
+        #expect {
+            _ = try SecAggConfig(round: 1, roster: f.identities.map(\.publicKey), threshold: 51, layout: f.config.layout,
+                                 quantisation: Quantisation(clip: 0.5, levels: levels + 1, maxWeight: maxWeight))
+        } throws: { error in
+            guard case let .quantisationOverflow(message) = error as? SecAggError else { return false }
+            return message.contains("quantisation.levels") && message.contains("maxWeight")
+        }
+    }
+
+    @Test func configurationIsValidated() throws {
+        let ids = FakeNetwork.identities(count: 10)
+        let roster = ids.map(\.publicKey)
+        let layout = try VectorLayout.single(count: 4)
+        let q = try Quantisation(clip: 1, levels: 100, maxWeight: 1)
+        func param(_ body: () throws -> Void) -> String? {
+            do { try body() } catch let SecAggError.invalidConfiguration(parameter, _) { return parameter } catch { return "other" }
+            return nil
+        }
+        #expect(param { _ = try SecAggConfig(round: 1, roster: roster, threshold: 5, layout: layout, quantisation: q) } == "threshold")
+        #expect(param { _ = try SecAggConfig(round: 1, roster: roster, threshold: 11, layout: layout, quantisation: q) } == "threshold")
+        #expect(param { _ = try SecAggConfig(round: 1, roster: roster, threshold: 6, layout: layout, quantisation: q) } == nil)
+        #expect(param { _ = try SecAggConfig(round: 1, roster: Array(roster.prefix(9)), threshold: 3, layout: layout, quantisation: q, neighbours: 3) } == "neighbours")
+        #expect(param { _ = try SecAggConfig(round: 1, roster: roster, threshold: 3, layout: layout, quantisation: q, neighbours: 3) } == nil)
+        #expect(param { _ = try SecAggConfig(round: 1, roster: roster, threshold: 3, layout: layout, quantisation: q, neighbours: 4) } == nil)
+        #expect(param { _ = try SecAggConfig(round: 1, roster: roster + [roster[0]], threshold: 6, layout: layout, quantisation: q) } == "roster")
+        #expect(param { _ = try VectorLayout(blocks: [Block(name: "a", offset: 0, count: 2), Block(name: "b", offset: 3, count: 1)]) } == "layout.blocks")
+        #expect(param { _ = try Quantisation(clip: .nan, levels: 1, maxWeight: 1) } == "quantisation.clip")
+        let many = FakeNetwork.identities(count: 256).map(\.publicKey)
+        #expect(param { _ = try SecAggConfig(round: 1, roster: many, threshold: 129, layout: layout, quantisation: q) } == "neighbours")
+        // Bad updates are refused before anything is sent.
+        let config = try SecAggConfig(round: 1, roster: roster, threshold: 6, layout: layout, quantisation: q)
+        #expect(throws: SecAggError.self) {
+            _ = try SecAggClient.start(config: config, id: 0, identity: ids[0], update: ClientUpdate(values: [0, 0, 0], blockWeights: [1]))
+        }
+        #expect(throws: SecAggError.self) {
+            _ = try SecAggClient.start(config: config, id: 0, identity: ids[0], update: ClientUpdate(values: [0, .nan, 0, 0], blockWeights: [1]))
+        }
+        #expect(throws: SecAggError.self) {
+            _ = try SecAggClient.start(config: config, id: 0, identity: ids[0], update: ClientUpdate(values: [0, 0, 0, 0], blockWeights: [2]))
+        }
+        #expect(throws: SecAggError.self) {
+            _ = try SecAggClient.start(config: config, id: 1, identity: ids[0], update: ClientUpdate(values: [0, 0, 0, 0], blockWeights: [1]))
+        }
+    }
+
+    /// The same seeds replay the same round bit for bit (no hidden randomness or clock).
+    @Test func deterministicGivenTheRandomSource() throws {
+        let f = try Fixture(n: 5, m: 50, seed: 21)
+        var a = try f.network(seed: 4), b = try f.network(seed: 4), c = try f.network(seed: 5)
+        let oa = a.run(), ob = b.run(), oc = c.run()
+        let ra = try #require(oa), rb = try #require(ob), rc = try #require(oc)
+        #expect(ra.weightedSums == rb.weightedSums)
+        #expect(a.serverView == b.serverView)
+        #expect(a.serverView != c.serverView)
+        f.check(rc, survivors: [0, 1, 2, 3, 4])
+    }
+}
