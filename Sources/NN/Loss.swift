@@ -1,0 +1,153 @@
+import Foundation
+import Tensor
+
+/// MONAI's `DiceCELoss(to_onehot_y=True, softmax=True)` — mean soft Dice over batch and classes
+/// (background included, `smooth_nr = smooth_dr = 1e-5`, sums over voxels per sample) plus mean
+/// cross entropy over all voxels — optionally on merged classes (the marginal loss).
+///
+/// Marginal loss (Shi et al. 2021; ConDistFL): a site that does not annotate some organs labels
+/// them background. With `classMap[c]` the merged class of predicted class `c`, the softmax
+/// probabilities of classes sharing a merged class are summed (`q_m = sum p_c`), labels are mapped
+/// the same way, and Dice and cross entropy are computed on `q` over the merged classes. The
+/// identity map (`nil`) is the plain loss.
+///
+/// Layout: logits `N x K x D x H x W`; labels `N x 1 x D x H x W` holding class indices `0..<K`.
+public struct DiceCELoss: Sendable {
+    /// Merged class of each predicted class (nil: identity).
+    public let classMap: [Int]?
+    /// Dice smoothing added to numerator and denominator.
+    public var smooth: Double = 1e-5
+
+    /// The loss, on merged classes when `classMap` is given (its values must be `0..<M` and
+    /// cover every merged class).
+    public init(classMap: [Int]? = nil) {
+        if let m = classMap {
+            let merged = (m.max() ?? -1) + 1
+            precondition(m.allSatisfy { $0 >= 0 } && Set(m) == Set(0..<merged),
+                         "DiceCELoss: classMap \(m) must cover merged classes 0..<\(merged)")
+        }
+        self.classMap = classMap
+    }
+
+    /// A marginal loss for a site that annotates only `annotated` classes of `classes`
+    /// (0, background, always included): every other class is merged into background.
+    public static func marginal(classes: Int, annotated: [Int]) -> DiceCELoss {
+        let kept = [0] + annotated.filter { $0 != 0 }.sorted()
+        return DiceCELoss(classMap: (0..<classes).map { kept.firstIndex(of: $0) ?? 0 })
+    }
+
+    /// The loss and its gradient with respect to the logits.
+    /// - Precondition: shapes as documented; labels integral in `0..<K`.
+    public func callAsFunction(logits: Tensor, labels: Tensor) -> (loss: Float, gradient: Tensor) {
+        let (l, g) = compute(Activation(logits), labels: labelIndices(labels, logits: logits.shape))
+        return (Float(l), g.tensor)
+    }
+
+    /// Labels as Int32 class indices, validated against the logits' shape.
+    func labelIndices(_ labels: Tensor, logits shape: [Int]) -> [Int32] {
+        precondition(shape.count == 5, "DiceCELoss: logits shape \(shape) is not N x K x D x H x W")
+        precondition(labels.shape == [shape[0], 1] + shape[2...],
+                     "DiceCELoss: labels shape \(labels.shape) does not match logits \(shape) (needs N x 1 x D x H x W)")
+        let k = shape[1]
+        return labels.scalars.map { v in
+            precondition(v >= 0 && v < Float(k) && v.rounded() == v, "DiceCELoss: label \(v) is not a class index in 0..<\(k)")
+            return Int32(v)
+        }
+    }
+
+    /// Loss (Double) and gradient for logits `z` and labels (class indices, `N * D * H * W`).
+    func compute(_ z: Activation, labels: [Int32]) -> (Double, Activation) {
+        let k = z.c, v = z.spatial, n = z.n
+        let map = classMap ?? Array(0..<k)
+        precondition(map.count == k, "DiceCELoss: classMap has \(map.count) entries for \(k) classes")
+        let m = (map.max() ?? 0) + 1
+        let grad = z.like(channels: k)
+        // Pass 1: softmax into `grad`, per-chunk sums of intersection, prediction, ground truth, CE.
+        let chunk = 16_384
+        let chunksPerSample = (v + chunk - 1) / chunk
+        let tasks = n * chunksPerSample
+        let stride = 3 * m + 1
+        var partial = [Double](repeating: 0, count: tasks * stride)
+        let pz = UncheckedSendable(z.pointer), pg = UncheckedSendable(grad.pointer)
+        labels.withUnsafeBufferPointer { lb in
+            let pl = UncheckedSendable(lb.baseAddress!)
+            partial.withUnsafeMutableBufferPointer { pp in
+                let out = UncheckedSendable(pp.baseAddress!)
+                Compute.forEachTask(tasks) { _, t in
+                    let s = t / chunksPerSample, lo = (t % chunksPerSample) * chunk, hi = min(v, lo + chunk)
+                    var inter = [Double](repeating: 0, count: m), pred = inter, truth = inter
+                    var ce = 0.0
+                    var e = [Float](repeating: 0, count: k), q = [Float](repeating: 0, count: m)
+                    let zb = pz.value + s * k * v, gb = pg.value + s * k * v
+                    for i in lo..<hi {
+                        var mx = -Float.infinity
+                        for c in 0..<k { mx = max(mx, zb[c * v + i]) }
+                        var sum: Float = 0
+                        for c in 0..<k { e[c] = expf(zb[c * v + i] - mx); sum += e[c] }
+                        for j in 0..<m { q[j] = 0 }
+                        for c in 0..<k { let p = e[c] / sum; gb[c * v + i] = p; q[map[c]] += p }
+                        let t = map[Int(pl.value[s * v + i])]
+                        var eg: Float = 0
+                        for c in 0..<k where map[c] == t { eg += e[c] }
+                        ce -= Double(logf(eg) - logf(sum))
+                        for j in 0..<m { pred[j] += Double(q[j]) }
+                        inter[t] += Double(q[t]); truth[t] += 1
+                    }
+                    let o = out.value + t * stride
+                    for j in 0..<m { o[j] = inter[j]; o[m + j] = pred[j]; o[2 * m + j] = truth[j] }
+                    o[3 * m] = ce
+                }
+            }
+        }
+        // Reduce per sample and class; Dice terms and their derivative coefficients.
+        var inter = [Double](repeating: 0, count: n * m), pred = inter, truth = inter
+        var ce = 0.0
+        for t in 0..<tasks {
+            let s = t / chunksPerSample, o = t * stride
+            for j in 0..<m {
+                inter[s * m + j] += partial[o + j]; pred[s * m + j] += partial[o + m + j]
+                truth[s * m + j] += partial[o + 2 * m + j]
+            }
+            ce += partial[o + 3 * m]
+        }
+        let voxels = Double(n * v)
+        ce /= voxels
+        var dice = 0.0
+        // dDice/dq[s, j, i] = a[s, j] * onehot + b[s, j]
+        var coefA = [Float](repeating: 0, count: n * m), coefB = coefA
+        let scale = 1 / Double(n * m)
+        for idx in 0..<(n * m) {
+            let den = truth[idx] + pred[idx] + smooth
+            let num = 2 * inter[idx] + smooth
+            dice += 1 - num / den
+            coefA[idx] = Float(-2 * scale / den)
+            coefB[idx] = Float(scale * num / (den * den))
+        }
+        dice *= scale
+        // Pass 2: gradient through the merge and the softmax, plus cross entropy's.
+        let ceScale = Float(1 / voxels)
+        labels.withUnsafeBufferPointer { lb in
+            let pl = UncheckedSendable(lb.baseAddress!)
+            Compute.forEachTask(tasks) { _, t in
+                let s = t / chunksPerSample, lo = (t % chunksPerSample) * chunk, hi = min(v, lo + chunk)
+                var q = [Float](repeating: 0, count: m), gq = q
+                let gb = pg.value + s * k * v
+                for i in lo..<hi {
+                    let lt = map[Int(pl.value[s * v + i])]
+                    for j in 0..<m { q[j] = 0 }
+                    for c in 0..<k { q[map[c]] += gb[c * v + i] }
+                    for j in 0..<m { gq[j] = coefB[s * m + j] + (j == lt ? coefA[s * m + j] : 0) }
+                    var dot: Float = 0
+                    for c in 0..<k { dot += gb[c * v + i] * gq[map[c]] }
+                    for c in 0..<k {
+                        let p = gb[c * v + i]
+                        let dDice = p * (gq[map[c]] - dot)
+                        let dCE = map[c] == lt ? p - p / q[lt] : p
+                        gb[c * v + i] = dDice + dCE * ceScale
+                    }
+                }
+            }
+        }
+        return (dice + ce, grad)
+    }
+}

@@ -1,0 +1,140 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The one thread setting of the numeric code.
+///
+/// ``threads`` is the number of worker threads every kernel of `Tensor` and `NN` splits its work
+/// over (convolution tiles, per-channel normalisation, element-wise passes). OpenBLAS is kept at one
+/// thread per call because each worker calls it on its own tile; so this single value bounds the
+/// cores the network uses. Default: the environment variable `SEGVIZ_THREADS`, else the number of
+/// active processors.
+public enum Compute {
+    private static let storedThreads = Atomic<Int>(initialThreads())
+
+    private static func initialThreads() -> Int {
+        if let s = ProcessInfo.processInfo.environment["SEGVIZ_THREADS"], let n = Int(s), n >= 1 {
+            return n
+        }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// Worker threads used by every kernel (at least 1). OpenBLAS itself stays single-threaded.
+    public static var threads: Int {
+        get { storedThreads.load(ordering: .relaxed) }
+        set {
+            precondition(newValue >= 1, "Compute.threads must be at least 1, got \(newValue)")
+            storedThreads.store(newValue, ordering: .relaxed)
+        }
+    }
+
+    /// A description of the BLAS in use (build options and the CPU kernel OpenBLAS picked).
+    public static var blasDescription: String { BLAS.configuration }
+
+    /// Runs `body(worker, task)` for every `task` in `0..<tasks`, spread dynamically over at most
+    /// ``threads`` workers; `worker` is in `0..<workers(tasks)` and no two concurrent calls share it.
+    package static func forEachTask(_ tasks: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
+        let w = workers(tasks)
+        if w <= 1 {
+            for t in 0..<tasks { body(0, t) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: w) { worker in
+                while true {
+                    let t = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if t >= tasks { break }
+                    box.value(worker, t)
+                }
+            }
+        }
+    }
+
+    /// Runs `body(range)` over `0..<count` split into one contiguous chunk per worker
+    /// (chunks of at least `grain` elements).
+    package static func forEachChunk(_ count: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
+        let chunks = max(1, min(threads, count / max(grain, 1)))
+        if chunks <= 1 {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        forEachTask(chunks) { _, c in
+            body((count * c / chunks)..<(count * (c + 1) / chunks))
+        }
+    }
+
+    /// The number of workers `forEachTask(tasks)` uses.
+    package static func workers(_ tasks: Int) -> Int { max(1, min(threads, tasks)) }
+}
+
+/// Wraps a value that is safe to share across the workers of one kernel call by construction
+/// (disjoint writes, or reads only).
+package struct UncheckedSendable<T>: @unchecked Sendable {
+    package let value: T
+    package init(_ value: T) { self.value = value }
+}
+
+/// A heap block of `Float`s with a stable address, for activations and kernel scratch.
+///
+/// Not zeroed unless asked. Owned by one model at a time; the kernels read and write it through
+/// ``pointer`` from several workers on disjoint ranges.
+package final class FloatBuffer: @unchecked Sendable {
+    /// First element.
+    package let pointer: UnsafeMutablePointer<Float>
+    /// Number of elements.
+    package let count: Int
+
+    /// Allocates `count` elements, zeroed when `zeroed` is true.
+    package init(count: Int, zeroed: Bool = false) {
+        self.count = count
+        pointer = .allocate(capacity: max(count, 1))
+        if zeroed { pointer.update(repeating: 0, count: count) }
+    }
+
+    /// Allocates and copies `values`.
+    package convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// Sets every element to zero.
+    package func zero() { pointer.update(repeating: 0, count: count) }
+
+    /// The elements as an array.
+    package var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+}
+
+/// A pool of scratch buffers shared by kernel calls: each worker takes one for the duration of a call.
+package enum ScratchPool {
+    private static let free = Mutex<[FloatBuffer]>([])
+
+    /// Takes a buffer of at least `count` elements (contents undefined).
+    package static func take(_ count: Int) -> FloatBuffer {
+        let found: FloatBuffer? = free.withLock { list in
+            if let i = list.firstIndex(where: { $0.count >= count }) { return list.remove(at: i) }
+            return nil
+        }
+        return found ?? FloatBuffer(count: count)
+    }
+
+    /// Returns a buffer for later calls (the pool keeps at most 16).
+    package static func give(_ buffer: FloatBuffer) {
+        free.withLock { list in
+            if list.count < 16 { list.append(buffer) }
+            else if let i = list.indices.min(by: { list[$0].count < list[$1].count }), list[i].count < buffer.count {
+                list[i] = buffer
+            }
+        }
+    }
+
+    /// Runs `body` with one scratch buffer of `count` elements per worker of `workers`.
+    package static func withBuffers<R>(_ workers: Int, count: Int, _ body: ([FloatBuffer]) -> R) -> R {
+        let bufs = (0..<workers).map { _ in take(count) }
+        defer { bufs.forEach(give) }
+        return body(bufs)
+    }
+}
