@@ -6,7 +6,7 @@ struct SegViz: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segviz",
         abstract: "Secure federated liver and spleen segmentation from partially annotated CT sites.",
-        subcommands: [Bench.self, Phantom.self]
+        subcommands: [Bench.self, Phantom.self, Train.self, Evaluate.self]
     )
 }
 
@@ -14,6 +14,6 @@ struct SegViz: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (run from a release build); the last line is key=value figures.",
-        subcommands: [BenchUNet.self]
+        subcommands: [BenchUNet.self, BenchInfer.self]
     )
 }

@@ -45,6 +45,17 @@ public struct Segmenter: Sendable {
     public func segment(_ image: Volume, predictor: SlidingWindow.Predictor) throws -> Volume {
         argmax(try probabilities(image, predictor: predictor))
     }
+
+    /// Federation labels on the input's grid from a 3-class network, counting the probability of
+    /// organs outside `organs` as background (a site's model is only trained for its own organs).
+    public func segment(_ image: Volume, predictor: SlidingWindow.Predictor, organs: Set<Organ>) throws -> Volume {
+        var p = try probabilities(image, predictor: predictor)
+        precondition(p.count == Organ.classCount, "Segmenter: expected \(Organ.classCount) classes, got \(p.count)")
+        for organ in Organ.allCases where !organs.contains(organ) {
+            for n in p[0].voxels.indices { p[0].voxels[n] += p[organ.rawValue].voxels[n]; p[organ.rawValue].voxels[n] = 0 }
+        }
+        return argmax(p)
+    }
 }
 
 /// The index of the largest value per voxel across `volumes` (all on one grid).
