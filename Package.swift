@@ -34,8 +34,12 @@ let package = Package(
                                  .linkedLibrary("z"), .linkedLibrary("m")]),
 
         // MARK: Libraries, in the data's order
-        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
-        .target(name: "NN", dependencies: ["Tensor"]),
+        // Tensor and NN are numeric: optimised (-O) even in debug builds so `swift test` is fast;
+        // @testable import still works (SwiftPM passes -enable-testing in debug).
+        .target(name: "Tensor", dependencies: ["COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "NN", dependencies: ["Tensor"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Imaging", dependencies: ["NN", "Tensor", "CNIfTI"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "SecureAggregation", dependencies: ["CSodium"],

@@ -1,5 +1,10 @@
 // The one file of the package that imports OpenBLAS.
 import COpenBLAS
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Single-precision matrix products on OpenBLAS (row-major).
 ///
@@ -7,11 +12,44 @@ import COpenBLAS
 /// run one tile per worker thread themselves (see ``Compute/threads``), which measured faster on
 /// this class of machine than OpenBLAS's own threading.
 package enum BLAS {
-    /// Set once, before the first product: OpenBLAS uses one thread per call.
-    private static let configured: Bool = {
-        openblas_set_num_threads(1)
-        return true
-    }()
+    private static let configured = Atomic<Bool>(false)
+    private static let configuring = Mutex<Void>(())
+
+    /// Configures OpenBLAS once, before the first product: kernel choice, one thread per call.
+    /// (An explicit flag rather than a lazy global: the optimiser may drop an unused global's
+    /// initialiser.)
+    @inline(__always)
+    package static func configure() {
+        if configured.load(ordering: .acquiring) { return }
+        configuring.withLock { _ in
+            if configured.load(ordering: .acquiring) { return }
+            selectKernelForUnknownCPU()
+            openblas_set_num_threads(1)
+            configured.store(true, ordering: .releasing)
+        }
+    }
+
+    /// OpenBLAS 0.3.21 does not know recent Xeons (e.g. family 6 model 207) and falls back to its
+    /// generic "Prescott" SSE kernels, which run the convolution shapes at about half the speed of
+    /// its Haswell (AVX2/FMA) kernels. When that happened, the CPU has AVX2 and FMA, and the user
+    /// did not choose a kernel with `OPENBLAS_CORETYPE`, rerun OpenBLAS's own kernel selection
+    /// with `OPENBLAS_CORETYPE=Haswell` (its exported `gotoblas_dynamic_quit/init`).
+    private static func selectKernelForUnknownCPU() {
+        #if os(Linux)
+        guard getenv("OPENBLAS_CORETYPE") == nil,
+              let name = openblas_get_corename(), String(cString: name) == "Prescott",
+              let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              flags.split(separator: " ").contains("avx2"), flags.split(separator: " ").contains("fma"),
+              let quit = dlsym(nil, "gotoblas_dynamic_quit"), let initialise = dlsym(nil, "gotoblas_dynamic_init")
+        else { return }
+        typealias Hook = @convention(c) () -> Void
+        setenv("OPENBLAS_CORETYPE", "Haswell", 0)
+        unsafeBitCast(quit, to: Hook.self)()
+        unsafeBitCast(initialise, to: Hook.self)()
+        unsetenv("OPENBLAS_CORETYPE")
+        #endif
+    }
 
     /// `C = alpha * op(A) * op(B) + beta * C` with row-major matrices; `op(A)` is `m x k`,
     /// `op(B)` is `k x n`, `C` is `m x n`.
@@ -21,7 +59,7 @@ package enum BLAS {
                               a: UnsafePointer<Float>, lda: Int,
                               b: UnsafePointer<Float>, ldb: Int,
                               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        _ = configured
+        configure()
         if m == 0 || n == 0 { return }
         if k == 0 {
             if beta == 0 {
@@ -40,12 +78,13 @@ package enum BLAS {
 
     /// The number of threads OpenBLAS itself uses (always 1 once configured).
     package static var openBLASThreads: Int {
-        _ = configured
+        configure()
         return Int(openblas_get_num_threads())
     }
 
     /// OpenBLAS's description of its build and the kernel it picked for this CPU.
     package static var configuration: String {
+        configure()
         guard let p = openblas_get_config() else { return "unknown" }
         return String(cString: p) + " core=" + (openblas_get_corename().map { String(cString: $0) } ?? "?")
     }

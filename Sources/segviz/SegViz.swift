@@ -6,7 +6,8 @@ struct SegViz: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segviz",
         abstract: "Secure federated liver and spleen segmentation from partially annotated CT sites.",
-        subcommands: [Keygen.self, Verify.self, Audit.self, Bench.self, Phantom.self]
+        subcommands: [Keygen.self, Aggregator.self, Node.self, Verify.self, Infer.self, Audit.self, Demo.self,
+                      Phantom.self, Train.self, Evaluate.self, Bench.self]
     )
 }
 
@@ -14,6 +15,6 @@ struct SegViz: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (run from a release build); the last line is key=value figures.",
-        subcommands: []
+        subcommands: [BenchUNet.self, BenchInfer.self, BenchSecAgg.self]
     )
 }

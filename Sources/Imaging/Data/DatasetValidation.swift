@@ -84,6 +84,8 @@ public struct ValidationReport: Sendable {
 public struct DatasetRefused: Error, CustomStringConvertible {
     /// The failing cases.
     public var problems: [CaseProblem]
+    /// An error listing `problems`.
+    public init(problems: [CaseProblem]) { self.problems = problems }
     public var description: String {
         "refusing to use a data set with \(problems.count) bad case(s) (pass --skip-bad-cases to leave them out):\n"
             + problems.map { "  " + $0.description }.joined(separator: "\n")

@@ -93,19 +93,19 @@ public struct LabelMapping: Sendable, Equatable, CustomStringConvertible {
 
     /// The label volume in federation numbering; throws the unknown values found (ascending).
     public func apply(to labels: Volume) throws(UnknownLabels) -> Volume {
-        var lut = [Int: Float]()
+        var lut = [Float: Float]()
         var out = [Float](repeating: 0, count: labels.voxels.count)
         var unknown = Set<Int>()
         for (n, v) in labels.voxels.enumerated() {
+            if let t = lut[v] { out[n] = t; continue }
             let key = Int(v.rounded())
-            if let t = lut[key] { out[n] = t; continue }
-            if let t = map(key), Float(key) == v { lut[key] = Float(t); out[n] = Float(t) } else { unknown.insert(key) }
+            if Float(key) == v, let t = map(key) { lut[v] = Float(t); out[n] = Float(t) } else { unknown.insert(key) }
         }
         guard unknown.isEmpty else { throw UnknownLabels(values: unknown.sorted()) }
         return Volume(grid: labels.grid, voxels: out)
     }
 
-    /// Label values a mapping does not know (non-integer values appear rounded).
+    /// Label values a mapping does not know; a non-integer value appears rounded to the nearest integer.
     public struct UnknownLabels: Error, Equatable { public var values: [Int] }
 
     /// The canonical text of this mapping (parses back to an equal mapping).

@@ -107,7 +107,7 @@ struct PhantomAnatomy: Sendable {
         let contrast = rng.uniform(-15...15)
         hu = [.air: -1000, .fat: -100 + rng.uniform(-10...10), .muscle: 50 + rng.uniform(-5...5), .bowel: 35 + contrast / 2,
               .bowelAir: -900, .kidney: 170 + contrast * 1.5, .stomachWall: 60 + contrast / 2, .stomachFluid: 12, .stomachAir: -950,
-              .liver: 102 + contrast + rng.uniform(-12...12), .spleen: 110 + contrast + rng.uniform(-12...12),
+              .liver: 104 + contrast + rng.uniform(-8...8), .spleen: 109 + contrast + rng.uniform(-8...8),
               .ivc: 140 + contrast, .aorta: 165 + contrast * 2, .bone: 650 + rng.uniform(-60...60), .marrow: 230 + rng.uniform(-30...30),
               .csf: 15, .table: 250]
         hu[.lesion] = hu[.liver]! - rng.uniform(45...70)

@@ -1,0 +1,128 @@
+import Tensor
+import Foundation
+
+/// Sliding-window inference over a whole volume with Gaussian-weighted blending of overlapping
+/// windows, as MONAI's `sliding_window_inference(mode="gaussian", sigma_scale=0.125,
+/// padding_mode="constant", cval=0)`: windows of ``roi`` step by `roi * (1 - overlap)`, the last
+/// window of each axis is moved back to end at the border, images smaller than the window are padded
+/// symmetrically with 0, and each window's output is weighted by a Gaussian importance map
+/// (sigma = 0.125 * roi, normalised to a maximum of 1, clamped below at its minimum or 1e-3).
+public struct SlidingWindow: Sendable {
+    /// A network: a batch of patches `[B, C, D, H, W]` to logits `[B, K, D, H, W]`.
+    public typealias Predictor = (Tensor) throws -> Tensor
+
+    /// Window size along (D, H, W).
+    public var roi: [Int]
+    /// Fraction of a window shared with its neighbour along each axis (0 ..< 1).
+    public var overlap: Double
+    /// Windows per predictor call.
+    public var batchSize: Int
+    /// Gaussian sigma as a fraction of the window size.
+    public var sigmaScale: Double
+
+    /// A sliding-window inferer. - Precondition: positive roi, `0 <= overlap < 1`, `batchSize >= 1`.
+    public init(roi: [Int] = [96, 96, 96], overlap: Double = 0.25, batchSize: Int = 1, sigmaScale: Double = 0.125) {
+        precondition(roi.count == 3 && roi.allSatisfy { $0 > 0 }, "SlidingWindow: roi must be 3 positive sizes, got \(roi)")
+        precondition(overlap >= 0 && overlap < 1, "SlidingWindow: overlap must be in 0..<1, got \(overlap)")
+        precondition(batchSize >= 1, "SlidingWindow: batchSize must be at least 1")
+        self.roi = roi
+        self.overlap = overlap
+        self.batchSize = batchSize
+        self.sigmaScale = sigmaScale
+    }
+
+    /// Window start positions along one axis of extent `size` (after padding to at least the roi).
+    public func starts(size: Int, roi r: Int) -> [Int] {
+        guard size > r else { return [0] }
+        let interval = max(Int(Double(r) * (1 - overlap)), 1)
+        var n = 0
+        while n * interval + r < size { n += 1 }
+        return (0...n).map { min($0 * interval, size - r) }
+    }
+
+    /// The Gaussian importance map of the window, `roi` elements in (D, H, W) order.
+    public func importanceMap() -> [Float] {
+        let axes = (0..<3).map { a -> [Double] in
+            let n = roi[a], sigma = Double(n) * sigmaScale
+            return (0..<n).map { i in let x = Double(i) - Double(n - 1) / 2; return exp(-x * x / (2 * sigma * sigma)) }
+        }
+        var map = [Float]()
+        map.reserveCapacity(roi.reduce(1, *))
+        for z in axes[0] { for y in axes[1] { for x in axes[2] { map.append(Float(z * y * x)) } } }
+        let top = map.max() ?? 1
+        map = map.map { $0 / top }
+        let floor = max(map.min() ?? 1e-3, 1e-3)
+        return map.map { max($0, floor) }
+    }
+
+    /// Runs `predictor` over every window of `input` (`[1, C, D, H, W]`) and returns the blended
+    /// output `[1, K, D, H, W]` on the input's spatial grid.
+    public func callAsFunction(_ input: Tensor, predictor: Predictor) throws -> Tensor {
+        precondition(input.rank == 5 && input.shape[0] == 1, "SlidingWindow: input must be [1, C, D, H, W], got \(input.shape)")
+        let c = input.shape[1], orig = Array(input.shape[2...])
+        let size = (0..<3).map { max(orig[$0], roi[$0]) }
+        let padLo = (0..<3).map { (size[$0] - orig[$0]) / 2 }
+        let starts = (0..<3).map { self.starts(size: size[$0], roi: roi[$0]) }
+        var windows = [[Int]]()
+        for z in starts[0] { for y in starts[1] { for x in starts[2] { windows.append([z, y, x]) } } }
+        let weight = importanceMap()
+        let roiCount = roi.reduce(1, *)
+        var out: [Float] = [], norm = [Float](repeating: 0, count: size.reduce(1, *))
+        var k = 0
+        for first in stride(from: 0, to: windows.count, by: batchSize) {
+            let batch = Array(windows[first..<min(first + batchSize, windows.count)])
+            var patch = [Float](repeating: 0, count: batch.count * c * roiCount)
+            for (b, w) in batch.enumerated() {
+                for ch in 0..<c { for dz in 0..<roi[0] {
+                    let sz = w[0] + dz - padLo[0]
+                    guard sz >= 0, sz < orig[0] else { continue }
+                    for dy in 0..<roi[1] {
+                        let sy = w[1] + dy - padLo[1]
+                        guard sy >= 0, sy < orig[1] else { continue }
+                        let x0 = max(0, padLo[2] - w[2]), x1 = min(roi[2], orig[2] + padLo[2] - w[2])
+                        guard x0 < x1 else { continue }
+                        let src = ((ch * orig[0] + sz) * orig[1] + sy) * orig[2] + w[2] + x0 - padLo[2]
+                        let dst = (((b * c + ch) * roi[0] + dz) * roi[1] + dy) * roi[2] + x0
+                        patch.replaceSubrange(dst..<(dst + x1 - x0), with: input.scalars[src..<(src + x1 - x0)])
+                    }
+                } }
+            }
+            let logits = try predictor(Tensor(shape: [batch.count, c] + roi, scalars: patch))
+            guard logits.rank == 5, logits.shape[0] == batch.count, Array(logits.shape[2...]) == roi else {
+                throw SlidingWindowError.badPredictorOutput(expected: [batch.count, -1] + roi, got: logits.shape)
+            }
+            if out.isEmpty { k = logits.shape[1]; out = [Float](repeating: 0, count: k * norm.count) }
+            for (b, w) in batch.enumerated() {
+                for dz in 0..<roi[0] { for dy in 0..<roi[1] {
+                    let row = (w[0] + dz) * size[1] * size[2] + (w[1] + dy) * size[2] + w[2]
+                    let wrow = (dz * roi[1] + dy) * roi[2]
+                    for dx in 0..<roi[2] { norm[row + dx] += weight[wrow + dx] }
+                    for ch in 0..<k {
+                        let lrow = (((b * k + ch) * roi[0] + dz) * roi[1] + dy) * roi[2]
+                        let orow = ch * norm.count + row
+                        for dx in 0..<roi[2] { out[orow + dx] += logits.scalars[lrow + dx] * weight[wrow + dx] }
+                    }
+                } }
+            }
+        }
+        // normalise and crop the padding away
+        var result = [Float](repeating: 0, count: k * orig.reduce(1, *))
+        var n = 0
+        for ch in 0..<k { for z in 0..<orig[0] { for y in 0..<orig[1] {
+            let row = ((z + padLo[0]) * size[1] + y + padLo[1]) * size[2] + padLo[2]
+            for x in 0..<orig[2] { result[n] = out[ch * norm.count + row + x] / norm[row + x]; n += 1 }
+        } } }
+        return Tensor(shape: [1, k] + orig, scalars: result)
+    }
+}
+
+/// A predictor returned something other than one logits patch per window.
+public enum SlidingWindowError: Error, Equatable, CustomStringConvertible {
+    /// Shape expected (-1 for any class count) and shape returned.
+    case badPredictorOutput(expected: [Int], got: [Int])
+    public var description: String {
+        switch self {
+        case .badPredictorOutput(let e, let g): "sliding window: predictor returned shape \(g), expected \(e) (-1: any)"
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import NN
+import Tensor
+
+/// `segviz bench unet`: times training steps and inference of the SegViz U-Net on random data.
+struct BenchUNet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unet",
+        abstract: "Time U-Net training steps (forward, DiceCE, backward, Adam) and one-patch inference.",
+        discussion: "Last line: unet_step_s=<median> unet_infer_s=<median> peak_rss_mib=<n>. Set SEGVIZ_PROFILE=1 or --profile for per-layer-type times.")
+
+    @Option(parsing: .upToNextOption, help: "Patch extents D H W (multiples of 16).")
+    var patch: [Int] = [96, 96, 96]
+    @Option(help: "Patches per training step.")
+    var batch: Int = 1
+    @Option(help: "Timed training steps (after one warm-up step).")
+    var steps: Int = 5
+    @Option(help: "Worker threads (Compute.threads; OpenBLAS stays single-threaded).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .upToNextOption, help: "Channels per level.")
+    var channels: [Int] = [16, 32, 64, 128, 256]
+    @Option(name: .customLong("out-channels"), help: "Output classes K.")
+    var outChannels: Int = 3
+    @Option(help: "Timed inference runs of one patch (after one warm-up run).")
+    var inferRuns: Int = 5
+    @Flag(help: "Print time and GFLOP/s per layer type.")
+    var profile = false
+
+    func validate() throws {
+        guard patch.count == 3, patch.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
+            throw ValidationError("--patch needs three positive multiples of 16, got \(patch)")
+        }
+        guard batch >= 1, steps >= 1, threads >= 1, outChannels >= 2, inferRuns >= 1, channels.count >= 2 else {
+            throw ValidationError("--batch, --steps, --threads, --infer-runs must be >= 1, --out-channels >= 2, --channels >= 2 levels")
+        }
+    }
+
+    func run() throws {
+        Compute.threads = threads
+        let config = UNetConfig.segviz(outChannels: outChannels, channels: channels)
+        let net = UNet(config, seed: 1)
+        let adam = Adam(net.parameters)
+        let (d, h, w) = (patch[0], patch[1], patch[2])
+        var rng = SplitMix64(seed: 7)
+        let voxels = d * h * w
+        let input = Tensor(shape: [batch, 1, d, h, w], scalars: (0..<(batch * voxels)).map { _ in rng.nextUnit() * 2 - 1 })
+        // Labels: a sphere per class, so that every class occurs.
+        var lab = [Float](repeating: 0, count: batch * voxels)
+        for n in 0..<batch {
+            for z in 0..<d { for y in 0..<h { for x in 0..<w {
+                let r = ((z - d / 2) * (z - d / 2) + (y - h / 2) * (y - h / 2) + (x - w / 2) * (x - w / 2))
+                let c = Int(Double(r).squareRoot()) * outChannels / max(1, min(d, min(h, w)) / 2)
+                lab[((n * d + z) * h + y) * w + x] = Float(min(outChannels - 1, c))
+            } } }
+        }
+        let labels = Tensor(shape: [batch, 1, d, h, w], scalars: lab)
+        print("unet bench: patch \(d)x\(h)x\(w) batch \(batch) steps \(steps) threads \(threads) channels \(channels) K \(outChannels) params \(net.parameters.parameterCount)")
+        print("blas: \(Compute.blasDescription)")
+        let profiler = (profile || ProcessInfo.processInfo.environment["SEGVIZ_PROFILE"] != nil) ? Profiler() : nil
+
+        net.trainStep(input: input, labels: labels, optimizer: adam)   // warm-up
+        net.profiler = profiler
+        var stepTimes: [Double] = []
+        for s in 0..<steps {
+            let t0 = Date()
+            let loss = net.trainStep(input: input, labels: labels, optimizer: adam)
+            stepTimes.append(Date().timeIntervalSince(t0))
+            print(String(format: "step %d: %.3f s loss %.4f", s, stepTimes.last!, loss))
+        }
+        if let profiler { print("profile, training step (per step):\n" + profiler.report(divideBy: steps)); profiler.reset() }
+
+        let one = Tensor(shape: [1, 1, d, h, w], scalars: Array(input.scalars[0..<voxels]))
+        net.profiler = nil
+        _ = net.predict(one)
+        net.profiler = profiler
+        var inferTimes: [Double] = []
+        for _ in 0..<inferRuns {
+            let t0 = Date()
+            _ = net.predict(one)
+            inferTimes.append(Date().timeIntervalSince(t0))
+        }
+        if let profiler { print("profile, inference (per patch):\n" + profiler.report(divideBy: inferRuns)) }
+        print("step times: " + stepTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        print("inference times: " + inferTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        print(String(format: "unet_step_s=%.3f unet_infer_s=%.3f peak_rss_mib=%d",
+                     median(stepTimes), median(inferTimes), peakRSSMiB()))
+    }
+
+    private func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// VmHWM (peak resident set) from /proc/self/status, in MiB (0 if unavailable).
+    private func peakRSSMiB() -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) else { return 0 }
+        return kb / 1024
+    }
+}

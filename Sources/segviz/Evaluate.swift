@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import NN
+import Tensor
+
+/// `segviz evaluate`: Dice (and HD95) per organ per case of a trained model, with the atlas baseline.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a model on a labelled data set: Dice and HD95 per organ per case and the mean, beside the atlas baseline.",
+        discussion: """
+        Organs scored: those the model was trained on that the data set's --labels also annotate. Predictions are made on
+        each image's own grid (sliding window, Gaussian blending, probabilities resampled back). --labels defaults to the
+        mapping stored by segviz phantom in the data set's segviz-phantom.json.
+        """
+    )
+
+    @Option(help: "Model file written by segviz train.") var model: String
+    @Option(help: "Labelled data set folder.") var dataset: String
+    @Option(help: "Label mapping of the data set (see segviz train --help).") var labels: String?
+    @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
+    @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Print JSON instead of a table.") var json = false
+    @Flag(help: "Leave out cases with errors (listed) instead of refusing the data set.") var skipBadCases = false
+
+    struct CaseResult: Codable {
+        var id: String
+        var model: [String: OrganScore]
+        var atlas: [String: OrganScore]?
+    }
+
+    struct Report: Codable {
+        var model: String
+        var dataset: String
+        var organs: [String]
+        var cases: [CaseResult]
+        var meanDice: [String: Double]
+        var atlasMeanDice: [String: Double]?
+        var skipped: [String]
+    }
+
+    func run() throws {
+        let modelURL = URL(fileURLWithPath: model)
+        let file = try SafetensorsFile.read(path: modelURL.path)
+        let info = try ModelInfo(metadata: file.metadata, file: modelURL.path)
+        let net = UNet(.segviz(outChannels: Organ.classCount, channels: info.channels))
+        try net.load(file)
+        Compute.threads = max(1, threads)
+        let ds = try Dataset.open(URL(fileURLWithPath: dataset))
+        let mapping = try LabelMapping(parsing: labels ?? phantomLabels(ds.root))
+        let organs = info.organs.intersection(mapping.annotatedOrgans).sorted()
+        guard !organs.isEmpty else {
+            throw ValidationError("the model segments \(info.organs.sorted()) but --labels \(mapping) annotates \(mapping.annotatedOrgans.sorted()): nothing to score")
+        }
+        let atlas = try Atlas.load(besideModel: modelURL)
+        let seg = Segmenter(preprocessing: Preprocessing(spacing: info.spacing, window: info.window),
+                            window: SlidingWindow(roi: info.patch, overlap: overlap))
+        var results = [CaseResult](), skipped = [String]()
+        let bar = ProgressReporter(label: "evaluate", total: ds.training.count)
+        for (n, c) in ds.training.enumerated() {
+            let lv: LabelledVolume
+            do { lv = try ds.load(c, mapping: mapping) } catch {
+                guard skipBadCases else { throw DatasetRefused(problems: [error]) }
+                skipped.append(error.description)
+                continue
+            }
+            let pred = try seg.segment(lv.image, predictor: { net.predict($0) }, organs: info.organs)
+            let atlasPred = atlas?.predict(on: lv.label.grid)
+            var m = [String: OrganScore](), a = [String: OrganScore]()
+            for o in organs {
+                m[o.description] = Metrics.score(pred, lv.label, label: o.rawValue)
+                if let atlasPred { a[o.description] = Metrics.score(atlasPred, lv.label, label: o.rawValue) }
+            }
+            results.append(CaseResult(id: c.id, model: m, atlas: atlasPred == nil ? nil : a))
+            bar.update(n + 1)
+        }
+        bar.finish()
+        let mean = { (pick: (CaseResult) -> [String: OrganScore]?) -> [String: Double] in
+            Dictionary(uniqueKeysWithValues: organs.map { o in
+                let v = results.compactMap { pick($0)?[o.description]?.dice }
+                return (o.description, v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count))
+            })
+        }
+        let report = Report(model: modelURL.path, dataset: ds.root.path, organs: organs.map(\.description), cases: results,
+                            meanDice: mean { $0.model }, atlasMeanDice: atlas == nil ? nil : mean { $0.atlas }, skipped: skipped)
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(report), as: UTF8.self))
+        } else {
+            printTable(report)
+        }
+    }
+
+    private func printTable(_ r: Report) {
+        let f = { (s: OrganScore?) in s.map { String(format: "%6.4f", $0.dice) } ?? "   -  " }
+        let h = { (s: OrganScore?) in s?.hd95.map { String(format: "%7.1f", $0) } ?? "    -  " }
+        var head = "case".padding(toLength: 16, withPad: " ", startingAt: 0)
+        for o in r.organs { head += " \(o) Dice  HD95mm  atlas Dice" }
+        print(head)
+        for c in r.cases {
+            var line = c.id.padding(toLength: 16, withPad: " ", startingAt: 0)
+            for o in r.organs {
+                line += "  " + f(c.model[o]).padding(toLength: o.count + 4, withPad: " ", startingAt: 0) + " " + h(c.model[o]) + "  " + f(c.atlas?[o])
+            }
+            print(line)
+        }
+        for o in r.organs {
+            print(String(format: "mean %@ Dice %.4f (atlas %@) over %d case(s)", o, r.meanDice[o] ?? 0,
+                         r.atlasMeanDice.map { String(format: "%.4f", $0[o] ?? 0) } ?? "n/a", r.cases.count))
+        }
+        for s in r.skipped { print("skipped: \(s)") }
+    }
+
+    /// The `labels` entry of segviz-phantom.json in a data-set folder.
+    private func phantomLabels(_ root: URL) throws -> String {
+        let url = root.appendingPathComponent("segviz-phantom.json")
+        guard let data = try? Data(contentsOf: url),
+              let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any], let l = obj["labels"] as? String else {
+            throw ValidationError("--labels is required (no segviz-phantom.json with a labels entry in \(root.path))")
+        }
+        return l
+    }
+}
