@@ -111,6 +111,7 @@ public enum ModelArtifact {
             "previous_ledger_record_hash": previousRecordHash,
             "spacing": json(federation.training.spacing),
             "window": json(federation.training.window),
+            "patch": json(federation.training.patch),
         ]
         return model.safetensors(metadata: meta).encode()
     }

@@ -25,6 +25,10 @@ public final class SiteTrainer: LocalTrainer, @unchecked Sendable {
         guard let entry = federation.node(node) else {
             throw FederationError.invalidArgument(name: "--id", problem: "'\(node)' is not in the federation file")
         }
+        guard federation.organNames == Organ.allCases.sorted().map(\.description) else {
+            throw FederationError.invalidArgument(name: "labels", problem:
+                "the federation's label set \(federation.organNames) must be \(Organ.allCases.sorted().map(\.description)) (labels 1, 2, ...)")
+        }
         let mapped = mapping.annotatedOrgans.map(\.description).sorted()
         guard mapped == entry.organs.sorted() else {
             throw FederationError.invalidArgument(name: "--labels", problem:

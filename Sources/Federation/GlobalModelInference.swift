@@ -1,0 +1,72 @@
+import Foundation
+import Imaging
+import NN
+import Tensor
+
+/// Whole-volume segmentation with a global model, for either strategy, in federation label numbers
+/// (0 background, 1 liver, 2 spleen), on the input's own grid (same dims and affine).
+public struct GlobalModelInference: Sendable {
+    let model: FederatedModel
+    let segmenter: Segmenter
+
+    /// Prepares inference; `spacing` (mm) and `window` (HU) must be the ones the model was trained with.
+    public init(model: FederatedModel, spacing: [Double], window: [Double], roi: [Int], overlap: Double = 0.25) throws {
+        guard spacing.count == 3, window.count == 2, roi.count == 3 else {
+            throw FederationError.invalidArgument(name: "model manifest", problem: "spacing needs 3 values, window 2, roi 3")
+        }
+        self.model = model
+        segmenter = Segmenter(preprocessing: Preprocessing(spacing: SIMD3(spacing[0], spacing[1], spacing[2]),
+                                                           window: HUWindow(lower: Float(window[0]), upper: Float(window[1]))),
+                              window: SlidingWindow(roi: roi, overlap: overlap))
+    }
+
+    /// Prepares inference from a verified artifact (its manifest gives spacing and window).
+    public init(verified: VerifiedModel, roi: [Int], overlap: Double = 0.25) throws {
+        func numbers(_ key: String) throws -> [Double] {
+            guard let t = verified.manifest[key], let a = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [Double] else {
+                throw FederationError.file(path: verified.path, problem: "manifest '\(key)' is missing or malformed")
+            }
+            return a
+        }
+        try self.init(model: try verified.model(), spacing: try numbers("spacing"), window: try numbers("window"),
+                      roi: roi, overlap: overlap)
+    }
+
+    /// Label map of `image`.
+    public func segment(_ image: Volume) throws -> Volume {
+        switch model.strategy {
+        case .single:
+            let net = model.network()
+            return try segmenter.segment(image, predictor: { net.predict($0) })
+        case .heads:
+            // Per voxel: the organ whose head is most confident, if above 0.5.
+            var best = Volume(grid: image.grid, repeating: 0.5)
+            var labels = Volume(grid: image.grid, repeating: 0)
+            for (i, organ) in model.organs.enumerated() {
+                let net = model.network(organ: organ)
+                let p = try segmenter.probabilities(image, predictor: { net.predict($0) })[1]
+                for n in p.voxels.indices where p.voxels[n] > best.voxels[n] {
+                    best.voxels[n] = p.voxels[n]
+                    labels.voxels[n] = Float(i + 1)
+                }
+            }
+            return labels
+        }
+    }
+
+    /// Mean Dice per organ over the labelled cases of `dataset` (federation numbering via `mapping`), scoring only
+    /// organs that `mapping` annotates.
+    public func meanDice(dataset: Dataset, mapping: LabelMapping) throws -> [String: Double] {
+        var sums: [String: Double] = [:]
+        var n = 0
+        for c in dataset.training {
+            let lv = try dataset.load(c, mapping: mapping)
+            let pred = try segment(lv.image)
+            for organ in mapping.annotatedOrgans where model.organs.contains(organ.description) {
+                sums[organ.description, default: 0] += Metrics.dice(pred, lv.label, label: organ.rawValue)
+            }
+            n += 1
+        }
+        return sums.mapValues { $0 / Double(max(n, 1)) }
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Federation
+import Foundation
+import Imaging
+import Tensor
+
+/// `segviz aggregator`: runs the federation's secure rounds and publishes signed global models.
+struct Aggregator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the aggregator: secure rounds, signed global models, the ledger, the status page.",
+        discussion: "State (models, ledger) lives in --state; after a crash or kill it resumes after the last recorded round.")
+
+    @Option(help: "Federation file.") var federation: String
+    @Option(help: "State directory (models/, ledger.sqlite).") var state: String
+    @Option(help: "The aggregator's private key (default: aggregator.key beside the federation file).") var key: String?
+    @Option(help: "Listen address HOST:PORT (default: from the federation file's aggregator URL).") var listen: String?
+    @Option(help: "Labelled external data set to evaluate each global model on (Dice per organ).") var evaluate: String?
+    @Option(help: "Label mapping of the evaluation set (default: from its segviz-phantom.json).") var evaluateLabels: String?
+    @Option(help: "Worker threads for evaluation.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() async throws {
+        try await failingAsync {
+            let f = try FederationFile.load(from: federation)
+            let keyPath = key ?? URL(fileURLWithPath: federation).deletingLastPathComponent()
+                .appendingPathComponent("\(f.aggregator.id).key").path
+            let k = try KeyFiles.loadSecretKey(path: keyPath)
+            let (host, port) = try parseListen(listen ?? f.aggregator.url)
+            let log: @Sendable (String) -> Void = { logLine("aggregator", $0) }
+            let coordinator = try Coordinator(federation: f, stateDirectory: state, key: k, log: log)
+            if let evaluate {
+                Compute.threads = max(1, threads)
+                let ds = try Dataset.open(URL(fileURLWithPath: evaluate))
+                let mapping = try LabelMapping(parsing: try evaluateLabels ?? PhantomLabels.read(ds.root))
+                let roi = f.training.patch
+                let spacing = f.training.spacing, window = f.training.window
+                await coordinator.setEvaluation { model, _ in
+                    do {
+                        return try GlobalModelInference(model: model, spacing: spacing, window: window, roi: roi)
+                            .meanDice(dataset: ds, mapping: mapping)
+                    } catch {
+                        log("evaluation failed: \(error)")
+                        return [:]
+                    }
+                }
+            }
+            try await AggregatorService.run(coordinator: coordinator, federation: f, host: host, port: port, log: log)
+        }
+    }
+}
+
+/// Parses HOST:PORT or a URL http://HOST:PORT.
+func parseListen(_ text: String) throws -> (String, Int) {
+    var t = text
+    for prefix in ["http://", "https://"] where t.hasPrefix(prefix) { t = String(t.dropFirst(prefix.count)) }
+    if let slash = t.firstIndex(of: "/") { t = String(t[..<slash]) }
+    guard let colon = t.lastIndex(of: ":"), let port = Int(t[t.index(after: colon)...]), (0...65535).contains(port) else {
+        throw ValidationError("--listen needs HOST:PORT, got \"\(text)\"")
+    }
+    return (String(t[..<colon]), port)
+}
+
+/// The label mapping a phantom data set records in its segviz-phantom.json.
+enum PhantomLabels {
+    static func read(_ root: URL) throws -> String {
+        let url = root.appendingPathComponent("segviz-phantom.json")
+        guard let data = try? Data(contentsOf: url),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let l = obj["labels"] as? String else {
+            throw ValidationError("no label mapping given and no segviz-phantom.json with a labels entry in \(root.path)")
+        }
+        return l
+    }
+}

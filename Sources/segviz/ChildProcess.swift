@@ -1,0 +1,69 @@
+import Foundation
+
+/// A child process whose standard error goes to a log file (and, line by line, to `echo`).
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ executable: String, _ arguments: [String], log: URL, echo: (@Sendable (String) -> Void)? = nil) throws {
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let file = try FileHandle(forWritingTo: log)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = file
+        let pipe = Pipe()
+        process.standardError = pipe
+        let buffer = LineBuffer()
+        pipe.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            if d.isEmpty { h.readabilityHandler = nil; return }
+            file.write(d)
+            if let echo { for line in buffer.feed(d) { echo(line) } }
+        }
+        process.terminationHandler = { [done] _ in done.signal() }
+        try process.run()
+    }
+
+    /// Waits for exit; returns the exit status.
+    func wait() async -> Int32 {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { [done] in done.wait(); done.signal(); c.resume() }
+        }
+        return process.terminationStatus
+    }
+
+    /// Asks the process to stop (SIGTERM) if it still runs.
+    func terminate() { if process.isRunning { process.terminate() } }
+}
+
+/// Splits a byte stream into lines.
+final class LineBuffer: @unchecked Sendable {
+    private var pending = Data()
+    private let lock = NSLock()
+    func feed(_ d: Data) -> [String] {
+        lock.lock(); defer { lock.unlock() }
+        pending.append(d)
+        var lines: [String] = []
+        while let nl = pending.firstIndex(of: 0x0A) {
+            lines.append(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
+            pending.removeSubrange(pending.startIndex...nl)
+        }
+        return lines
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard ok else { throw CocoaError(.fileWriteUnknown) }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}

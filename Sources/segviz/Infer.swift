@@ -1,0 +1,65 @@
+import ArgumentParser
+import Federation
+import Foundation
+import Imaging
+import Tensor
+
+/// `segviz infer`: segments a CT with a signed global model, after verifying it.
+struct Infer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment a NIfTI CT with a signed global model (verified first; there is no way to skip that).",
+        discussion: "Writes a label mask (0 background, 1 liver, 2 spleen) with the input's exact dims and affine.")
+
+    @Option(help: "Global model (.safetensors with MODEL.minisig beside it).") var model: String
+    @Option(help: "The aggregator's public key.") var pubkey: String?
+    @Option(help: "Federation file (alternative to --pubkey: its aggregator key).") var federation: String?
+    @Option(help: "Input CT (.nii or .nii.gz).") var input: String
+    @Option(help: "Output mask (.nii or .nii.gz).") var output: String
+    @Option(help: "Sliding-window size D,H,W (default: the training patch).") var roi: String?
+    @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
+    @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard (pubkey == nil) != (federation == nil) else { throw ValidationError("give exactly one of --pubkey or --federation") }
+        guard output.hasSuffix(".nii") || output.hasSuffix(".nii.gz") else {
+            throw ValidationError("--output must end in .nii or .nii.gz, got \"\(output)\"")
+        }
+    }
+
+    func run() throws {
+        try failing {
+            let key = try TrustedKey.load(pubkey: pubkey, federation: federation)
+            let verified = try VerifiedModel.open(path: model, publicKey: key)
+            Compute.threads = max(1, threads)
+            let r: [Int]
+            if let roi {
+                r = roi.split(separator: ",").compactMap { Int($0) }
+                guard r.count == 3 else { throw ValidationError("--roi needs D,H,W") }
+            } else {
+                r = try trainingPatch(verified)
+            }
+            let inference = try GlobalModelInference(verified: verified, roi: r, overlap: overlap)
+            let image = try NIfTI.read(URL(fileURLWithPath: input))
+            let mask = try inference.segment(image)
+            let url = URL(fileURLWithPath: output)
+            let tmp = url.deletingLastPathComponent()
+                .appendingPathComponent(".tmp-\(UUID().uuidString)-" + url.lastPathComponent)
+            try NIfTI.write(mask, to: tmp, datatype: .uint8)
+            guard rename(tmp.path, url.path) == 0 else {
+                try? FileManager.default.removeItem(at: tmp)
+                throw FederationError.file(path: output, problem: "cannot move the mask into place")
+            }
+            var counts = [Int](repeating: 0, count: 3)
+            for v in mask.voxels { let i = Int(v); if i >= 0 && i < 3 { counts[i] += 1 } }
+            print("verified model round \(verified.manifest["round"] ?? "?") (\(verified.trustedComment))")
+            print("wrote \(output): dims \(mask.dims), liver voxels \(counts[1]), spleen voxels \(counts[2])")
+        }
+    }
+
+    private func trainingPatch(_ v: VerifiedModel) throws -> [Int] {
+        guard let t = v.manifest["patch"], let a = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [Int], a.count == 3 else {
+            return [96, 96, 96]
+        }
+        return a
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Federation
+import Foundation
+import Imaging
+import Tensor
+
+/// `segviz node`: one hospital's participant in the federation.
+struct Node: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a node: fetch and verify the global model, train locally, take part in secure aggregation.",
+        discussion: "Connects out to the aggregator (no inbound port); reconnects with backoff; a restarted node rejoins at the next round.")
+
+    @Option(help: "Federation file.") var federation: String
+    @Option(help: "This node's id in the federation file.") var id: String
+    @Option(help: "This node's private key file.") var key: String
+    @Option(help: "The node's data set (MSD, BTCV or image/label pairs).") var dataset: String
+    @Option(help: "Label mapping (see segviz train --help), e.g. msd-liver.") var labels: String
+    @Option(help: "Aggregator URL (default: from the federation file).") var aggregator: String?
+    @Option(help: "Worker threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Leave out cases with errors (listed) instead of refusing the data set.") var skipBadCases = false
+    @Option(help: ArgumentHelp("Testing: exit abruptly when entering this phase (Training, ShareKeys, MaskedInput, ConsistencyCheck, Unmasking) in --crash-round.", visibility: .hidden))
+    var crashAt: String?
+    @Option(help: ArgumentHelp("Testing: the round for --crash-at.", visibility: .hidden)) var crashRound: Int = 1
+
+    func run() async throws {
+        try await failingAsync {
+            var f = try FederationFile.load(from: federation)
+            if let aggregator { f.aggregator.url = aggregator }
+            let k = try KeyFiles.loadSecretKey(path: key)
+            let mapping: LabelMapping
+            do { mapping = try LabelMapping(parsing: labels) } catch { throw ValidationError("\(error)") }
+            Compute.threads = max(1, threads)
+            let log: @Sendable (String) -> Void = { [id] in logLine(id, $0) }
+            let trainer = try SiteTrainer(federation: f, node: id, dataset: dataset, mapping: mapping,
+                                          skipBadCases: skipBadCases, log: log)
+            let crash = crashAt, crashRound = crashRound
+            let runner = try NodeRunner(federation: f, id: id, key: k, trainer: trainer, aggregatorURL: f.aggregator.url,
+                                        log: log, onPhase: { phase, round in
+                                            if phase == crash && round == crashRound {
+                                                log("simulated crash at \(phase) in round \(round)")
+                                                Foundation.exit(3)
+                                            }
+                                        })
+            try await runner.run()
+        }
+    }
+}
