@@ -28,6 +28,8 @@ public actor Coordinator {
     private var server: SecAggServer?
     private var recorder: RoundRecorder
     private var outbox: [String: [[UInt8]]] = [:]
+    /// The last round's queues, kept so that nodes can still read its final message after the round moved on.
+    private var previousOutbox: (round: Int, session: String, queues: [String: [[UInt8]]])?
     private var deadline: Date = .distantFuture
     private var phaseName = ""
     /// Dice per organ after each round, when an evaluation hook is set (status page).
@@ -102,10 +104,15 @@ public actor Coordinator {
 
     /// The `index`-th message queued for `node` in the current round, if any.
     public func message(node: String, round r: Int, session s: String, index: Int) throws -> [UInt8]? {
-        guard r == round, s == hex(session) else {
+        let q: [[UInt8]]
+        if r == round, s == hex(session), server != nil {
+            q = outbox[node] ?? []
+        } else if let p = previousOutbox, p.round == r, p.session == s {
+            q = p.queues[node] ?? []
+            if index >= q.count { throw Refusal(status: 409, reason: "round \(r) is over") }
+        } else {
             throw Refusal(status: 409, reason: "round \(r) is not the current round \(round)")
         }
-        let q = outbox[node] ?? []
         return index >= 0 && index < q.count ? q[index] : nil
     }
 
@@ -205,6 +212,7 @@ public actor Coordinator {
     }
 
     private func advance() {
+        previousOutbox = (round, hex(session), outbox)
         round += 1
         server = nil
         loggedLines = 0
