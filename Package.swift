@@ -68,7 +68,10 @@ let package = Package(
             "SecureAggregation", "SecureAggregationTesting",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], resources: [.copy("Vectors")]),
-        .testTarget(name: "FederationTests", dependencies: ["Federation", "SecureAggregation", "Imaging", "NN"]),
+        .testTarget(name: "FederationTests", dependencies: [
+            "Federation", "SecureAggregation", "Imaging", "NN",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,98 @@
+import Foundation
+import Imaging
+@testable import Federation
+
+/// The `segviz` executable built beside the test bundle.
+func segvizExecutable() -> String {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for dir in [bundle, bundle.deletingLastPathComponent()] {
+        let p = dir.appendingPathComponent("segviz").path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    // Fallback: the package's debug build folder.
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug/segviz").path
+}
+
+/// A running child process with its output captured to a file.
+final class Child: @unchecked Sendable {
+    let process = Process()
+    let logPath: String
+
+    init(_ args: [String], log: String) throws {
+        logPath = log
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.executableURL = URL(fileURLWithPath: segvizExecutable())
+        process.arguments = args
+        process.standardOutput = h
+        process.standardError = h
+        try process.run()
+    }
+
+    /// Waits up to `seconds` for exit; returns the status, or nil if it is still running.
+    func wait(seconds: Double) async -> Int32? {
+        let until = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < until { try? await Task.sleep(nanoseconds: 50_000_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    func kill9() { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+}
+
+/// A small federation on disk: three phantom sites (liver, spleen, liver), keys and the federation file.
+struct ProcessFederation {
+    let dir: String
+    let federation: FederationFile
+    let fedPath: String
+    let sites = ["liver-a", "spleen-b", "liver-c"]
+    var mappings: [String: String] = [:]
+    let externalMapping: String
+
+    init(rounds: Int, phaseTimeout: Double = 4, trainingTimeout: Double = 60) throws {
+        dir = try temporaryDirectory()
+        let gen = PhantomGenerator(dims: [32, 32, 24], spacing: SIMD3(9, 9, 9))
+        let ann: [PhantomAnnotation] = [.liver, .spleen, .liver]
+        for (i, s) in sites.enumerated() {
+            let w = PhantomDatasetWriter(generator: gen, layout: .msd, annotate: ann[i], seed: UInt64(10 + i))
+            _ = try w.write(to: URL(fileURLWithPath: "\(dir)/sites/\(s)"), cases: 2)
+            mappings[s] = w.labelMapping
+        }
+        let ext = PhantomDatasetWriter(generator: gen, layout: .btcv, annotate: .all, seed: 99)
+        _ = try ext.write(to: URL(fileURLWithPath: "\(dir)/external"), cases: 1)
+        externalMapping = ext.labelMapping
+        let port = freePort()
+        let organs = ["liver-a": ["liver"], "spleen-b": ["spleen"], "liver-c": ["liver"]]
+        federation = try FederationSetup.create(keysDirectory: "\(dir)/keys", name: "proc-test", url: "http://127.0.0.1:\(port)",
+                                                nodes: sites.map { .init(id: $0, organs: organs[$0]!) }) { f in
+            f.network = .init(channels: [4, 8, 16], strides: [2, 2], numResUnits: 1, norm: "batch")
+            f.training.patch = [16, 16, 16]
+            f.training.spacing = [9, 9, 9]
+            f.training.patchesPerVolume = 2
+            f.rounds = rounds
+            f.localEpochs = 1
+            f.phaseTimeoutSeconds = phaseTimeout
+            f.trainingTimeoutSeconds = trainingTimeout
+        }
+        fedPath = "\(dir)/keys/federation.json"
+    }
+
+    var statePath: String { "\(dir)/state" }
+
+    func startAggregator(log: String = "aggregator.log") throws -> Child {
+        try Child(["aggregator", "--federation", fedPath, "--state", statePath, "--threads", "1"], log: "\(dir)/\(log)")
+    }
+
+    func startNode(_ id: String, crashAt: String? = nil, crashRound: Int = 1) throws -> Child {
+        var args = ["node", "--federation", fedPath, "--id", id, "--key", "\(dir)/keys/\(id).key",
+                    "--dataset", "\(dir)/sites/\(id)", "--labels", mappings[id]!, "--threads", "1"]
+        if let crashAt { args += ["--crash-at", crashAt, "--crash-round", String(crashRound)] }
+        return try Child(args, log: "\(dir)/\(id)-\(crashAt ?? "run").log")
+    }
+
+    func ledger() throws -> LedgerVerification {
+        try Ledger(path: "\(statePath)/ledger.sqlite")
+            .verify(aggregatorKey: try KeyFiles.loadPublicKey(path: "\(dir)/keys/aggregator.pub"))
+    }
+}

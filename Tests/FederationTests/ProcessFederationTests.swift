@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+@testable import Federation
+
+/// Aggregator and nodes as real processes on loopback (small U-Net, small phantoms).
+@Suite(.serialized) struct ProcessFederationTests {
+    @Test func threeNodesTwoRoundsThenVerifyAndInfer() async throws {
+        let fed = try ProcessFederation(rounds: 2)
+        let agg = try fed.startAggregator()
+        let nodes = try fed.sites.map { try fed.startNode($0) }
+        let status = await agg.wait(seconds: 240)
+        for n in nodes { _ = await n.wait(seconds: 20) }
+        #expect(status == 0, "aggregator: \(agg.output)")
+        let v = try fed.ledger()
+        #expect(v.ok, "\(v.problems)")
+        #expect(v.records.map(\.status) == ["completed", "completed"])
+        #expect(v.records.allSatisfy { $0.survivors == fed.sites.sorted() })
+        for n in nodes { #expect(n.process.terminationStatus == 0, "\(n.output)") }
+
+        let model = "\(fed.statePath)/models/global-r0002.safetensors"
+        let verify = try run([segvizExecutable(), "verify", "--model", model, "--federation", fed.fedPath])
+        #expect(verify.status == 0, "\(verify.output)")
+        #expect(verify.output.contains("round: 2"))
+        let ct = try FileManager.default.contentsOfDirectory(atPath: "\(fed.dir)/external/img").first!
+        let infer = try run([segvizExecutable(), "infer", "--model", model, "--federation", fed.fedPath,
+                             "--input", "\(fed.dir)/external/img/\(ct)", "--output", "\(fed.dir)/mask.nii.gz"])
+        #expect(infer.status == 0, "\(infer.output)")
+        #expect(FileManager.default.fileExists(atPath: "\(fed.dir)/mask.nii.gz"))
+    }
+
+    /// A node killed at a phase: the round completes with the survivors, the next round goes on with all.
+    @Test(arguments: ["Training", "ShareKeys", "MaskedInput", "Unmasking"])
+    func nodeKilledMidRound(phase: String) async throws {
+        let fed = try ProcessFederation(rounds: 2, phaseTimeout: 3, trainingTimeout: 12)
+        let agg = try fed.startAggregator()
+        var nodes = try fed.sites.dropLast().map { try fed.startNode($0) }
+        let victim = try fed.startNode("liver-c", crashAt: phase, crashRound: 1)
+        #expect(await victim.wait(seconds: 120) == 3, "victim: \(victim.output)")
+        // Once round 1 is recorded, the crashed node restarts and rejoins at the next round.
+        let until = Date().addingTimeInterval(120)
+        while Date() < until, (try? fed.ledger().records.count) ?? 0 < 1 { try await Task.sleep(nanoseconds: 100_000_000) }
+        nodes.append(try fed.startNode("liver-c"))
+        let status = await agg.wait(seconds: 240)
+        for n in nodes { _ = await n.wait(seconds: 20) }
+        #expect(status == 0, "aggregator: \(agg.output)")
+        let v = try fed.ledger()
+        #expect(v.ok, "\(v.problems)")
+        #expect(v.records.count == 2)
+        let r1 = v.records[0]
+        #expect(r1.status == "completed", "\(r1)")
+        if phase == "Unmasking" {
+            // It sent its masked input, so its update is in the sum; only its unmasking answer is missing.
+            #expect(r1.survivors.contains("liver-c"))
+            #expect(r1.secretKeysRevealedFor.isEmpty)
+        } else {
+            #expect(!r1.survivors.contains("liver-c"))
+            #expect(r1.dropouts["liver-c"] != nil)
+            #expect(r1.secretKeysRevealedFor == (phase == "MaskedInput" ? ["liver-c"] : []))
+        }
+        #expect(v.records[1].status == "completed")
+    }
+
+    @Test func aggregatorKilledAndRestartedResumes() async throws {
+        let fed = try ProcessFederation(rounds: 3)
+        var agg = try fed.startAggregator()
+        let nodes = try fed.sites.map { try fed.startNode($0) }
+        // Wait for round 1 to be recorded, then kill -9.
+        let until = Date().addingTimeInterval(180)
+        while Date() < until, (try? fed.ledger().records.count) ?? 0 < 1 { try await Task.sleep(nanoseconds: 100_000_000) }
+        agg.kill9()
+        _ = await agg.wait(seconds: 10)
+        let before = try fed.ledger()
+        #expect(before.ok && before.records.count >= 1)
+        agg = try fed.startAggregator(log: "aggregator-restarted.log")
+        let status = await agg.wait(seconds: 240)
+        for n in nodes { _ = await n.wait(seconds: 20) }
+        #expect(status == 0, "restarted aggregator: \(agg.output)")
+        let v = try fed.ledger()
+        #expect(v.ok, "\(v.problems)")
+        #expect(v.records.count == 3)
+        #expect(Array(v.records.prefix(before.records.count)) == before.records)
+        #expect(agg.output.contains("resuming after round"))
+        for r in v.records where r.status == "completed" {
+            #expect(FileManager.default.fileExists(atPath: String(format: "\(fed.statePath)/models/global-r%04d.safetensors", r.round)))
+        }
+        let audit = try run([segvizExecutable(), "audit", "--state", fed.statePath, "--federation", fed.fedPath])
+        #expect(audit.status == 0, "\(audit.output)")
+    }
+}

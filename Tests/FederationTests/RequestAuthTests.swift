@@ -1,0 +1,101 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+@testable import Federation
+
+/// The aggregator's HTTP surface refuses what it must: unknown keys, bad signatures, replays, stale
+/// timestamps and oversized bodies; and the status page renders.
+@Suite(.serialized) struct RequestAuthTests {
+    struct Server {
+        let dir: String
+        let f: FederationFile
+        let url: String
+        let task: Task<Void, any Error>
+        let log: LogSink
+    }
+
+    func startServer() async throws -> Server {
+        let dir = try temporaryDirectory()
+        let port = freePort()
+        let f = try smallFederation(dir: dir, rounds: 1, port: port)
+        let sink = LogSink()
+        let agg = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
+        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: agg, log: { sink.append($0) })
+        let task = Task {
+            try await AggregatorService.run(coordinator: coord, federation: f, host: "127.0.0.1", port: port,
+                                            log: { sink.append($0) })
+        }
+        let s = Server(dir: dir, f: f, url: "http://127.0.0.1:\(port)", task: task, log: sink)
+        // Wait until it answers.
+        for _ in 0..<100 {
+            if (try? await send(s, "/", headers: [])) != nil { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return s
+    }
+
+    func send(_ s: Server, _ path: String, method: HTTPMethod = .GET, headers: [(String, String)], body: [UInt8] = []) async throws -> Int {
+        var req = HTTPClientRequest(url: s.url + path)
+        req.method = method
+        for (k, v) in headers { req.headers.add(name: k, value: v) }
+        if !body.isEmpty { req.body = .bytes(ByteBuffer(bytes: body)) }
+        let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(30))
+        _ = try await resp.body.collect(upTo: 64 << 20)
+        return Int(resp.status.code)
+    }
+
+    @Test func signedRequestsPassAndEveryForgeryIsRejected() async throws {
+        let s = try await startServer()
+        defer { s.task.cancel() }
+        let node = try KeyFiles.loadSecretKey(path: s.dir + "/keys/node0.key")
+        let good = RequestAuth.headers(method: "GET", path: "/v1/status", body: [], node: "node0", key: node)
+        #expect(try await send(s, "/v1/status", headers: good) == 200)
+        // The same request again is a replay.
+        #expect(try await send(s, "/v1/status", headers: good) == 401)
+        // No headers at all.
+        #expect(try await send(s, "/v1/status", headers: []) == 401)
+        // A key that is not in the federation file.
+        try KeyFiles.generate(id: "stranger", directory: s.dir + "/other")
+        let stranger = try KeyFiles.loadSecretKey(path: s.dir + "/other/stranger.key")
+        #expect(try await send(s, "/v1/status", headers: RequestAuth.headers(method: "GET", path: "/v1/status", body: [],
+                                                                              node: "stranger", key: stranger)) == 403)
+        // A listed node id signed with the wrong key.
+        #expect(try await send(s, "/v1/status", headers: RequestAuth.headers(method: "GET", path: "/v1/status", body: [],
+                                                                              node: "node1", key: stranger)) == 401)
+        // A signature for another path.
+        let other = RequestAuth.headers(method: "GET", path: "/v1/model", body: [], node: "node0", key: node)
+        #expect(try await send(s, "/v1/status", headers: other) == 401)
+        // A stale timestamp.
+        let old = RequestAuth.headers(method: "GET", path: "/v1/status", body: [], node: "node0", key: node,
+                                      now: Int64(Date().timeIntervalSince1970) - 3600)
+        #expect(try await send(s, "/v1/status", headers: old) == 401)
+        // A body changed after signing.
+        let path = "/v1/rounds/1/00/messages"
+        let signed = RequestAuth.headers(method: "POST", path: path, body: [1, 2, 3], node: "node0", key: node)
+        #expect(try await send(s, path, method: .POST, headers: signed, body: [1, 2, 4]) == 401)
+        // An oversized body.
+        let big = [UInt8](repeating: 7, count: 8 << 20)
+        let bigHeaders = RequestAuth.headers(method: "POST", path: path, body: big, node: "node0", key: node)
+        #expect(try await send(s, path, method: .POST, headers: bigHeaders, body: big) == 413)
+        // A well-signed but malformed protocol message for a stale session.
+        let junk = RequestAuth.headers(method: "POST", path: path, body: [9, 9], node: "node0", key: node)
+        #expect(try await send(s, path, method: .POST, headers: junk, body: [9, 9]) == 409)
+        #expect(s.log.all.contains { $0.contains("replayed request") })
+        #expect(s.log.all.contains { $0.contains("unknown node") })
+    }
+
+    @Test func statusPageShowsTheFederation() async throws {
+        let s = try await startServer()
+        defer { s.task.cancel() }
+        var req = HTTPClientRequest(url: s.url + "/")
+        req.method = .GET
+        let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(10))
+        let body = String(buffer: try await resp.body.collect(upTo: 1 << 20))
+        #expect(resp.status == .ok)
+        #expect(body.contains("SegViz federation test"))
+        #expect(body.contains("node0"))
+        #expect(body.contains("signature verifies"))
+    }
+}
