@@ -1,3 +1,4 @@
+import PropertyBased
 import Testing
 @testable import SecureAggregation
 import SecureAggregationTesting
@@ -140,5 +141,21 @@ import SecureAggregationTesting
         #expect(a.serverView == b.serverView)
         #expect(a.serverView != c.serverView)
         f.check(rc, survivors: [0, 1, 2, 3, 4])
+    }
+}
+
+/// Mask cancellation as a property: random sizes, neighbourhoods, weights and one random dropout.
+@Suite struct MaskCancellationProperty {
+    @Test func masksCancelForRandomRounds() async {
+        await propertyCheck(count: 25, input: Gen.uint64(in: 0 ... 1_000_000), Gen.int(in: 3 ... 14), Gen.int(in: 0 ... 5)) { (seed, n, point) throws in
+            let k: Int? = n >= 7 && seed % 2 == 0 ? 4 : nil
+            let f = try Fixture(n: n, m: 1 + Int(seed % 97), neighbours: k, blockCount: 1 + Int(seed % 3), seed: seed)
+            let victim = UInt32(seed % UInt64(n))
+            let drop = DropPoint(rawValue: point)!
+            var net = try f.network(drops: [victim: drop], seed: seed)
+            let result = net.run()
+            let survivors = (0 ..< UInt32(n)).filter { $0 != victim || drop.rawValue >= DropPoint.afterMasking.rawValue }
+            f.check(result, survivors: survivors)
+        }
     }
 }
