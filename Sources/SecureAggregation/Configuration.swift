@@ -50,8 +50,8 @@ public struct VectorLayout: Equatable, Sendable {
 /// Fixed-point quantisation of an update (the difference from the round's global model).
 ///
 /// Each element x is clipped to [-clip, clip] and mapped to u = (x + clip) * levels / (2 clip) in
-/// [0, levels], then rounded stochastically: up with probability frac(u), down otherwise (32
-/// random bits per element, so E[q] = u within 2^-32). A node's word is weight * q with its block
+/// [0, levels], then rounded stochastically: up with probability frac(u), down otherwise (16
+/// random bits per element from a ChaCha20 stream, so E[q] = u to within 2^-17 of a level). A node's word is weight * q with its block
 /// weight, and the server sums n such words, so `clients * maxWeight * levels < 2^32` is required.
 ///
 /// Error bound: for each element, the dequantised weighted mean differs from the weighted mean of

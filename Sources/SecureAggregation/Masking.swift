@@ -25,7 +25,11 @@ public struct ClientUpdate: Sendable {
         for (b, w) in blockWeights.enumerated() where w > config.quantisation.maxWeight {
             throw SecAggError.invalidUpdate("weight \(w) of block '\(layout.blocks[b].name)' exceeds quantisation.maxWeight \(config.quantisation.maxWeight)")
         }
-        if let i = values.firstIndex(where: { $0.isNaN }) {
+        var hasNaN = false
+        values.withUnsafeBufferPointer { v in
+            for x in v { hasNaN = hasNaN || x != x }
+        }
+        if hasNaN, let i = values.firstIndex(where: { $0.isNaN }) {
             throw SecAggError.invalidUpdate("value \(i) is NaN")
         }
     }
@@ -111,8 +115,15 @@ enum MaskArithmetic {
                 let count = min(w, n - start)
                 let p = buf.baseAddress! + start
                 prepare(chunk, start ..< start + count, p, &expander)
-                for t in terms {
-                    expander.apply(key: t.key, chunk: chunk, count: count, negate: t.negate, into: p)
+                // Two streams per pass over the accumulator chunk.
+                var j = 0
+                while j + 1 < terms.count {
+                    expander.apply(terms[j].key, negate: terms[j].negate, and: terms[j + 1].key, negate: terms[j + 1].negate,
+                                   chunk: chunk, count: count, into: p)
+                    j += 2
+                }
+                if j < terms.count {
+                    expander.apply(key: terms[j].key, chunk: chunk, count: count, negate: terms[j].negate, into: p)
                 }
                 chunk += 1
                 start += count
@@ -128,19 +139,24 @@ enum MaskArithmetic {
         let p = layout.parameterCount
         var tail = update.blockWeights
         tail += update.blockWeights.map { $0 > 0 ? 1 : 0 }
-        var out = [UInt32](repeating: 0, count: layout.maskedLength)
+        // Every word is written by `prepare` before any mask is added: no zero fill needed.
+        var out = [UInt32](unsafeUninitializedCapacity: layout.maskedLength) { _, initialised in
+            initialised = layout.maskedLength
+        }
         var random = [UInt32](repeating: 0, count: MaskExpander.chunkWords)
         let q = Quantiser(config.quantisation)
         update.values.withUnsafeBufferPointer { values in
             random.withUnsafeMutableBufferPointer { rnd in
                 apply(terms, to: &out) { chunk, range, dst, expander in
-                    expander.words(key: roundingKey, chunk: chunk, count: range.count, into: rnd.baseAddress!)
+                    // 16 random bits per element: half a chunk of the rounding stream.
+                    expander.words(key: roundingKey, chunk: chunk, count: (range.count + 1) / 2, into: rnd.baseAddress!)
+                    let bits = UnsafeRawPointer(rnd.baseAddress!).assumingMemoryBound(to: UInt16.self)
                     for (b, block) in layout.blocks.enumerated() {
                         let lo = max(block.offset, range.lowerBound)
                         let hi = min(block.offset + block.count, range.upperBound, p)
                         if lo >= hi { continue }
                         q.quantise(values.baseAddress! + lo, count: hi - lo, weight: update.blockWeights[b],
-                                   random: rnd.baseAddress! + (lo - range.lowerBound), into: dst + (lo - range.lowerBound))
+                                   random: bits + (lo - range.lowerBound), into: dst + (lo - range.lowerBound))
                     }
                     // The block weights and contributor flags follow the parameters.
                     var i = max(range.lowerBound, p)
@@ -168,21 +184,23 @@ struct Quantiser {
         levels = q.levels
     }
 
-    /// `out[i] = weight * q(x[i])` where q rounds up with probability frac(u) using `random[i]`.
-    func quantise(_ x: UnsafePointer<Float>, count: Int, weight: UInt32, random: UnsafePointer<UInt32>,
+    /// `out[i] = weight * q(x[i])`: q = floor(u + (r + 1/2) / 2^16) with r = `random[i]` uniform
+    /// 16 bits, which is floor(u) + 1 with probability frac(u) to within 2^-17 (u >= 0, so
+    /// truncation is floor; Double rounding of the sum is below 2^-21 of a level for u < 2^32).
+    func quantise(_ x: UnsafePointer<Float>, count: Int, weight: UInt32, random: UnsafePointer<UInt16>,
                   into out: UnsafeMutablePointer<UInt32>) {
         if weight == 0 {
             out.update(repeating: 0, count: count)
             return
         }
-        let c = clip, s = scale, top = Double(levels)
+        let c = clip, s = scale, top = Int64(levels)
+        let k = 1.0 / 65536.0
         for i in 0 ..< count {
-            let v = min(max(Double(x[i]), -c), c)
-            let u = min((v + c) * s, top)
-            let f = u.rounded(.down)
-            let threshold = (u - f) * 4_294_967_296.0
-            let up: Double = Double(random[i]) < threshold ? 1 : 0
-            out[i] = UInt32(min(f + up, top)) &* weight
+            let d = Double(x[i])
+            let v = d >= -c ? (d <= c ? d : c) : -c  // also maps NaN to -clip: never traps
+            let u = (v + c) * s + (Double(random[i]) + 0.5) * k
+            let q = min(Int64(u), top)
+            out[i] = UInt32(truncatingIfNeeded: q) &* weight
         }
     }
 

@@ -379,6 +379,20 @@ public enum ChaCha20 {
         try xor([UInt8](repeating: 0, count: count), key: key, nonce: nonce, counter: counter)
     }
 
+    /// XORs the keystream (from block `counter`) into `buffer` in place, without allocating:
+    /// on a zeroed buffer this writes the raw keystream (used to measure ChaCha20's speed).
+    public static func xorInPlace(_ buffer: inout [UInt8], key: [UInt8], nonce: [UInt8] = [UInt8](repeating: 0, count: 12),
+                                  counter: UInt32 = 0) throws {
+        try checkLength(key, keyLength, "ChaCha20 key")
+        try checkLength(nonce, nonceLength, "ChaCha20 nonce")
+        Sodium.ready()
+        let n = buffer.count
+        guard n > 0 else { return }
+        buffer.withUnsafeMutableBufferPointer { b in
+            _ = crypto_stream_chacha20_ietf_xor_ic(b.baseAddress!, b.baseAddress!, UInt64(n), nonce, counter, key)
+        }
+    }
+
     /// `data` XOR the keystream starting at block `counter` (RFC 8439 encryption).
     public static func xor(_ data: [UInt8], key: [UInt8], nonce: [UInt8], counter: UInt32 = 0) throws -> [UInt8] {
         try checkLength(key, keyLength, "ChaCha20 key")
@@ -397,10 +411,11 @@ public enum ChaCha20 {
 /// Keys are used for one stream only (the KDF binds them to the session), so the zero nonce is safe.
 struct MaskExpander {
     /// Words per chunk: 16 KiB of keystream, a multiple of the 64-byte block.
-    static let chunkWords = 4096
+    static let chunkWords = 2048
     static let blocksPerChunk = UInt32(chunkWords * 4 / 64)
     private var zeros = [UInt8](repeating: 0, count: chunkWords * 4)
     private var stream = [UInt32](repeating: 0, count: chunkWords)
+    private var second = [UInt32](repeating: 0, count: chunkWords)
     private static let nonce = [UInt8](repeating: 0, count: 12)
 
     init() { Sodium.ready() }
@@ -421,6 +436,28 @@ struct MaskExpander {
             }
         }
         stream = s
+    }
+
+    /// Adds (or subtracts, per `negate`) the same chunk of two keys' streams in one pass.
+    mutating func apply(_ a: MaskKey, negate na: Bool, and b: MaskKey, negate nb: Bool, chunk: Int, count: Int,
+                        into acc: UnsafeMutablePointer<UInt32>) {
+        var s1 = stream, s2 = second
+        stream = []
+        second = []
+        s1.withUnsafeMutableBufferPointer { b1 in
+            s2.withUnsafeMutableBufferPointer { b2 in
+                let p1 = b1.baseAddress!, p2 = b2.baseAddress!
+                words(key: a, chunk: chunk, count: count, into: p1)
+                words(key: b, chunk: chunk, count: count, into: p2)
+                // (x ^ m) - m is x for m = 0 and -x for m = 0xffffffff.
+                let m1: UInt32 = na ? .max : 0, m2: UInt32 = nb ? .max : 0
+                for i in 0..<count {
+                    acc[i] = acc[i] &+ ((p1[i] ^ m1) &- m1) &+ ((p2[i] ^ m2) &- m2)
+                }
+            }
+        }
+        stream = s1
+        second = s2
     }
 
     /// Fills `out[0..<count]` with the words `[chunk*chunkWords, +count)` of `key`'s stream.

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import SecureAggregation
+
+/// `segviz bench secagg`: one full secure-aggregation round (signed advertisements, share
+/// exchange, masked input, consistency check, unmasking) of the same state machines the federation
+/// runs, all clients one after another plus the server, in one process, no network. The D dropouts
+/// share their keys and then vanish before sending masked input (the case needing most recovery).
+struct BenchSecAgg: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secagg",
+        abstract: "Time one secure-aggregation round; last line: secagg_round_s keystream_bytes chacha_gb_s limit_ratio."
+    )
+
+    @Option(help: "Number of clients N.") var clients: Int = 10
+    @Option(help: "Parameters per update M.") var params: Int = 1_000_000
+    @Option(help: "Clients D that drop after sharing keys, before masked input.") var dropouts: Int = 0
+    @Option(help: "SecAgg+ neighbourhood degree K (default: all N-1 others).") var neighbours: Int?
+    @Option(help: "Seed for the synthetic updates.") var seed: UInt64 = 1
+
+    func validate() throws {
+        guard clients >= 2 else { throw ValidationError("--clients must be at least 2") }
+        guard params >= 1 else { throw ValidationError("--params must be at least 1") }
+        guard dropouts >= 0, dropouts < clients else { throw ValidationError("--dropouts must be in 0..<clients") }
+    }
+
+    @Flag(help: .hidden) var calibrate = false
+
+    func run() async throws {
+        if calibrate {
+            let clock = ContinuousClock()
+            let key = SecretBytes(SecureRandom.bytes(32))
+            for _ in 0 ..< 3 {
+                let raw = try measureChaCha()
+                let t0 = clock.now
+                let w = KeyDerivation.maskWords(key: key, count: 1 << 24)
+                let s = seconds(clock.now - t0)
+                print("raw \(fmt(raw)) GB/s, mask expansion \(fmt(Double(4 << 24) / s / 1e9)) GB/s \(w[0] & 1)")
+            }
+            return
+        }
+        let n = clients, m = params, d = dropouts
+        let k = neighbours.map { min($0, n - 1) } ?? (n - 1)
+        let holders = min(k + 1, n)
+        let threshold = holders / 2 + 1
+        let maxWeight: UInt32 = 100
+
+        // Setup, not timed: identities, configuration, synthetic updates.
+        let identities = (0 ..< n).map { _ in Identity.SigningKey() }
+        let layout = try VectorLayout.single(count: m)
+        let levels = min(UInt32(1) << 20, Quantisation.maximumLevels(clients: n, maxWeight: maxWeight))
+        let config = try SecAggConfig(round: 1, roster: identities.map(\.publicKey), threshold: threshold, layout: layout,
+                                      quantisation: Quantisation(clip: 0.05, levels: levels, maxWeight: maxWeight),
+                                      neighbours: neighbours == nil ? nil : k, publicSeed: SecureRandom.bytes(32))
+        var generator = SplitMix(seed: seed)
+        let updates = (0 ..< n).map { u in
+            ClientUpdate(values: (0 ..< m).map { _ in generator.nextFloat() * 0.04 }, blockWeights: [UInt32(1 + u % Int(maxWeight))])
+        }
+        // Spread the dropouts over the id range.
+        let dropped = Set((0 ..< d).map { UInt32($0 * n / d) })
+        print("secagg: N=\(n) M=\(m) D=\(d) K=\(k)\(config.neighbours == nil ? " (complete graph)" : " (SecAgg+)") t=\(threshold) levels=\(levels)")
+
+        let chachaBefore = try measureChaCha()
+
+        // The round, timed.
+        var clientTime = Duration.zero, serverTime = Duration.zero
+        let clock = ContinuousClock()
+        let start = clock.now
+        var server = SecAggServer(config: config)
+        var states: [SecAggClient] = []
+        var toServer: [ClientMessage] = []
+        var t0 = clock.now
+        for u in 0 ..< n {
+            let (c, ad) = try SecAggClient.start(config: config, id: UInt32(u), identity: identities[u], update: updates[u])
+            states.append(c)
+            toServer.append(ad)
+        }
+        clientTime += clock.now - t0
+        var phase = 0
+        var phaseTimes: [(String, Duration, Duration)] = []
+        while true {
+            t0 = clock.now
+            var out: [Outgoing] = []
+            for msg in toServer { out += try server.receive(msg, from: msg.sender) }
+            if out.isEmpty { out = server.closePhase() }  // the dropouts' deadline passes
+            let serverPhase = clock.now - t0
+            serverTime += serverPhase
+            if case .completed = server.state {
+                phaseTimes.append(("Unmasking", .zero, serverPhase))
+                break
+            }
+            if case let .aborted(a) = server.state { throw ValidationError("round aborted: \(a.reason)") }
+            t0 = clock.now
+            toServer = []
+            for o in out {
+                // The dropouts vanish after sharing their keys.
+                if dropped.contains(o.recipient), case .shareBundle = o.message { continue }
+                toServer += try states[Int(o.recipient)].receive(o.message)
+            }
+            let clientPhase = clock.now - t0
+            clientTime += clientPhase
+            // Server: closes a phase; clients: handle its result and do the next phase's work.
+            phaseTimes.append((["AdvertiseKeys", "ShareKeys", "MaskedInput", "ConsistencyCheck"][min(phase, 3)], clientPhase, serverPhase))
+            phase += 1
+        }
+        let elapsed = clock.now - start
+        let roundSeconds = seconds(elapsed)
+        // ChaCha20's speed right before and right after the round; the faster one is the limit.
+        let chacha = max(chachaBefore, try measureChaCha())
+
+        // Check the result against the plain weighted mean (not timed).
+        let result = server.result!
+        let survivors = (0 ..< UInt32(n)).filter { !dropped.contains($0) }
+        let mean = result.weightedMean()
+        var worst = 0.0
+        let wsum = survivors.reduce(0.0) { $0 + Double(updates[Int($1)].blockWeights[0]) }
+        for i in stride(from: 0, to: m, by: max(1, m / 4096)) {
+            var s = 0.0
+            for u in survivors { s += Double(updates[Int(u)].blockWeights[0]) * Double(updates[Int(u)].values[i]) }
+            worst = max(worst, abs(Double(mean[i]) - s / wsum))
+        }
+        guard result.survivors == survivors, worst <= result.meanErrorBound + 1e-6 else {
+            throw ValidationError("wrong result: survivors \(result.survivors.count), max error \(worst) > bound \(result.meanErrorBound)")
+        }
+        for (name, c, s) in phaseTimes {
+            print("server closes \(name): \(fmt(seconds(s))) s; clients answer: \(fmt(seconds(c))) s")
+        }
+        print("clients_total_s=\(fmt(seconds(clientTime))) server_total_s=\(fmt(seconds(serverTime))) max_error=\(worst) error_bound=\(result.meanErrorBound)")
+        let keystreamBytes = 4 * m * ((n - d) * (k + 2) + d * k)
+        let limit = Double(keystreamBytes) / (chacha * 1e9)
+        print("secagg_round_s=\(fmt(roundSeconds)) keystream_bytes=\(keystreamBytes) chacha_gb_s=\(fmt(chacha)) limit_ratio=\(fmt(roundSeconds / limit))")
+    }
+
+    /// Raw ChaCha20-IETF keystream speed (libsodium, one core): best of 3 passes of 256 MiB
+    /// written into a 64 KiB buffer.
+    private func measureChaCha() throws -> Double {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let key = SecureRandom.bytes(32)
+        let passes = 4096
+        var best = 0.0
+        let clock = ContinuousClock()
+        for _ in 0 ..< 3 {
+            let t0 = clock.now
+            for p in 0 ..< passes { try ChaCha20.xorInPlace(&buffer, key: key, counter: UInt32(p * 1024)) }
+            let s = seconds(clock.now - t0)
+            best = max(best, Double(passes * buffer.count) / s / 1e9)
+        }
+        return best
+    }
+}
+
+private func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+private func fmt(_ x: Double) -> String {
+    String(format: "%.4f", x)
+}
+
+/// Fast synthetic data for the benchmark's updates.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    mutating func nextFloat() -> Float { Float(Double(next() >> 11) / Double(1 << 52) - 1) }
+}
