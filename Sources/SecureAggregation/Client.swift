@@ -194,8 +194,10 @@ public enum Client {
             let id = ctx.id
             let u3 = Set(survivors)
             let transcript = ConsistencySignatureMessage.transcript(config: config, session: session, survivors: survivors)
+            // Signatures are checked in order until t are valid (those are what the reveal relies
+            // on); any invalid one met before that aborts.
             var valid = 0
-            for s in m.signatures {
+            for s in m.signatures where valid < ctx.threshold {
                 guard u3.contains(s.user) else {
                     throw SecAggError.inconsistentSurvivors("signature from user \(s.user), who is not in U3")
                 }
