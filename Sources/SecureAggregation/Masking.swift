@@ -25,11 +25,11 @@ public struct ClientUpdate: Sendable {
         for (b, w) in blockWeights.enumerated() where w > config.quantisation.maxWeight {
             throw SecAggError.invalidUpdate("weight \(w) of block '\(layout.blocks[b].name)' exceeds quantisation.maxWeight \(config.quantisation.maxWeight)")
         }
-        var hasNaN = false
+        var nanSeen: UInt8 = 0
         values.withUnsafeBufferPointer { v in
-            for x in v { hasNaN = hasNaN || x != x }
+            for x in v { nanSeen |= x != x ? 1 : 0 }  // branch-free, vectorises
         }
-        if hasNaN, let i = values.firstIndex(where: { $0.isNaN }) {
+        if nanSeen != 0, let i = values.firstIndex(where: { $0.isNaN }) {
             throw SecAggError.invalidUpdate("value \(i) is NaN")
         }
     }
@@ -193,14 +193,19 @@ struct Quantiser {
             out.update(repeating: 0, count: count)
             return
         }
-        let c = clip, s = scale, top = Int64(levels)
+        let c = clip, s = scale, top = Double(levels)
         let k = 1.0 / 65536.0
+        // floor without a trapping conversion, so the loop vectorises: for 0 <= u < 2^52,
+        // u + 2^52 rounds u to the nearest integer in the low mantissa bits.
+        let magic = 4_503_599_627_370_496.0
         for i in 0 ..< count {
             let d = Double(x[i])
             let v = d >= -c ? (d <= c ? d : c) : -c  // also maps NaN to -clip: never traps
             let u = (v + c) * s + (Double(random[i]) + 0.5) * k
-            let q = min(Int64(u), top)
-            out[i] = UInt32(truncatingIfNeeded: q) &* weight
+            let nearest = (u + magic) - magic
+            let f = nearest > u ? nearest - 1 : nearest
+            let q = f < top ? f : top
+            out[i] = UInt32(truncatingIfNeeded: (q + magic).bitPattern) &* weight
         }
     }
 
