@@ -25,9 +25,10 @@ public struct ClientUpdate: Sendable {
         for (b, w) in blockWeights.enumerated() where w > config.quantisation.maxWeight {
             throw SecAggError.invalidUpdate("weight \(w) of block '\(layout.blocks[b].name)' exceeds quantisation.maxWeight \(config.quantisation.maxWeight)")
         }
-        var nanSeen: UInt8 = 0
+        // NaN iff |bits| > the bits of +infinity; a branch-free OR over integer compares vectorises.
+        var nanSeen: Int32 = 0
         values.withUnsafeBufferPointer { v in
-            for x in v { nanSeen |= x != x ? 1 : 0 }  // branch-free, vectorises
+            for x in v { nanSeen |= Int32(bitPattern: x.bitPattern & 0x7fff_ffff) > 0x7f80_0000 ? 1 : 0 }
         }
         if nanSeen != 0, let i = values.firstIndex(where: { $0.isNaN }) {
             throw SecAggError.invalidUpdate("value \(i) is NaN")
