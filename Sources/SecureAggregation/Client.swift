@@ -79,11 +79,18 @@ public enum Client {
             let session = KeyDerivation.sessionID(config: config, advertisements: m.advertisements)
             let seed = SecretBytes(ctx.randomBytes(WireFormat.secretLength))
             let holders = config.holders(of: id)
-            let selfShares = try seed.withBytes {
+            var selfShares = try seed.withBytes {
                 try Shamir.split($0, threshold: ctx.threshold, count: holders.count, using: &ctx.random)
             }
-            let keyShares = try maskingKey.scalar.withBytes {
+            var keyShares = try maskingKey.scalar.withBytes {
                 try Shamir.split($0, threshold: ctx.threshold, count: holders.count, using: &ctx.random)
+            }
+            defer {
+                // The peers' shares exist only here and in their ciphertexts: wipe them.
+                for i in selfShares.indices {
+                    wipe(&selfShares[i].value)
+                    wipe(&keyShares[i].value)
+                }
             }
             var own: HeldShares?
             var encryptionKeys: [UInt32: SecretBytes] = [:]
