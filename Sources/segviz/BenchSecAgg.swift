@@ -67,6 +67,7 @@ struct BenchSecAgg: AsyncParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let cpuStart = threadCPUSeconds()
+        let faultsStart = minorFaults()
         var server = SecAggServer(config: config)
         var states: [SecAggClient] = []
         var toServer: [ClientMessage] = []
@@ -77,36 +78,49 @@ struct BenchSecAgg: AsyncParsableCommand {
             toServer.append(ad)
         }
         clientTime += clock.now - t0
+        // Each reply goes to the server as soon as its client produced it (as over a network),
+        // so a masked vector is summed and freed before the next client builds its own.
         var phase = 0
-        var phaseTimes: [(String, Duration, Duration)] = []
+        let startTime = clientTime
+        t0 = clock.now
+        var pending: [Outgoing] = []
+        for msg in toServer { pending += try server.receive(msg, from: msg.sender) }
+        if pending.isEmpty { pending = server.closePhase() }
+        var serverPhase = clock.now - t0
+        var phaseTimes: [(String, Duration, Duration)] = [("AdvertiseKeys", startTime, serverPhase)]
         while true {
-            t0 = clock.now
-            var out: [Outgoing] = []
-            for msg in toServer { out += try server.receive(msg, from: msg.sender) }
-            if out.isEmpty { out = server.closePhase() }  // the dropouts' deadline passes
-            let serverPhase = clock.now - t0
             serverTime += serverPhase
-            if case .completed = server.state {
-                phaseTimes.append(("Unmasking", .zero, serverPhase))
-                break
-            }
+            if case .completed = server.state { break }
             if case let .aborted(a) = server.state { throw ValidationError("round aborted: \(a.reason)") }
-            t0 = clock.now
-            toServer = []
-            for o in out {
+            var clientPhase = Duration.zero
+            serverPhase = .zero
+            var next: [Outgoing] = []
+            for o in pending {
                 // The dropouts vanish after sharing their keys.
                 if dropped.contains(o.recipient), case .shareBundle = o.message { continue }
-                toServer += try states[Int(o.recipient)].receive(o.message)
+                t0 = clock.now
+                let replies = try states[Int(o.recipient)].receive(o.message)
+                let t1 = clock.now
+                for r in replies { next += try server.receive(r, from: r.sender) }
+                clientPhase += t1 - t0
+                serverPhase += clock.now - t1
             }
-            let clientPhase = clock.now - t0
+            if next.isEmpty {  // the dropouts' deadline passes
+                t0 = clock.now
+                next = server.closePhase()
+                serverPhase += clock.now - t0
+            }
             clientTime += clientPhase
-            // Server: closes a phase; clients: handle its result and do the next phase's work.
-            phaseTimes.append((["AdvertiseKeys", "ShareKeys", "MaskedInput", "ConsistencyCheck"][min(phase, 3)], clientPhase, serverPhase))
+            // Clients do this phase's work on what the server sent when it closed the previous
+            // one; the server collects their answers and closes it.
+            phaseTimes.append((["ShareKeys", "MaskedInput", "ConsistencyCheck", "Unmasking"][min(phase, 3)], clientPhase, serverPhase))
+            pending = next
             phase += 1
         }
         let elapsed = clock.now - start
         let roundSeconds = seconds(elapsed)
         let roundCPU = threadCPUSeconds() - cpuStart
+        let roundFaults = minorFaults() - faultsStart
         // ChaCha20's speed right before and right after the round; the faster one is the limit.
         let chachaAfter = try measureChaCha()
         let chacha = max(chachaBefore.wall, chachaAfter.wall)
@@ -127,7 +141,7 @@ struct BenchSecAgg: AsyncParsableCommand {
             throw ValidationError("wrong result: survivors \(result.survivors.count), max error \(worst) > bound \(result.meanErrorBound)")
         }
         for (name, c, s) in phaseTimes {
-            print("server closes \(name): \(fmt(seconds(s))) s; clients answer: \(fmt(seconds(c))) s")
+            print("phase \(name): clients \(fmt(seconds(c))) s, server \(fmt(seconds(s))) s")
         }
         print("clients_total_s=\(fmt(seconds(clientTime))) server_total_s=\(fmt(seconds(serverTime))) max_error=\(worst) error_bound=\(result.meanErrorBound)")
         let keystreamBytes = 4 * m * ((n - d) * (k + 2) + d * k)
@@ -135,7 +149,7 @@ struct BenchSecAgg: AsyncParsableCommand {
         // The machine is shared: the round's own CPU time against the best ChaCha20 speed shows the
         // cost without other processes' interference.
         let cpuLimit = Double(keystreamBytes) / (chachaCPU * 1e9)
-        print("round_cpu_s=\(fmt(roundCPU)) chacha_cpu_gb_s=\(fmt(chachaCPU)) cpu_limit_ratio=\(fmt(roundCPU / cpuLimit))")
+        print("round_cpu_s=\(fmt(roundCPU)) page_faults=\(roundFaults) chacha_cpu_gb_s=\(fmt(chachaCPU)) cpu_limit_ratio=\(fmt(roundCPU / cpuLimit))")
         print("secagg_round_s=\(fmt(roundSeconds)) keystream_bytes=\(keystreamBytes) chacha_gb_s=\(fmt(chacha)) limit_ratio=\(fmt(roundSeconds / limit))")
     }
 
@@ -157,6 +171,13 @@ struct BenchSecAgg: AsyncParsableCommand {
         }
         return best
     }
+}
+
+/// Minor page faults of the process so far.
+private func minorFaults() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_minflt
 }
 
 /// CPU time of the calling thread (the round runs without suspension points, on one thread).
