@@ -157,6 +157,31 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
         #expect(plain.filter { $0 == 3 }.count < runs / 4)
     }
 
+    /// Sample counts never reach the server in the clear (Flower's SecAgg+ sends them unmasked):
+    /// the weight and contributor words of every masked vector are masked, only their sums are
+    /// released. Runs on the production random source.
+    @Test func weightsAreMaskedAndOnlySumsReleased() throws {
+        let weights: [[UInt32]] = [[7, 0], [3, 9], [5, 2], [1, 1]]
+        let f = try Fixture(n: 4, m: 10, blockCount: 2, seed: 34, weights: { u, b in weights[u][b] })
+        var net = try f.network(systemRandom: true)
+        let out = net.run()
+        let result = try #require(out)
+        f.check(result, survivors: [0, 1, 2, 3])
+        let p = f.config.layout.parameterCount
+        var inputs = 0
+        for m in net.serverView {
+            guard case let .maskedInput(mi) = m else { continue }
+            inputs += 1
+            let tail = Array(mi.words[p...])
+            let plain = weights[Int(mi.sender)] + weights[Int(mi.sender)].map { $0 > 0 ? 1 : 0 }
+            // Each masked word equals its plain value with probability 2^-32.
+            #expect(zip(tail, plain).allSatisfy { $0 != $1 })
+        }
+        #expect(inputs == 4)
+        #expect(result.blockWeights == [16, 12])
+        #expect(result.blockContributors == [4, 3])
+    }
+
     /// Nothing the server is sent lets it rebuild a survivor's masking key: it holds no key share
     /// of any survivor, while each dropped user's key is rebuilt from t shares.
     @Test func survivorsMaskingKeysNeverReachTheServer() throws {

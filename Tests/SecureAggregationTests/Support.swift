@@ -51,8 +51,9 @@ struct Fixture {
         updates = ups
     }
 
-    func network(drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1) throws -> FakeNetwork {
-        try FakeNetwork(config: config, identities: identities, updates: updates, drops: drops, seed: seed)
+    func network(drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1, systemRandom: Bool = false) throws -> FakeNetwork {
+        try FakeNetwork(config: config, identities: identities, updates: updates, drops: drops, seed: seed,
+                        systemRandom: systemRandom)
     }
 
     /// The exact weighted mean of the clipped updates of `survivors`.
