@@ -420,43 +420,49 @@ struct MaskExpander {
     init() { Sodium.ready() }
 
     /// Adds (`negate == false`) or subtracts the words `[chunk*chunkWords, +count)` of the mask
-    /// stream of `key` into `acc[offset ..< offset+count]`. `count <= chunkWords`.
-    mutating func apply(key: MaskKey, chunk: Int, count: Int, negate: Bool,
-                        into acc: UnsafeMutablePointer<UInt32>) {
-        var s = stream
-        stream = []  // keep the buffer uniquely referenced while it is written
-        s.withUnsafeMutableBufferPointer { buf in
-            let src = buf.baseAddress!
-            words(key: key, chunk: chunk, count: count, into: src)
-            if negate {
-                for i in 0..<count { acc[i] = acc[i] &- src[i] }
-            } else {
-                for i in 0..<count { acc[i] = acc[i] &+ src[i] }
-            }
-        }
-        stream = s
-    }
-
-    /// Adds (or subtracts, per `negate`) the same chunk of two keys' streams in one pass.
-    mutating func apply(_ a: MaskKey, negate na: Bool, and b: MaskKey, negate nb: Bool, chunk: Int, count: Int,
-                        into acc: UnsafeMutablePointer<UInt32>) {
+    /// stream of `a` (and of `b`, if given, in the same pass) into `acc[0 ..< count]`, mod 2^32, or
+    /// mod 2^64 on little-endian word pairs when `wide`. `count <= chunkWords`, even when `wide`.
+    mutating func apply(_ a: MaskKey, negate na: Bool, and b: MaskKey?, negate nb: Bool, chunk: Int, count: Int,
+                        wide: Bool, into acc: UnsafeMutablePointer<UInt32>) {
         var s1 = stream, s2 = second
-        stream = []
+        stream = []  // keep the buffers uniquely referenced while they are written
         second = []
         s1.withUnsafeMutableBufferPointer { b1 in
             s2.withUnsafeMutableBufferPointer { b2 in
                 let p1 = b1.baseAddress!, p2 = b2.baseAddress!
                 words(key: a, chunk: chunk, count: count, into: p1)
-                words(key: b, chunk: chunk, count: count, into: p2)
-                // (x ^ m) - m is x for m = 0 and -x for m = 0xffffffff.
-                let m1: UInt32 = na ? .max : 0, m2: UInt32 = nb ? .max : 0
-                for i in 0..<count {
-                    acc[i] = acc[i] &+ ((p1[i] ^ m1) &- m1) &+ ((p2[i] ^ m2) &- m2)
+                if let b { words(key: b, chunk: chunk, count: count, into: p2) }
+                if wide {
+                    let n = count / 2
+                    acc.withMemoryRebound(to: UInt64.self, capacity: n) { a64 in
+                        p1.withMemoryRebound(to: UInt64.self, capacity: n) { q1 in
+                            p2.withMemoryRebound(to: UInt64.self, capacity: n) { q2 in
+                                Self.accumulate(a64, q1, na, b == nil ? nil : q2, nb, count: n)
+                            }
+                        }
+                    }
+                } else {
+                    Self.accumulate(acc, p1, na, b == nil ? nil : p2, nb, count: count)
                 }
             }
         }
         stream = s1
         second = s2
+    }
+
+    /// acc += ±x (± y): (x ^ m) - m is x for m = 0 and -x for m = all ones.
+    @inline(__always)
+    private static func accumulate<W: FixedWidthInteger & UnsignedInteger>(
+        _ acc: UnsafeMutablePointer<W>, _ x: UnsafeMutablePointer<W>, _ nx: Bool,
+        _ y: UnsafeMutablePointer<W>?, _ ny: Bool, count: Int
+    ) {
+        let mx: W = nx ? ~0 : 0
+        if let y {
+            let my: W = ny ? ~0 : 0
+            for i in 0..<count { acc[i] = acc[i] &+ ((x[i] ^ mx) &- mx) &+ ((y[i] ^ my) &- my) }
+        } else {
+            for i in 0..<count { acc[i] = acc[i] &+ ((x[i] ^ mx) &- mx) }
+        }
     }
 
     /// Fills `out[0..<count]` with the words `[chunk*chunkWords, +count)` of `key`'s stream.

@@ -17,6 +17,7 @@ struct BenchSecAgg: AsyncParsableCommand {
     @Option(help: "Clients D that drop after sharing keys, before masked input.") var dropouts: Int = 0
     @Option(help: "SecAgg+ neighbourhood degree K (default: all N-1 others).") var neighbours: Int?
     @Option(help: "Seed for the synthetic updates.") var seed: UInt64 = 1
+    @Option(help: "Masked arithmetic: 32 (Z_2^32) or 64 (Z_2^64, twice the keystream).") var modulusBits: Int = 32
 
     func validate() throws {
         guard clients >= 2 else { throw ValidationError("--clients must be at least 2") }
@@ -48,9 +49,9 @@ struct BenchSecAgg: AsyncParsableCommand {
         // Setup, not timed: identities, configuration, synthetic updates.
         let identities = (0 ..< n).map { _ in Identity.SigningKey() }
         let layout = try VectorLayout.single(count: m)
-        let levels = min(UInt32(1) << 20, Quantisation.maximumLevels(clients: n, maxWeight: maxWeight))
+        let levels = modulusBits == 64 ? UInt32(1) << 24 : min(UInt32(1) << 20, Quantisation.maximumLevels(clients: n, maxWeight: maxWeight))
         let config = try SecAggConfig(round: 1, roster: identities.map(\.publicKey), threshold: threshold, layout: layout,
-                                      quantisation: Quantisation(clip: 0.05, levels: levels, maxWeight: maxWeight),
+                                      quantisation: Quantisation(clip: 0.05, levels: levels, maxWeight: maxWeight, modulusBits: modulusBits),
                                       neighbours: neighbours == nil ? nil : k, publicSeed: SecureRandom.bytes(32))
         var generator = SplitMix(seed: seed)
         let updates = (0 ..< n).map { u in
@@ -144,7 +145,7 @@ struct BenchSecAgg: AsyncParsableCommand {
             print("phase \(name): clients \(fmt(seconds(c))) s, server \(fmt(seconds(s))) s")
         }
         print("clients_total_s=\(fmt(seconds(clientTime))) server_total_s=\(fmt(seconds(serverTime))) max_error=\(worst) error_bound=\(result.meanErrorBound)")
-        let keystreamBytes = 4 * m * ((n - d) * (k + 2) + d * k)
+        let keystreamBytes = modulusBits / 8 * m * ((n - d) * (k + 2) + d * k)
         let limit = Double(keystreamBytes) / (chacha * 1e9)
         // The machine is shared: the round's own CPU time against the best ChaCha20 speed shows the
         // cost without other processes' interference.

@@ -36,7 +36,7 @@ import SecureAggregationTesting
             }
             guard totalWeight > 0 else { return }
             for i in 0 ..< count {
-                let mean = quantiser.dequantise(sum[i], totalWeight: totalWeight) / Double(totalWeight)
+                let mean = quantiser.dequantise(UInt64(sum[i]), totalWeight: totalWeight) / Double(totalWeight)
                 #expect(abs(mean - exact[i] / Double(totalWeight)) <= q.quantum * (1 + 1e-9) + 1e-12 * Double(clip))
             }
         }
