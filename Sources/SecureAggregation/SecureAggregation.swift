@@ -11,7 +11,8 @@
 //                       and s_u^SK (32 bytes each, GF(2^8), t-of-holders) and seals each holder's
 //                       pair with XChaCha20-Poly1305 under KDF(X25519(c_u, c_v)), associated data
 //                       = (round, sender, receiver, session). server: relays (ShareBundleMessage).
-//   2 MaskedInput       client: y_u = w·q(x_u) + PRG(b_u) + Σ_{v in U2 ∩ N(u)} ±PRG(s_uv) mod 2^32,
+//   2 MaskedInput       client: y_u = w·q(x_u) + PRG(b_u) + Σ_{v in U2 ∩ N(u)} ±PRG(s_uv) mod 2^32
+//                       (or mod 2^64 with quantisation.modulusBits = 64, for sums that overflow 32 bits),
 //                       PRG = ChaCha20-IETF keystream (zero nonce) of a key from
 //                       KDF(secret, label, session); + if u > v. Server sums as inputs arrive.
 //   3 ConsistencyCheck  server sends U3; each client signs (session, U3).
@@ -33,7 +34,7 @@
 //
 // Public API the federation drives (all values, all Sendable where they hold no secrets):
 //   SecAggConfig(round:roster:threshold:layout:quantisation:neighbours:publicSeed:allowSmallBlocks:)
-//   VectorLayout(blocks: [Block(name:offset:count:)]), Quantisation(clip:levels:maxWeight:)
+//   VectorLayout(blocks: [Block(name:offset:count:)]), Quantisation(clip:levels:maxWeight:modulusBits:)
 //   SecAggClient.start(config:id:identity:update:random:) -> (SecAggClient, ClientMessage)
 //   SecAggClient.receive(_ ServerMessage) -> [ClientMessage]   (or receive(bytes:) -> [[UInt8]])
 //   SecAggServer(config:), receive(_ ClientMessage, from:) -> [Outgoing], closePhase() -> [Outgoing],
