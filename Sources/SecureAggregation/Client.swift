@@ -79,11 +79,18 @@ public enum Client {
             let session = KeyDerivation.sessionID(config: config, advertisements: m.advertisements)
             let seed = SecretBytes(ctx.randomBytes(WireFormat.secretLength))
             let holders = config.holders(of: id)
-            let selfShares = try seed.withBytes {
+            var selfShares = try seed.withBytes {
                 try Shamir.split($0, threshold: ctx.threshold, count: holders.count, using: &ctx.random)
             }
-            let keyShares = try maskingKey.scalar.withBytes {
+            var keyShares = try maskingKey.scalar.withBytes {
                 try Shamir.split($0, threshold: ctx.threshold, count: holders.count, using: &ctx.random)
+            }
+            defer {
+                // The peers' shares exist only here and in their ciphertexts: wipe them.
+                for i in selfShares.indices {
+                    wipe(&selfShares[i].value)
+                    wipe(&keyShares[i].value)
+                }
             }
             var own: HeldShares?
             var encryptionKeys: [UInt32: SecretBytes] = [:]
@@ -194,8 +201,10 @@ public enum Client {
             let id = ctx.id
             let u3 = Set(survivors)
             let transcript = ConsistencySignatureMessage.transcript(config: config, session: session, survivors: survivors)
+            // Signatures are checked in order until t are valid (those are what the reveal relies
+            // on); any invalid one met before that aborts.
             var valid = 0
-            for s in m.signatures {
+            for s in m.signatures where valid < ctx.threshold {
                 guard u3.contains(s.user) else {
                     throw SecAggError.inconsistentSurvivors("signature from user \(s.user), who is not in U3")
                 }

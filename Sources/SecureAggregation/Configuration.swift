@@ -50,8 +50,8 @@ public struct VectorLayout: Equatable, Sendable {
 /// Fixed-point quantisation of an update (the difference from the round's global model).
 ///
 /// Each element x is clipped to [-clip, clip] and mapped to u = (x + clip) * levels / (2 clip) in
-/// [0, levels], then rounded stochastically: up with probability frac(u), down otherwise (32
-/// random bits per element, so E[q] = u within 2^-32). A node's word is weight * q with its block
+/// [0, levels], then rounded stochastically: up with probability frac(u), down otherwise (16
+/// random bits per element from a ChaCha20 stream, so E[q] = u to within 2^-17 of a level). A node's word is weight * q with its block
 /// weight, and the server sums n such words, so `clients * maxWeight * levels < 2^32` is required.
 ///
 /// Error bound: for each element, the dequantised weighted mean differs from the weighted mean of
@@ -63,8 +63,11 @@ public struct Quantisation: Equatable, Hashable, Sendable {
     public let levels: UInt32
     /// Largest per-block weight (sample count) a node may send.
     public let maxWeight: UInt32
+    /// The masked arithmetic: 32 (Z_2^32, the default) or 64 (Z_2^64: twice the keystream and
+    /// bandwidth; only for configurations whose sums cannot fit 32 bits).
+    public let modulusBits: Int
 
-    public init(clip: Float, levels: UInt32, maxWeight: UInt32) throws {
+    public init(clip: Float, levels: UInt32, maxWeight: UInt32, modulusBits: Int = 32) throws {
         guard clip.isFinite, clip > 0 else {
             throw SecAggError.invalidConfiguration(parameter: "quantisation.clip", reason: "must be finite and > 0, is \(clip)")
         }
@@ -74,10 +77,17 @@ public struct Quantisation: Equatable, Hashable, Sendable {
         guard maxWeight >= 1 else {
             throw SecAggError.invalidConfiguration(parameter: "quantisation.maxWeight", reason: "must be >= 1")
         }
+        guard modulusBits == 32 || modulusBits == 64 else {
+            throw SecAggError.invalidConfiguration(parameter: "quantisation.modulusBits", reason: "must be 32 or 64, is \(modulusBits)")
+        }
         self.clip = clip
         self.levels = levels
         self.maxWeight = maxWeight
+        self.modulusBits = modulusBits
     }
+
+    /// 32-bit words per masked element.
+    public var wordsPerElement: Int { modulusBits / 32 }
 
     /// The largest `levels` that cannot overflow with `clients` nodes of weight up to `maxWeight`.
     public static func maximumLevels(clients: Int, maxWeight: UInt32) -> UInt32 {
@@ -88,14 +98,16 @@ public struct Quantisation: Equatable, Hashable, Sendable {
     /// One quantisation step: the bound on the per-element error of the weighted mean.
     public var quantum: Double { 2 * Double(clip) / Double(levels) }
 
-    /// Refuses a configuration whose sum over `clients` nodes could wrap mod 2^32.
+    /// Refuses a configuration whose sum over `clients` nodes could wrap mod 2^modulusBits.
     func checkOverflow(clients: Int) throws {
         let (nw, o1) = UInt64(clients).multipliedReportingOverflow(by: UInt64(maxWeight))
         let (total, o2) = nw.multipliedReportingOverflow(by: UInt64(levels))
-        guard !o1, !o2, total < (UInt64(1) << 32) else {
+        let fits = modulusBits == 64 ? !o1 && !o2 : !o1 && !o2 && total < (UInt64(1) << 32)
+        guard fits else {
             throw SecAggError.quantisationOverflow(
-                "clients (\(clients)) x quantisation.maxWeight (\(maxWeight)) x quantisation.levels (\(levels)) must stay below 2^32; "
-                    + "lower quantisation.levels to at most \(Quantisation.maximumLevels(clients: clients, maxWeight: maxWeight)) or lower quantisation.maxWeight")
+                "clients (\(clients)) x quantisation.maxWeight (\(maxWeight)) x quantisation.levels (\(levels)) must stay below 2^\(modulusBits); "
+                    + "lower quantisation.levels to at most \(Quantisation.maximumLevels(clients: clients, maxWeight: maxWeight)) or lower quantisation.maxWeight"
+                    + (modulusBits == 32 ? " (or set quantisation.modulusBits to 64, doubling the mask keystream)" : ""))
         }
     }
 }
@@ -179,6 +191,7 @@ public struct SecAggConfig: Sendable {
         w.u32(quantisation.clip.bitPattern)
         w.u32(quantisation.levels)
         w.u32(quantisation.maxWeight)
+        w.u32(UInt32(quantisation.modulusBits))
         w.u32(UInt32(layout.blocks.count))
         for b in layout.blocks {
             let name = Array(b.name.utf8)
@@ -197,6 +210,10 @@ public struct SecAggConfig: Sendable {
     }
 
     public var userCount: Int { roster.count }
+
+    /// 32-bit words of a masked vector: elements (parameters, block weights, contributor counts)
+    /// times the words per element.
+    public var maskedWords: Int { layout.maskedLength * quantisation.wordsPerElement }
 
     /// The users holding shares of `user`'s secrets (itself included), sorted by id.
     public func holders(of user: UInt32) -> [UInt32] {

@@ -25,7 +25,12 @@ public struct ClientUpdate: Sendable {
         for (b, w) in blockWeights.enumerated() where w > config.quantisation.maxWeight {
             throw SecAggError.invalidUpdate("weight \(w) of block '\(layout.blocks[b].name)' exceeds quantisation.maxWeight \(config.quantisation.maxWeight)")
         }
-        if let i = values.firstIndex(where: { $0.isNaN }) {
+        // NaN iff |bits| > the bits of +infinity; a branch-free OR over integer compares vectorises.
+        var nanSeen: Int32 = 0
+        values.withUnsafeBufferPointer { v in
+            for x in v { nanSeen |= Int32(bitPattern: x.bitPattern & 0x7fff_ffff) > 0x7f80_0000 ? 1 : 0 }
+        }
+        if nanSeen != 0, let i = values.firstIndex(where: { $0.isNaN }) {
             throw SecAggError.invalidUpdate("value \(i) is NaN")
         }
     }
@@ -99,7 +104,7 @@ enum MaskArithmetic {
     /// the accumulator stays in L1 while all keystreams for it are generated and added.
     /// `prepare(chunk, range, pointer)` runs first on each chunk (the client writes its quantised
     /// values there).
-    static func apply(_ terms: [MaskTerm], to acc: inout [UInt32],
+    static func apply(_ terms: [MaskTerm], to acc: inout [UInt32], wide: Bool = false,
                       prepare: (Int, Range<Int>, UnsafeMutablePointer<UInt32>, inout MaskExpander) -> Void = { _, _, _, _ in }) {
         var expander = MaskExpander()
         let n = acc.count
@@ -111,8 +116,13 @@ enum MaskArithmetic {
                 let count = min(w, n - start)
                 let p = buf.baseAddress! + start
                 prepare(chunk, start ..< start + count, p, &expander)
-                for t in terms {
-                    expander.apply(key: t.key, chunk: chunk, count: count, negate: t.negate, into: p)
+                // Two streams per pass over the accumulator chunk.
+                var j = 0
+                while j < terms.count {
+                    let second = j + 1 < terms.count ? terms[j + 1] : nil
+                    expander.apply(terms[j].key, negate: terms[j].negate, and: second?.key, negate: second?.negate ?? false,
+                                   chunk: chunk, count: count, wide: wide, into: p)
+                    j += 2
                 }
                 chunk += 1
                 start += count
@@ -121,38 +131,61 @@ enum MaskArithmetic {
     }
 
     /// The client's masked vector: weighted quantised values, block weights and contributor flags,
-    /// plus the self mask and the pairwise masks.
+    /// plus the self mask and the pairwise masks; one word per element mod 2^32, or a
+    /// little-endian pair of words per element mod 2^64.
     static func maskedInput(update: ClientUpdate, config: SecAggConfig, roundingKey: MaskKey,
                             terms: [MaskTerm]) -> [UInt32] {
         let layout = config.layout
         let p = layout.parameterCount
+        let wpe = config.quantisation.wordsPerElement
         var tail = update.blockWeights
         tail += update.blockWeights.map { $0 > 0 ? 1 : 0 }
-        var out = [UInt32](repeating: 0, count: layout.maskedLength)
+        let words = config.maskedWords
+        // Every word is written by `prepare` before any mask is added: no zero fill needed.
+        var out = [UInt32](unsafeUninitializedCapacity: words) { _, initialised in initialised = words }
         var random = [UInt32](repeating: 0, count: MaskExpander.chunkWords)
         let q = Quantiser(config.quantisation)
         update.values.withUnsafeBufferPointer { values in
             random.withUnsafeMutableBufferPointer { rnd in
-                apply(terms, to: &out) { chunk, range, dst, expander in
-                    expander.words(key: roundingKey, chunk: chunk, count: range.count, into: rnd.baseAddress!)
-                    for (b, block) in layout.blocks.enumerated() {
-                        let lo = max(block.offset, range.lowerBound)
-                        let hi = min(block.offset + block.count, range.upperBound, p)
-                        if lo >= hi { continue }
-                        q.quantise(values.baseAddress! + lo, count: hi - lo, weight: update.blockWeights[b],
-                                   random: rnd.baseAddress! + (lo - range.lowerBound), into: dst + (lo - range.lowerBound))
-                    }
-                    // The block weights and contributor flags follow the parameters.
-                    var i = max(range.lowerBound, p)
-                    while i < range.upperBound {
-                        dst[i - range.lowerBound] = tail[i - p]
-                        i += 1
+                apply(terms, to: &out, wide: wpe == 2) { chunk, wordRange, dst, expander in
+                    let range = wordRange.lowerBound / wpe ..< wordRange.upperBound / wpe  // elements
+                    // 16 random bits per element: at most half a chunk of the rounding stream.
+                    expander.words(key: roundingKey, chunk: chunk, count: (range.count + 1) / 2, into: rnd.baseAddress!)
+                    let bits = UnsafeRawPointer(rnd.baseAddress!).assumingMemoryBound(to: UInt16.self)
+                    if wpe == 1 {
+                        fill(dst, elements: range, values: values.baseAddress!, bits: bits, tail: tail, update: update, layout: layout, q: q)
+                    } else {
+                        dst.withMemoryRebound(to: UInt64.self, capacity: range.count) { d64 in
+                            fill(d64, elements: range, values: values.baseAddress!, bits: bits, tail: tail, update: update, layout: layout, q: q)
+                        }
                     }
                 }
             }
         }
         wipe(&random)
         return out
+    }
+
+    /// Writes the quantised weighted values and the tail (block weights, contributor flags) of
+    /// the elements `range` to `dst` (element `range.lowerBound` at `dst[0]`).
+    @inline(__always)
+    private static func fill<W: FixedWidthInteger & UnsignedInteger>(
+        _ dst: UnsafeMutablePointer<W>, elements range: Range<Int>, values: UnsafePointer<Float>, bits: UnsafePointer<UInt16>,
+        tail: [UInt32], update: ClientUpdate, layout: VectorLayout, q: Quantiser
+    ) {
+        let p = layout.parameterCount
+        for (b, block) in layout.blocks.enumerated() {
+            let lo = max(block.offset, range.lowerBound)
+            let hi = min(block.offset + block.count, range.upperBound, p)
+            if lo >= hi { continue }
+            q.quantise(values + lo, count: hi - lo, weight: update.blockWeights[b],
+                       random: bits + (lo - range.lowerBound), into: dst + (lo - range.lowerBound))
+        }
+        var i = max(range.lowerBound, p)
+        while i < range.upperBound {
+            dst[i - range.lowerBound] = W(tail[i - p])
+            i += 1
+        }
     }
 }
 
@@ -168,26 +201,34 @@ struct Quantiser {
         levels = q.levels
     }
 
-    /// `out[i] = weight * q(x[i])` where q rounds up with probability frac(u) using `random[i]`.
-    func quantise(_ x: UnsafePointer<Float>, count: Int, weight: UInt32, random: UnsafePointer<UInt32>,
-                  into out: UnsafeMutablePointer<UInt32>) {
+    /// `out[i] = weight * q(x[i])`: q = floor(u + (r + 1/2) / 2^16) with r = `random[i]` uniform
+    /// 16 bits, which is floor(u) + 1 with probability frac(u) to within 2^-17 (u >= 0, so
+    /// truncation is floor; Double rounding of the sum is below 2^-21 of a level for u < 2^32).
+    func quantise<W: FixedWidthInteger & UnsignedInteger>(_ x: UnsafePointer<Float>, count: Int, weight: UInt32,
+                                                          random: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<W>) {
         if weight == 0 {
             out.update(repeating: 0, count: count)
             return
         }
         let c = clip, s = scale, top = Double(levels)
+        let w = W(weight)
+        let k = 1.0 / 65536.0
+        // floor without a trapping conversion, so the loop vectorises: for 0 <= u < 2^52,
+        // u + 2^52 rounds u to the nearest integer in the low mantissa bits.
+        let magic = 4_503_599_627_370_496.0
         for i in 0 ..< count {
-            let v = min(max(Double(x[i]), -c), c)
-            let u = min((v + c) * s, top)
-            let f = u.rounded(.down)
-            let threshold = (u - f) * 4_294_967_296.0
-            let up: Double = Double(random[i]) < threshold ? 1 : 0
-            out[i] = UInt32(min(f + up, top)) &* weight
+            let d = Double(x[i])
+            let v = d >= -c ? (d <= c ? d : c) : -c  // also maps NaN to -clip: never traps
+            let u = (v + c) * s + (Double(random[i]) + 0.5) * k
+            let nearest = (u + magic) - magic
+            let f = nearest > u ? nearest - 1 : nearest
+            let q = f < top ? f : top
+            out[i] = W(truncatingIfNeeded: (q + magic).bitPattern & 0xffff_ffff) &* w
         }
     }
 
     /// Inverse map of a sum of `weight`-weighted quantised values: sum of weight * x.
-    func dequantise(_ sum: UInt32, totalWeight: UInt64) -> Double {
+    func dequantise(_ sum: UInt64, totalWeight: UInt64) -> Double {
         Double(sum) / scale - clip * Double(totalWeight)
     }
 }
@@ -221,15 +262,19 @@ public struct AggregateResult: Sendable {
         let layout = config.layout
         let p = layout.parameterCount
         let nb = layout.blocks.count
+        let wide = config.quantisation.wordsPerElement == 2
+        func element(_ i: Int) -> UInt64 {
+            wide ? UInt64(sum[2 * i]) | UInt64(sum[2 * i + 1]) << 32 : UInt64(sum[i])
+        }
         let q = Quantiser(config.quantisation)
         var sums = [Float](repeating: 0, count: p)
         var weights: [UInt64] = []
         var contributors: [Int] = []
         for (b, block) in layout.blocks.enumerated() {
-            let w = UInt64(sum[p + b])
+            let w = element(p + b)
             weights.append(w)
-            contributors.append(Int(sum[p + nb + b]))
-            for i in block.range { sums[i] = Float(q.dequantise(sum[i], totalWeight: w)) }
+            contributors.append(Int(element(p + nb + b)))
+            for i in block.range { sums[i] = Float(q.dequantise(element(i), totalWeight: w)) }
         }
         return AggregateResult(layout: layout, weightedSums: sums, blockWeights: weights,
                                blockContributors: contributors, survivors: survivors,

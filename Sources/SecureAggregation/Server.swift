@@ -86,7 +86,7 @@ public enum Server {
                                                                                  shares: bundles[u] ?? [])))
             }
             return (MaskedInput(config: config, keys: keys, u2: u2,
-                                sum: WordAccumulator(count: config.layout.maskedLength)), out)
+                                sum: WordAccumulator(count: config.maskedWords)), out)
         }
     }
 
@@ -107,9 +107,20 @@ public enum Server {
                 throw SecAggError.malformed(message: MaskedInputMessage.name, reason: "\(m.words.count) words, expected \(sum.words.count)")
             }
             received.insert(m.sender)
-            sum.words.withUnsafeMutableBufferPointer { acc in
-                m.words.withUnsafeBufferPointer { w in
-                    for i in 0 ..< acc.count { acc[i] = acc[i] &+ w[i] }
+            if config.quantisation.wordsPerElement == 2 {
+                add(m.words, into: &sum.words, as: UInt64.self)
+            } else {
+                add(m.words, into: &sum.words, as: UInt32.self)
+            }
+        }
+
+        /// acc += words, element-wise mod 2^32 or (on little-endian word pairs) mod 2^64.
+        private func add<W: FixedWidthInteger & UnsignedInteger>(_ words: [UInt32], into acc: inout [UInt32], as _: W.Type) {
+            let n = words.count * 4 / MemoryLayout<W>.size
+            acc.withUnsafeMutableBytes { a in
+                words.withUnsafeBytes { w in
+                    let pa = a.bindMemory(to: W.self), pw = w.bindMemory(to: W.self)
+                    for i in 0 ..< n { pa[i] = pa[i] &+ pw[i] }
                 }
             }
         }
@@ -237,7 +248,7 @@ public enum Server {
                 }
             }
             // The accumulator is not used again whatever happens next: unmask it in place.
-            MaskArithmetic.apply(terms, to: &sum.words)
+            MaskArithmetic.apply(terms, to: &sum.words, wide: config.quantisation.wordsPerElement == 2)
             let result = AggregateResult.dequantise(sum.words, config: config, survivors: u3)
             var log: [String] = []
             for (b, block) in config.layout.blocks.enumerated() {

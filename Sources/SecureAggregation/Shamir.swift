@@ -8,8 +8,9 @@ public enum Shamir {
     public struct Share: Equatable, Sendable {
         /// The evaluation point, 1...255.
         public let x: UInt8
-        /// The polynomial values, one per secret byte.
-        public let value: [UInt8]
+        /// The polynomial values, one per secret byte (settable inside the module so that a
+        /// holder's copy can be wiped in place).
+        public internal(set) var value: [UInt8]
         public init(x: UInt8, value: [UInt8]) {
             self.x = x
             self.value = value

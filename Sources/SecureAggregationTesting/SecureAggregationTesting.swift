@@ -78,9 +78,10 @@ public struct FakeNetwork {
     public var deliverToServer: ((UInt32, ClientMessage) -> [ClientMessage])?
     private var pendingAdvertisements: [(UInt32, ClientMessage)] = []
 
-    /// Builds the clients (identities from `identities`, seeds per user) and starts them.
+    /// Builds the clients (identities from `identities`, seeds per user) and starts them. With
+    /// `systemRandom` the clients use the production source (libsodium's randombytes) instead.
     public init(config: SecAggConfig, identities: [Identity.SigningKey], updates: [ClientUpdate],
-                drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1) throws {
+                drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1, systemRandom: Bool = false) throws {
         self.config = config
         server = SecAggServer(config: config)
         self.drops = drops
@@ -92,7 +93,8 @@ public struct FakeNetwork {
                 continue
             }
             let (client, ad) = try SecAggClient.start(config: config, id: id, identity: identities[i], update: update,
-                                                      random: SeededRandom(seed: seed &* 1_000_003 &+ UInt64(i)))
+                                                      random: systemRandom ? SystemRandom() as any RandomSource
+                                                          : SeededRandom(seed: seed &* 1_000_003 &+ UInt64(i)))
             clients.append(client)
             pendingAdvertisements.append((id, ad))
         }

@@ -68,12 +68,14 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
 @Suite struct PrivacyTests {
     /// The masked vector is exactly q(x) + ChaCha20(KDF(b_u)) - ChaCha20(KDF(s_uv)) mod 2^32, word
     /// by word across chunk boundaries, with ChaCha20 computed here independently and by libsodium.
-    @Test func maskIsTheChaCha20KeystreamOfTheDerivedKey() throws {
+    /// In Z_2^64 each element is the little-endian pair of consecutive keystream words.
+    @Test(arguments: [32, 64])
+    func maskIsTheChaCha20KeystreamOfTheDerivedKey(modulusBits: Int) throws {
         let ids = FakeNetwork.identities(count: 2, seed: 31)
-        let m = 5000  // crosses the 4096-word chunk boundary
+        let m = 5000  // crosses mask chunk boundaries
         let config = try SecAggConfig(round: 9, roster: ids.map(\.publicKey), threshold: 2,
                                       layout: try VectorLayout.single(count: m),
-                                      quantisation: Quantisation(clip: 1, levels: 4, maxWeight: 1))
+                                      quantisation: Quantisation(clip: 1, levels: 4, maxWeight: 1, modulusBits: modulusBits))
         // x = -clip quantises to 0 exactly: the masked words are the masks alone.
         let update = ClientUpdate(values: [Float](repeating: -1, count: m), blockWeights: [1])
         var server = SecAggServer(config: config)
@@ -97,7 +99,7 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
         let selfKey = KeyDerivation.derive(from: s0.seed, label: "self-mask", session: s0.session)
         let agreement = try s0.maskingKey.sharedSecret(with: s0.peers[1]!.maskingKey)
         let pairKey = KeyDerivation.derive(from: agreement, label: "pairwise-mask", session: s0.session)
-        let n = config.layout.maskedLength
+        let n = config.maskedWords
         let selfWords = referenceChaCha20Words(key: selfKey.exportBytes(), count: n)
         let pairWords = referenceChaCha20Words(key: pairKey.exportBytes(), count: n)
         // libsodium's crypto_stream_chacha20_ietf gives the same words.
@@ -105,11 +107,16 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
         var r = ByteReader(sodium, message: "keystream")
         #expect(try (0 ..< n).map { _ in try r.u32() } == selfWords)
         #expect(KeyDerivation.maskWords(key: selfKey, count: n) == selfWords)
-        let tail: [UInt32] = [1, 1]  // block weight, contributor flag
-        for i in 0 ..< n {
-            let x: UInt32 = i < m ? 0 : tail[i - m]
-            if y0.words[i] != x &+ selfWords[i] &- pairWords[i] {
-                Issue.record("word \(i) differs")
+        let tail: [UInt64] = [1, 1]  // block weight, contributor flag
+        let wpe = modulusBits / 32
+        func element(_ w: [UInt32], _ i: Int) -> UInt64 {
+            wpe == 1 ? UInt64(w[i]) : UInt64(w[2 * i]) | UInt64(w[2 * i + 1]) << 32
+        }
+        let modMask: UInt64 = wpe == 1 ? 0xffff_ffff : .max
+        for i in 0 ..< n / wpe {
+            let x: UInt64 = i < m ? 0 : tail[i - m]
+            if element(y0.words, i) != (x &+ element(selfWords, i) &- element(pairWords, i)) & modMask {
+                Issue.record("element \(i) differs")
                 return
             }
         }
@@ -135,7 +142,10 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
         for run in 0 ..< runs {
             for (inputs, isA) in [(inputsA, true), (inputsB, false)] {
                 let updates = inputs.map { ClientUpdate(values: $0, blockWeights: [1]) }
-                var net = try FakeNetwork(config: config, identities: ids, updates: updates, seed: UInt64(1000 + run))
+                // Independent randomness for the two input sets (the same seed would give the same
+                // masks, and the two samples would be shifted copies of each other).
+                var net = try FakeNetwork(config: config, identities: ids, updates: updates,
+                                          seed: UInt64(isA ? 1000 + run : 100_000 + run))
                 let out = net.run()
                 let result = try #require(out)
                 #expect(result.weightedSums == [0, 0])
@@ -155,6 +165,31 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
         #expect(chiSquare(qa, qb, bins: 8) > 24.3)
         // And user 0's unmasked value is not its input: it hits 3 (its A input) no more than chance.
         #expect(plain.filter { $0 == 3 }.count < runs / 4)
+    }
+
+    /// Sample counts never reach the server in the clear (Flower's SecAgg+ sends them unmasked):
+    /// the weight and contributor words of every masked vector are masked, only their sums are
+    /// released. Runs on the production random source.
+    @Test func weightsAreMaskedAndOnlySumsReleased() throws {
+        let weights: [[UInt32]] = [[7, 0], [3, 9], [5, 2], [1, 1]]
+        let f = try Fixture(n: 4, m: 10, blockCount: 2, seed: 34, weights: { u, b in weights[u][b] })
+        var net = try f.network(systemRandom: true)
+        let out = net.run()
+        let result = try #require(out)
+        f.check(result, survivors: [0, 1, 2, 3])
+        let p = f.config.layout.parameterCount
+        var inputs = 0
+        for m in net.serverView {
+            guard case let .maskedInput(mi) = m else { continue }
+            inputs += 1
+            let tail = Array(mi.words[p...])
+            let plain = weights[Int(mi.sender)] + weights[Int(mi.sender)].map { $0 > 0 ? 1 : 0 }
+            // Each masked word equals its plain value with probability 2^-32.
+            #expect(zip(tail, plain).allSatisfy { $0 != $1 })
+        }
+        #expect(inputs == 4)
+        #expect(result.blockWeights == [16, 12])
+        #expect(result.blockContributors == [4, 3])
     }
 
     /// Nothing the server is sent lets it rebuild a survivor's masking key: it holds no key share

@@ -1,3 +1,4 @@
+import PropertyBased
 import Testing
 @testable import SecureAggregation
 import SecureAggregationTesting
@@ -90,8 +91,27 @@ import SecureAggregationTesting
                                  quantisation: Quantisation(clip: 0.5, levels: levels + 1, maxWeight: maxWeight))
         } throws: { error in
             guard case let .quantisationOverflow(message) = error as? SecAggError else { return false }
-            return message.contains("quantisation.levels") && message.contains("maxWeight")
+            return message.contains("quantisation.levels") && message.contains("maxWeight") && message.contains("modulusBits")
         }
+    }
+
+    /// A configuration whose sums cannot fit 32 bits runs in Z_2^64 (and only there).
+    @Test(arguments: [false, true])
+    func sixtyFourBitArithmetic(neighbourhoods: Bool) throws {
+        let n = 40
+        let maxWeight: UInt32 = 60_000
+        let levels: UInt32 = 1 << 24  // n * maxWeight * levels ~ 2^55
+        #expect(throws: SecAggError.self) {
+            _ = try Fixture(n: n, m: 8, clip: 0.5, levels: levels, maxWeight: maxWeight)
+        }
+        let f = try Fixture(n: n, m: 5000, neighbours: neighbourhoods ? 6 : nil, blockCount: 2, clip: 0.5, levels: levels,
+                            maxWeight: maxWeight, valueRange: 0.7, seed: 15, weights: { u, b in maxWeight - UInt32(u * 3 + b) },
+                            modulusBits: 64)
+        #expect(f.config.maskedWords == 2 * f.config.layout.maskedLength)
+        var net = try f.network(drops: [5: .afterSharing, 9: .duringUnmasking])
+        let result = net.run()
+        f.check(result, survivors: (0 ..< UInt32(n)).filter { $0 != 5 })
+        #expect(f.config.quantisation.quantum < 1e-7)
     }
 
     @Test func configurationIsValidated() throws {
@@ -140,5 +160,21 @@ import SecureAggregationTesting
         #expect(a.serverView == b.serverView)
         #expect(a.serverView != c.serverView)
         f.check(rc, survivors: [0, 1, 2, 3, 4])
+    }
+}
+
+/// Mask cancellation as a property: random sizes, neighbourhoods, weights and one random dropout.
+@Suite struct MaskCancellationProperty {
+    @Test func masksCancelForRandomRounds() async {
+        await propertyCheck(count: 25, input: Gen.uint64(in: 0 ... 1_000_000), Gen.int(in: 3 ... 14), Gen.int(in: 0 ... 5)) { (seed, n, point) throws in
+            let k: Int? = n >= 7 && seed % 2 == 0 ? 4 : nil
+            let f = try Fixture(n: n, m: 1 + Int(seed % 97), neighbours: k, blockCount: 1 + Int(seed % 3), seed: seed)
+            let victim = UInt32(seed % UInt64(n))
+            let drop = DropPoint(rawValue: point)!
+            var net = try f.network(drops: [victim: drop], seed: seed)
+            let result = net.run()
+            let survivors = (0 ..< UInt32(n)).filter { $0 != victim || drop.rawValue >= DropPoint.afterMasking.rawValue }
+            f.check(result, survivors: survivors)
+        }
     }
 }

@@ -25,7 +25,8 @@ struct Fixture {
     /// n users, m parameters in `blockCount` equal-ish blocks, values in [-range, range], weights 1...maxWeight.
     init(n: Int, m: Int, threshold: Int? = nil, neighbours: Int? = nil, blockCount: Int = 1, clip: Float = 1,
          levels: UInt32? = nil, maxWeight: UInt32 = 10, valueRange: Float = 0.9, seed: UInt64 = 1,
-         allowSmallBlocks: Bool = false, weights: ((Int, Int) -> UInt32)? = nil, round: UInt64 = 3) throws {
+         allowSmallBlocks: Bool = false, weights: ((Int, Int) -> UInt32)? = nil, round: UInt64 = 3,
+         modulusBits: Int = 32) throws {
         identities = FakeNetwork.identities(count: n, seed: seed)
         var blocks: [Block] = []
         let per = m / blockCount
@@ -38,7 +39,7 @@ struct Fixture {
         let t = threshold ?? (holders / 2 + 1)
         let lv = levels ?? min(1 << 16, Quantisation.maximumLevels(clients: n, maxWeight: maxWeight))
         config = try SecAggConfig(round: round, roster: identities.map(\.publicKey), threshold: t, layout: layout,
-                                  quantisation: Quantisation(clip: clip, levels: lv, maxWeight: maxWeight),
+                                  quantisation: Quantisation(clip: clip, levels: lv, maxWeight: maxWeight, modulusBits: modulusBits),
                                   neighbours: neighbours, publicSeed: [UInt8](repeating: UInt8(seed & 0xff), count: 32),
                                   allowSmallBlocks: allowSmallBlocks)
         var rng = SeededRandom(seed: seed &+ 99)
@@ -51,8 +52,9 @@ struct Fixture {
         updates = ups
     }
 
-    func network(drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1) throws -> FakeNetwork {
-        try FakeNetwork(config: config, identities: identities, updates: updates, drops: drops, seed: seed)
+    func network(drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1, systemRandom: Bool = false) throws -> FakeNetwork {
+        try FakeNetwork(config: config, identities: identities, updates: updates, drops: drops, seed: seed,
+                        systemRandom: systemRandom)
     }
 
     /// The exact weighted mean of the clipped updates of `survivors`.
