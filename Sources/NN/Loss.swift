@@ -75,26 +75,45 @@ public struct DiceCELoss: Sendable {
                 let out = UncheckedSendable(pp.baseAddress!)
                 Compute.forEachTask(tasks) { _, t in
                     let s = t / chunksPerSample, lo = (t % chunksPerSample) * chunk, hi = min(v, lo + chunk)
-                    var inter = [Double](repeating: 0, count: m), pred = inter, truth = inter
-                    var ce = 0.0
-                    var e = [Float](repeating: 0, count: k), q = [Float](repeating: 0, count: m)
-                    let zb = pz.value + s * k * v, gb = pg.value + s * k * v
-                    for i in lo..<hi {
-                        var mx = -Float.infinity
-                        for c in 0..<k { mx = max(mx, zb[c * v + i]) }
-                        var sum: Float = 0
-                        for c in 0..<k { e[c] = expf(zb[c * v + i] - mx); sum += e[c] }
-                        for j in 0..<m { q[j] = 0 }
-                        for c in 0..<k { let p = e[c] / sum; gb[c * v + i] = p; q[map[c]] += p }
-                        let t = map[Int(pl.value[s * v + i])]
-                        var eg: Float = 0
-                        for c in 0..<k where map[c] == t { eg += e[c] }
-                        ce -= Double(logf(eg) - logf(sum))
-                        for j in 0..<m { pred[j] += Double(q[j]) }
-                        inter[t] += Double(q[t]); truth[t] += 1
+                    // Scratch: e[k], q[m], Float sums inter/pred/truth[m] over 256 voxels, flushed
+                    // into Double totals.
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: k + 4 * m)
+                    defer { scratch.deallocate() }
+                    let e = scratch, q = scratch + k, inter = q + m, pred = inter + m, truth = pred + m
+                    inter.update(repeating: 0, count: 3 * m)
+                    let totals = UnsafeMutablePointer<Double>.allocate(capacity: 3 * m)
+                    defer { totals.deallocate() }
+                    totals.update(repeating: 0, count: 3 * m)
+                    func flush() {
+                        for j in 0..<(3 * m) { totals[j] += Double(inter[j]) }
+                        inter.update(repeating: 0, count: 3 * m)
                     }
+                    let mp = UnsafeMutablePointer<Int>.allocate(capacity: k)
+                    defer { mp.deallocate() }
+                    for c in 0..<k { mp[c] = map[c] }
+                    var ce = 0.0, ceBlock: Float = 0
+                    let zb = pz.value + s * k * v, gb = pg.value + s * k * v, lab = pl.value + s * v
+                    for i in lo..<hi {
+                        var mx = zb[i]
+                        for c in 1..<k { mx = max(mx, zb[c * v + i]) }
+                        var sum: Float = 0
+                        for c in 0..<k { let x = expf(zb[c * v + i] - mx); e[c] = x; sum += x }
+                        let r = 1 / sum
+                        for j in 0..<m { q[j] = 0 }
+                        for c in 0..<k { let p = e[c] * r; gb[c * v + i] = p; q[mp[c]] += p }
+                        let tc = mp[Int(lab[i])]
+                        // log q_t = log(sum of e over t's group) - log(sum): exact exponent for one member.
+                        var eg: Float = 0, members = 0, member = 0
+                        for c in 0..<k where mp[c] == tc { eg += e[c]; members += 1; member = c }
+                        ceBlock -= (members == 1 ? zb[member * v + i] - mx : logf(eg)) - logf(sum)
+                        for j in 0..<m { pred[j] += q[j] }
+                        inter[tc] += q[tc]; truth[tc] += 1
+                        if (i - lo) & 255 == 255 { ce += Double(ceBlock); ceBlock = 0; flush() }
+                    }
+                    ce += Double(ceBlock)
+                    flush()
                     let o = out.value + t * stride
-                    for j in 0..<m { o[j] = inter[j]; o[m + j] = pred[j]; o[2 * m + j] = truth[j] }
+                    for j in 0..<(3 * m) { o[j] = totals[j] }
                     o[3 * m] = ce
                 }
             }
@@ -130,20 +149,26 @@ public struct DiceCELoss: Sendable {
             let pl = UncheckedSendable(lb.baseAddress!)
             Compute.forEachTask(tasks) { _, t in
                 let s = t / chunksPerSample, lo = (t % chunksPerSample) * chunk, hi = min(v, lo + chunk)
-                var q = [Float](repeating: 0, count: m), gq = q
-                let gb = pg.value + s * k * v
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 4 * m)
+                defer { scratch.deallocate() }
+                let q = scratch, gq = scratch + m, ca = gq + m, cb = ca + m
+                for j in 0..<m { ca[j] = coefA[s * m + j]; cb[j] = coefB[s * m + j] }
+                let mp = UnsafeMutablePointer<Int>.allocate(capacity: k)
+                defer { mp.deallocate() }
+                for c in 0..<k { mp[c] = map[c] }
+                let gb = pg.value + s * k * v, lab = pl.value + s * v
                 for i in lo..<hi {
-                    let lt = map[Int(pl.value[s * v + i])]
-                    for j in 0..<m { q[j] = 0 }
-                    for c in 0..<k { q[map[c]] += gb[c * v + i] }
-                    for j in 0..<m { gq[j] = coefB[s * m + j] + (j == lt ? coefA[s * m + j] : 0) }
+                    let lt = mp[Int(lab[i])]
+                    for j in 0..<m { q[j] = 0; gq[j] = cb[j] }
+                    gq[lt] += ca[lt]
+                    for c in 0..<k { q[mp[c]] += gb[c * v + i] }
                     var dot: Float = 0
-                    for c in 0..<k { dot += gb[c * v + i] * gq[map[c]] }
+                    for c in 0..<k { dot += gb[c * v + i] * gq[mp[c]] }
+                    let rq = 1 / q[lt]
                     for c in 0..<k {
-                        let p = gb[c * v + i]
-                        let dDice = p * (gq[map[c]] - dot)
-                        let dCE = map[c] == lt ? p - p / q[lt] : p
-                        gb[c * v + i] = dDice + dCE * ceScale
+                        let p = gb[c * v + i], mc = mp[c]
+                        let dCE = mc == lt ? p - p * rq : p
+                        gb[c * v + i] = p * (gq[mc] - dot) + dCE * ceScale
                     }
                 }
             }

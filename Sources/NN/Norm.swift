@@ -138,23 +138,8 @@ final class NormPReLU: Layer {
                 let btv = bt.map { pp.value[$0 + c] } ?? 0
                 let slopeV = pp.value[sl]
                 let src = pz.value + t * s, d = pda.value + t * s, out = pdz.value + t * s
-                var s1 = 0.0, s2 = 0.0, s3 = 0.0
-                var i = 0
-                while i < s {
-                    let e = min(s, i + 256)
-                    var f1: Float = 0, f2: Float = 0, f3: Float = 0
-                    for j in i..<e {
-                        let xh = (src[j] - mu) * inv
-                        let y = xh * gmv + btv
-                        let g = d[j]
-                        let dy = y > 0 ? g : slopeV * g
-                        f3 += y > 0 ? 0 : y * g
-                        out[j] = dy
-                        f1 += dy; f2 += dy * xh
-                    }
-                    s1 += Double(f1); s2 += Double(f2); s3 += Double(f3)
-                    i = e
-                }
+                let (s1, s2, s3) = preluNormBackward(z: src, dA: d, into: out, count: s, mean: mu, invstd: inv,
+                                                     gamma: gmv, beta: btv, slope: slopeV)
                 pa.value[t] = s1; pb.value[t] = s2; pe.value[t] = s3
             }
         } } }
@@ -179,21 +164,4 @@ final class NormPReLU: Layer {
         }
         return dz
     }
-}
-
-/// Sum of `(p[i] - centre)^2`, Float partial sums over blocks of 256 accumulated in Double.
-@inline(__always)
-func sumSquaredDeviation(_ p: UnsafePointer<Float>, _ count: Int, _ centre: Float) -> Double {
-    var total = 0.0
-    var i = 0
-    while i < count {
-        let e = min(count, i + 256)
-        var a0: Float = 0, a1: Float = 0
-        var j = i
-        while j + 2 <= e { let u = p[j] - centre, v = p[j + 1] - centre; a0 += u * u; a1 += v * v; j += 2 }
-        while j < e { let u = p[j] - centre; a0 += u * u; j += 1 }
-        total += Double(a0 + a1)
-        i = e
-    }
-    return total
 }

@@ -57,7 +57,7 @@ struct BenchUNet: ParsableCommand {
         let labels = Tensor(shape: [batch, 1, d, h, w], scalars: lab)
         print("unet bench: patch \(d)x\(h)x\(w) batch \(batch) steps \(steps) threads \(threads) channels \(channels) K \(outChannels) params \(net.parameters.parameterCount)")
         print("blas: \(Compute.blasDescription)")
-        let profiler = (profile || ProcessInfo.processInfo.environment["SEGVIZ_PROFILE"] != nil) ? Profiler() : nil
+        let profiler = (profile || ProcessInfo.processInfo.environment["SEGVIZ_PROFILE"] != nil) ? Profiler(perLayer: ProcessInfo.processInfo.environment["SEGVIZ_PROFILE"] == "layers") : nil
 
         net.trainStep(input: input, labels: labels, optimizer: adam)   // warm-up
         net.profiler = profiler
