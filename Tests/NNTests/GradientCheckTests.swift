@@ -108,9 +108,15 @@ import Tensor
     }
 
     /// The whole network through DiceCE, plain and marginal: d loss / d parameters.
-    @Test(arguments: [false, true])
-    func unetThroughDiceCE(marginal: Bool) {
-        let net = UNet(UNetConfig(outChannels: 3, channels: [3, 4, 5], strides: [2, 2], numResUnits: 2, norm: .batch), seed: 3)
+    @Test(arguments: [(false, 2), (true, 2), (false, 0)])
+    func unetThroughDiceCE(marginal: Bool, resUnits: Int) {
+        let net = UNet(UNetConfig(outChannels: 3, channels: [3, 4, 5], strides: [2, 2], numResUnits: resUnits, norm: .batch), seed: 3)
+        if resUnits == 0 {
+            // MONAI's names without residual units: Convolution blocks directly, a bare head conv.
+            let names = net.parameters.blocks.map(\.name)
+            #expect(names.first == "model.0.conv.weight" && names.contains("model.1.submodule.1.submodule.adn.N.weight"))
+            #expect(names.suffix(2) == ["model.2.conv.weight", "model.2.conv.bias"])
+        }
         var rng = SplitMix64(seed: 8)
         let input = Tensor(shape: [2, 1, 8, 4, 8], scalars: (0..<512).map { _ in rng.nextUnit() })
         let labels = Tensor(shape: [2, 1, 8, 4, 8], scalars: (0..<512).map { _ in Float(rng.next() % 3) })
