@@ -86,6 +86,14 @@ import Tensor
         h.check(eps: 1e-3, samples: 20)
     }
 
+    /// Slices large enough to be cut into pieces across workers.
+    @Test(arguments: Normalization.allCases)
+    func normPReLULargeSlices(_ kind: Normalization) {
+        #expect(partsPerSlice(1, 48 * 48 * 32) >= 2 || Compute.threads == 1)
+        var h = Harness(seed: 7, input: [1, 1, 48, 48, 32]) { b in NormPReLU(b, name: "adn", channels: 1, kind: kind) }
+        h.check(eps: 1e-3, samples: 8)
+    }
+
     @Test func residualUnitWithStridedConvResidual() {
         var h = Harness(seed: 4, input: [2, 2, 5, 4, 6]) { b in
             ResidualUnit(b, name: "ru", in: 2, out: 3, stride: 2, subunits: 2, lastConvOnly: false, norm: .batch)
