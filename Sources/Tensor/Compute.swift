@@ -117,8 +117,9 @@ package enum MemoryPool {
         var held = 0
     }
     private static let state = Mutex(State())
-    /// Most floats kept for reuse (256 Mi floats = 1 GiB); beyond that blocks are freed.
-    package static let limitFloats = 1 << 28
+    /// Most floats kept for reuse (64 Mi floats = 256 MiB, about one 96^3 training step's
+    /// activations); beyond that blocks are freed.
+    package static let limitFloats = 1 << 26
     /// Blocks smaller than this are not pooled (the allocator handles them well).
     package static let minimumFloats = 16_384
 
