@@ -74,3 +74,28 @@ import Tensor
         #expect(abs(merged(logits: logits, labels: labels).loss - plain.loss) > 1e-3)
     }
 }
+
+/// The worker count changes only the order of a few sums, never the result beyond rounding
+/// (guards the tiled kernels against races at realistic sizes).
+@Suite(.serialized) struct ThreadInvarianceTests {
+    @Test func oneAndTwoWorkersAgree() {
+        let config = UNetConfig(outChannels: 3, channels: [8, 16, 32], strides: [2, 2], numResUnits: 2, norm: .batch)
+        var rng = SplitMix64(seed: 12)
+        let x = Tensor(shape: [2, 1, 32, 24, 16], scalars: (0..<(2 * 32 * 24 * 16)).map { _ in rng.nextUnit() })
+        let y = Tensor(shape: [2, 1, 32, 24, 16], scalars: (0..<(2 * 32 * 24 * 16)).map { _ in Float(rng.next() % 3) })
+        let saved = Compute.threads
+        defer { Compute.threads = saved }
+        var results: [(logits: [Float], grads: [Float], loss: Float)] = []
+        for t in [1, 2, 3] {
+            Compute.threads = t
+            let net = UNet(config, seed: 4)
+            let loss = net.lossAndGradients(input: x, labels: y)
+            results.append((net.predict(x).scalars, net.parameters.flatGradients(), loss))
+        }
+        for r in results.dropFirst() {
+            #expect(maxAbsDiff(r.logits, results[0].logits) <= 1e-5 * maxAbs(results[0].logits))
+            #expect(maxAbsDiff(r.grads, results[0].grads) <= 1e-5 * maxAbs(results[0].grads))
+            #expect(abs(r.loss - results[0].loss) <= 1e-6 * results[0].loss)
+        }
+    }
+}
