@@ -22,13 +22,15 @@ import Testing
         return y
     }
 
-    @Test(arguments: [(3, 1, 1), (3, 2, 1), (1, 1, 0)], [1, 2])
-    func gatherScatterAndWeightGradient(conv: (Int, Int, Int), threads: Int) {
+    /// Odd small extents, and rows wide enough (37) for the vectorised stride-1 and stride-2 runs.
+    @Test(arguments: [(3, 1, 1), (3, 2, 1), (1, 1, 0)], [(1, 7, 5, 6), (2, 7, 5, 6), (2, 5, 4, 37)])
+    func gatherScatterAndWeightGradient(conv: (Int, Int, Int), threadsAndInput: (Int, Int, Int, Int)) {
         let (k, s, p) = conv
+        let (threads, d, h, wd) = threadsAndInput
         let saved = Compute.threads
         Compute.threads = threads
         defer { Compute.threads = saved }
-        let g = ConvGeometry(channels: 3, input: (7, 5, 6), kernel: k, stride: s, pad: p)
+        let g = ConvGeometry(channels: 3, input: (d, h, wd), kernel: k, stride: s, pad: p)
         let m = 4, batch = 2
         var r = Rng(s: 42)
         let x = (0..<(batch * 3 * g.inSize)).map { _ in r.next() }
