@@ -24,6 +24,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "U-Net channels per level.") var channels: String = "8,16,32,64"
     @Option(help: "Training patch D,H,W.") var patch: String = "32,48,48"
     @Option(help: "Aggregation strategy: single or heads.") var strategy: String = "single"
+    @Option(help: "Normalisation in the U-Net: batch or instance.") var norm: String = "batch"
     @Flag(help: "Make one node vanish in the middle of round 2 (after sharing its keys), to show dropout recovery.")
     var dropNode = false
 
@@ -33,6 +34,7 @@ struct Demo: AsyncParsableCommand {
 
     func runDemo() async throws {
         guard let strat = FederationFile.Strategy(rawValue: strategy) else { throw ValidationError("--strategy must be single or heads") }
+        guard ["batch", "instance"].contains(norm) else { throw ValidationError("--norm must be batch or instance") }
         let ch = channels.split(separator: ",").compactMap { Int($0) }
         let p = patch.split(separator: ",").compactMap { Int($0) }
         guard ch.count >= 2, p.count == 3 else { throw ValidationError("--channels needs 2+ numbers and --patch three") }
@@ -73,6 +75,7 @@ struct Demo: AsyncParsableCommand {
             f.strategy = strat
             f.network.channels = ch
             f.network.strides = Array(repeating: 2, count: ch.count - 1)
+            f.network.norm = norm
             f.training.patch = p
             f.training.spacing = [spacing, spacing, spacing]
         }
