@@ -43,8 +43,14 @@ struct BenchInfer: ParsableCommand {
         let windows = (0..<3).map { sw.starts(size: max(netImage.tensor.shape[2 + $0], r[$0]), roi: r[$0]).count }.reduce(1, *)
         print("input \(url.lastPathComponent) \(image.dims) \(image.orientation) -> network grid \(netImage.dims) at \(sp) mm, \(windows) windows of \(r), threads \(threads)")
         let t1 = Date()
-        _ = try sw(netImage.tensor) { net.predict($0) }
+        var networkSeconds = 0.0
+        _ = try sw(netImage.tensor) { x in
+            let t = Date()
+            defer { networkSeconds += Date().timeIntervalSince(t) }
+            return net.predict(x)
+        }
         let inferSeconds = Date().timeIntervalSince(t1)
+        print(String(format: "network_s=%.3f (%.3f per window) blending_s=%.3f", networkSeconds, networkSeconds / Double(windows), inferSeconds - networkSeconds))
         let labels = try Segmenter(preprocessing: pre, window: sw).segment(image) { net.predict($0) }
         let total = Date().timeIntervalSince(t0) - inferSeconds  // the pipeline ran inference once more inside segment
         guard labels.grid == image.grid else { throw ValidationError("output grid differs from the input's") }

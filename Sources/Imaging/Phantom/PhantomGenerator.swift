@@ -93,7 +93,8 @@ public struct PhantomGenerator: Sendable {
 
 extension PhantomAnatomy {
     /// The tissue at world point `p` and the labelled structure it belongs to.
-    func tissue(at p: SIMD3<Double>) -> (Tissue, PhantomStructure?) {
+    func tissue(at world: SIMD3<Double>) -> (Tissue, PhantomStructure?) {
+        let p = world - offset
         let a = bodyA * (1 + 0.04 * p.z / 100), b = bodyB * (1 + 0.03 * p.z / 100)
         let e = (p.x / a) * (p.x / a) + (p.y / b) * (p.y / b)
         if e > 1 {
