@@ -14,7 +14,8 @@ struct BenchInfer: ParsableCommand {
         1.5 x 1.5 x 2 mm, window 96^3, overlap 0.25, Gaussian blending, as MONAI's sliding_window_inference. Without --model
         the network has seeded random weights (speed does not depend on them). infer_volume_s times the sliding window over
         the preprocessed volume (MONAI's function); the full pipeline time (read, preprocess, infer, resample back) is
-        printed on the line before. Last line: infer_volume_s=<s> peak_rss_mib=<n>.
+        printed on the line before. Last line: infer_volume_s=<s> peak_rss_mib=<n>. The default CT is the TotalSegmentator
+        example CT (github.com/wasserth/TotalSegmentator, Apache-2.0; data set CC BY 4.0, Wasserthal et al., Radiology: AI 2023).
         """
     )
 

@@ -119,3 +119,35 @@ import Testing
         }
     }
 }
+
+/// Seeded header mutations: every file either fails validation with a named error or is read by
+/// libnifti without a crash and agrees with the validated header.
+@Suite struct HeaderMutationTests {
+    @Test func mutatedHeadersNeverCrash() throws {
+        let valid = try CorruptNIfTITests.validBytes()
+        let dir = TestSupport.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SeededRandom(seed: 2024)
+        var rejected = 0, read = 0
+        for n in 0..<300 {
+            var b = valid
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                b[Int.random(in: 0..<352, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+            }
+            let h: NIfTIHeader
+            do { h = try NIfTIHeader.decode(b, file: "m\(n).nii") } catch {
+                #expect(error.file == "m\(n).nii")
+                rejected += 1
+                continue
+            }
+            let url = dir.appendingPathComponent("m\(n).nii")
+            try Data(b).write(to: url)
+            do {
+                let v = try NIfTI.read(url)
+                #expect(v.dims == h.dims)
+                read += 1
+            } catch { #expect(error.file == url.path); rejected += 1 }
+        }
+        #expect(read + rejected == 300 && read > 0 && rejected > 0)
+    }
+}
