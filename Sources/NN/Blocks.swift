@@ -34,6 +34,8 @@ final class ConvBlock: Layer {
 final class ResidualUnit: Layer {
     let units: [ConvBlock]
     let residual: Conv3d?
+    /// The first unit's convolution and a strided residual convolution, run as one product.
+    let stacked: StackedConvPair?
 
     init(_ b: StoreBuilder, name: String, in cin: Int, out cout: Int, stride: Int, subunits: Int,
          lastConvOnly: Bool, norm: Normalization) {
@@ -51,6 +53,7 @@ final class ResidualUnit: Layer {
         } else {
             residual = nil
         }
+        if let residual, let c0 = units[0].conv as? Conv3d { stacked = StackedConvPair(c0, residual) } else { stacked = nil }
     }
 
     /// Marks whether the unit's input needs a gradient (false when it is the network input).
@@ -60,6 +63,13 @@ final class ResidualUnit: Layer {
     }
 
     func forward(_ x: Activation, _ ctx: Context) -> Activation {
+        if let stacked {
+            let (z0, r) = stacked.forward(x, ctx)
+            var h = units[0].adn?.forward(z0, ctx) ?? z0
+            for u in units.dropFirst() { h = u.forward(h, ctx) }
+            ctx.timed("add/concat") { addInPlace(h, r) }
+            return h
+        }
         let r = residual?.forward(x, ctx) ?? x
         var h = x
         for u in units { h = u.forward(h, ctx) }
@@ -68,6 +78,12 @@ final class ResidualUnit: Layer {
     }
 
     func backward(_ dy: Activation, _ ctx: Context) -> Activation? {
+        if let stacked {
+            var dh = dy
+            for u in units.dropFirst().reversed() { dh = u.backward(dh, ctx)! }
+            let dz0 = units[0].adn.map { $0.backward(dh, ctx)! } ?? dh
+            return stacked.backward(dz0, dy, ctx)
+        }
         var dh: Activation? = dy
         for u in units.reversed() { dh = u.backward(dh!, ctx) }
         guard let residual else {

@@ -30,7 +30,7 @@ final class Conv3d: Layer {
         let g = geometry(x)
         let y = Activation(n: x.n, c: outChannels, d: g.outD, h: g.outH, w: g.outW)
         let flops = 2.0 * Double(x.n * outChannels * g.rows * g.outSize)
-        ctx.timed("conv\(kernel) s\(stride) fwd", flops: flops) {
+        ctx.timed("conv\(kernel) s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.outD)" : "") fwd", flops: flops) {
             ConvKernels.gatherProduct(a: ctx.params + weight, m: outChannels, x: x.pointer, batch: x.n, g: g, y: y.pointer)
             addBias(y, ctx.params + bias)
         }
@@ -43,14 +43,14 @@ final class Conv3d: Layer {
         saved = nil
         let g = geometry(x)
         let flops = 2.0 * Double(x.n * outChannels * g.rows * g.outSize)
-        ctx.timed("conv\(kernel) s\(stride) dW", flops: flops) {
+        ctx.timed("conv\(kernel) s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.outD)" : "") dW", flops: flops) {
             ConvKernels.gatherWeightGradient(d: dy.pointer, m: outChannels, x: x.pointer, batch: x.n, g: g,
                                              dA: ctx.grads + weight)
             accumulateBiasGradient(dy, ctx.grads + bias)
         }
         guard needsInputGradient else { return nil }
         let dx = x.like(channels: inChannels, zeroed: true)
-        ctx.timed("conv\(kernel) s\(stride) dX", flops: flops) {
+        ctx.timed("conv\(kernel) s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.outD)" : "") dX", flops: flops) {
             ConvKernels.scatterProduct(a: ctx.params + weight, r: outChannels, y: dy.pointer, batch: x.n, g: g, x: dx.pointer)
         }
         return dx
@@ -89,7 +89,7 @@ final class ConvTranspose3d: Layer {
         let g = geometry(x)
         let y = Activation(n: x.n, c: outChannels, d: g.inD, h: g.inH, w: g.inW, zeroed: true)
         let flops = 2.0 * Double(x.n * inChannels * g.rows * g.outSize)
-        ctx.timed("convT s\(stride) fwd", flops: flops) {
+        ctx.timed("convT s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.inD)" : "") fwd", flops: flops) {
             ConvKernels.scatterProduct(a: ctx.params + weight, r: inChannels, y: x.pointer, batch: x.n, g: g, x: y.pointer)
             addBias(y, ctx.params + bias)
         }
@@ -102,13 +102,13 @@ final class ConvTranspose3d: Layer {
         saved = nil
         let g = geometry(x)
         let flops = 2.0 * Double(x.n * inChannels * g.rows * g.outSize)
-        ctx.timed("convT s\(stride) dW", flops: flops) {
+        ctx.timed("convT s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.inD)" : "") dW", flops: flops) {
             ConvKernels.gatherWeightGradient(d: x.pointer, m: inChannels, x: dy.pointer, batch: x.n, g: g,
                                              dA: ctx.grads + weight)
             accumulateBiasGradient(dy, ctx.grads + bias)
         }
         let dx = x.like(channels: inChannels)
-        ctx.timed("convT s\(stride) dX", flops: flops) {
+        ctx.timed("convT s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.inD)" : "") dX", flops: flops) {
             ConvKernels.gatherProduct(a: ctx.params + weight, m: inChannels, x: dy.pointer, batch: x.n, g: g, y: dx.pointer)
         }
         return dx
@@ -146,21 +146,4 @@ func channelSums(_ a: Activation) -> [Double] {
         }
     }
     return sums
-}
-
-/// Sum of `count` floats: Float partial sums over blocks of 256, accumulated in Double.
-@inline(__always)
-func sumDouble(_ p: UnsafePointer<Float>, _ count: Int) -> Double {
-    var total = 0.0
-    var i = 0
-    while i < count {
-        let e = min(count, i + 256)
-        var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
-        var j = i
-        while j + 4 <= e { a0 += p[j]; a1 += p[j + 1]; a2 += p[j + 2]; a3 += p[j + 3]; j += 4 }
-        while j < e { a0 += p[j]; j += 1 }
-        total += Double((a0 + a1) + (a2 + a3))
-        i = e
-    }
-    return total
 }

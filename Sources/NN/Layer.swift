@@ -52,6 +52,9 @@ final class Context {
         self.profiler = profiler
     }
 
+    /// Profile each convolution by channels and size (`SEGVIZ_PROFILE=layers`).
+    var detail: Bool { profiler?.perLayer ?? false }
+
     @inline(__always)
     func timed<R>(_ kind: String, flops: Double = 0, _ body: () -> R) -> R {
         guard let profiler else { return body() }

@@ -62,8 +62,9 @@ public struct DiceCELoss: Sendable {
         precondition(map.count == k, "DiceCELoss: classMap has \(map.count) entries for \(k) classes")
         let m = (map.max() ?? 0) + 1
         let grad = z.like(channels: k)
-        // Pass 1: softmax into `grad`, per-chunk sums of intersection, prediction, ground truth, CE.
-        let chunk = 16_384
+        // Pass 1, per chunk of voxels and plane by plane: softmax into `grad`; per-chunk sums of
+        // intersection, prediction, ground truth and cross entropy.
+        let chunk = 4096
         let chunksPerSample = (v + chunk - 1) / chunk
         let tasks = n * chunksPerSample
         let stride = 3 * m + 1
@@ -74,28 +75,37 @@ public struct DiceCELoss: Sendable {
             partial.withUnsafeMutableBufferPointer { pp in
                 let out = UncheckedSendable(pp.baseAddress!)
                 Compute.forEachTask(tasks) { _, t in
-                    let s = t / chunksPerSample, lo = (t % chunksPerSample) * chunk, hi = min(v, lo + chunk)
-                    var inter = [Double](repeating: 0, count: m), pred = inter, truth = inter
-                    var ce = 0.0
-                    var e = [Float](repeating: 0, count: k), q = [Float](repeating: 0, count: m)
-                    let zb = pz.value + s * k * v, gb = pg.value + s * k * v
-                    for i in lo..<hi {
-                        var mx = -Float.infinity
-                        for c in 0..<k { mx = max(mx, zb[c * v + i]) }
-                        var sum: Float = 0
-                        for c in 0..<k { e[c] = expf(zb[c * v + i] - mx); sum += e[c] }
-                        for j in 0..<m { q[j] = 0 }
-                        for c in 0..<k { let p = e[c] / sum; gb[c * v + i] = p; q[map[c]] += p }
-                        let t = map[Int(pl.value[s * v + i])]
-                        var eg: Float = 0
-                        for c in 0..<k where map[c] == t { eg += e[c] }
-                        ce -= Double(logf(eg) - logf(sum))
-                        for j in 0..<m { pred[j] += Double(q[j]) }
-                        inter[t] += Double(q[t]); truth[t] += 1
+                    let s = t / chunksPerSample, lo = (t % chunksPerSample) * chunk, len = min(v, lo + chunk) - lo
+                    let mx = UnsafeMutablePointer<Float>.allocate(capacity: 2 * len)
+                    defer { mx.deallocate() }
+                    let sum = mx + len
+                    let zb = pz.value + s * k * v + lo, gb = pg.value + s * k * v + lo, lab = pl.value + s * v + lo
+                    mx.update(from: zb, count: len)
+                    for c in 1..<max(k, 1) { let zc = zb + c * v; for i in 0..<len { mx[i] = max(mx[i], zc[i]) } }
+                    sum.update(repeating: 0, count: len)
+                    for c in 0..<k {
+                        let zc = zb + c * v, gc = gb + c * v
+                        for i in 0..<len { let e = expf(zc[i] - mx[i]); gc[i] = e; sum[i] += e }
                     }
                     let o = out.value + t * stride
-                    for j in 0..<m { o[j] = inter[j]; o[m + j] = pred[j]; o[2 * m + j] = truth[j] }
-                    o[3 * m] = ce
+                    for i in 0..<len { sum[i] = 1 / sum[i] }
+                    for c in 0..<k {
+                        let gc = gb + c * v
+                        for i in 0..<len { gc[i] *= sum[i] }
+                        o[m + map[c]] += sumDouble(gc, len)
+                    }
+                    // Per voxel: the label's merged probability, Dice intersection, cross entropy
+                    // (log q_t = z_t - max - log sum for a one-class group, exactly).
+                    var ce = 0.0, ceBlock: Float = 0
+                    for i in 0..<len {
+                        let tc = map[Int(lab[i])]
+                        var q: Float = 0, members = 0, member = 0
+                        for c in 0..<k where map[c] == tc { q += gb[c * v + i]; members += 1; member = c }
+                        o[tc] += Double(q); o[2 * m + tc] += 1
+                        ceBlock -= members == 1 ? zb[member * v + i] - mx[i] + logf(sum[i]) : logf(q)
+                        if i & 255 == 255 { ce += Double(ceBlock); ceBlock = 0 }
+                    }
+                    o[3 * m] = ce + Double(ceBlock)
                 }
             }
         }
@@ -124,26 +134,38 @@ public struct DiceCELoss: Sendable {
             coefB[idx] = Float(scale * num / (den * den))
         }
         dice *= scale
-        // Pass 2: gradient through the merge and the softmax, plus cross entropy's.
+        // Pass 2: gradient through the merge and the softmax, plus cross entropy's:
+        // dz_c = p_c (g_mc - sum_j p_j g_mj) + (p_c - [mc = t] p_c / q_t) / voxels, with
+        // g_j = coefB_j + [j = t] coefA_j.
         let ceScale = Float(1 / voxels)
         labels.withUnsafeBufferPointer { lb in
             let pl = UncheckedSendable(lb.baseAddress!)
             Compute.forEachTask(tasks) { _, t in
-                let s = t / chunksPerSample, lo = (t % chunksPerSample) * chunk, hi = min(v, lo + chunk)
-                var q = [Float](repeating: 0, count: m), gq = q
-                let gb = pg.value + s * k * v
-                for i in lo..<hi {
-                    let lt = map[Int(pl.value[s * v + i])]
-                    for j in 0..<m { q[j] = 0 }
-                    for c in 0..<k { q[map[c]] += gb[c * v + i] }
-                    for j in 0..<m { gq[j] = coefB[s * m + j] + (j == lt ? coefA[s * m + j] : 0) }
-                    var dot: Float = 0
-                    for c in 0..<k { dot += gb[c * v + i] * gq[map[c]] }
-                    for c in 0..<k {
-                        let p = gb[c * v + i]
-                        let dDice = p * (gq[map[c]] - dot)
-                        let dCE = map[c] == lt ? p - p / q[lt] : p
-                        gb[c * v + i] = dDice + dCE * ceScale
+                let s = t / chunksPerSample, lo = (t % chunksPerSample) * chunk, len = min(v, lo + chunk) - lo
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * len)
+                defer { scratch.deallocate() }
+                let dot = scratch, hitA = scratch + len, hitB = hitA + len
+                let gb = pg.value + s * k * v + lo, lab = pl.value + s * v + lo
+                // dot = sum_c p_c coefB_mc + q_t coefA_t; hitA = coefA_t - ceScale / q_t.
+                dot.update(repeating: 0, count: len)
+                for c in 0..<k {
+                    let gc = gb + c * v, b = coefB[s * m + map[c]]
+                    for i in 0..<len { dot[i] += gc[i] * b }
+                }
+                for i in 0..<len {
+                    let tc = map[Int(lab[i])]
+                    var q: Float = 0
+                    for c in 0..<k where map[c] == tc { q += gb[c * v + i] }
+                    let a = coefA[s * m + tc]
+                    dot[i] += q * a
+                    hitA[i] = a - ceScale / q
+                    hitB[i] = Float(tc)
+                }
+                for c in 0..<k {
+                    let gc = gb + c * v, b = coefB[s * m + map[c]] + ceScale, mc = Float(map[c])
+                    for i in 0..<len {
+                        let p = gc[i]
+                        gc[i] = p * (b - dot[i] + (hitB[i] == mc ? hitA[i] : 0))
                     }
                 }
             }

@@ -97,13 +97,15 @@ final class NormPReLU: Layer {
         let isBatch = kind == .batch
         mean.withUnsafeBufferPointer { mb in invstd.withUnsafeBufferPointer { ib in
             let mp = UncheckedSendable(mb), ip = UncheckedSendable(ib)
-            Compute.forEachTask(slices) { _, t in
+            let parts = partsPerSlice(slices, s)
+            Compute.forEachTask(slices * parts) { _, task in
+                let t = task / parts, range = part(task % parts, of: parts, s)
                 let c = t % ch, g = isBatch ? c : t
                 let scale = (gm.map { pp.value[$0 + c] } ?? 1) * ip.value[g]
                 let shift = (bt.map { pp.value[$0 + c] } ?? 0) - mp.value[g] * scale
                 let slopeV = pp.value[sl]
                 let src = pz.value + t * s, dst = pa.value + t * s
-                for i in 0..<s {
+                for i in range {
                     let y = src[i] * scale + shift
                     dst[i] = y > 0 ? y : slopeV * y
                 }
@@ -124,7 +126,8 @@ final class NormPReLU: Layer {
         let isBatch = kind == .batch
         let count = Double(isBatch ? z.n * s : s)
         let dz = z.like(channels: channels)
-        var sdy = [Double](repeating: 0, count: slices), sdyx = sdy, dsl = sdy
+        let parts = partsPerSlice(slices, s)
+        var sdy = [Double](repeating: 0, count: slices * parts), sdyx = sdy, dsl = sdy
         let pz = UncheckedSendable(z.pointer), pda = UncheckedSendable(da.pointer), pdz = UncheckedSendable(dz.pointer)
         let pp = UncheckedSendable(ctx.params)
         let (gm, bt, sl) = (gamma, beta, slope)
@@ -132,47 +135,38 @@ final class NormPReLU: Layer {
         // Pass 1: PReLU gradient, per-slice sums of dy and dy * xhat.
         sdy.withUnsafeMutableBufferPointer { a in sdyx.withUnsafeMutableBufferPointer { b in dsl.withUnsafeMutableBufferPointer { e in
             let pa = UncheckedSendable(a.baseAddress!), pb = UncheckedSendable(b.baseAddress!), pe = UncheckedSendable(e.baseAddress!)
-            Compute.forEachTask(slices) { _, t in
+            Compute.forEachTask(slices * parts) { _, task in
+                let t = task / parts, range = part(task % parts, of: parts, s)
                 let c = t % ch, g = isBatch ? c : t
                 let mu = mean[g], inv = invstd[g], gmv = gammaOf(c)
                 let btv = bt.map { pp.value[$0 + c] } ?? 0
                 let slopeV = pp.value[sl]
-                let src = pz.value + t * s, d = pda.value + t * s, out = pdz.value + t * s
-                var s1 = 0.0, s2 = 0.0, s3 = 0.0
-                var i = 0
-                while i < s {
-                    let e = min(s, i + 256)
-                    var f1: Float = 0, f2: Float = 0, f3: Float = 0
-                    for j in i..<e {
-                        let xh = (src[j] - mu) * inv
-                        let y = xh * gmv + btv
-                        let g = d[j]
-                        let dy = y > 0 ? g : slopeV * g
-                        f3 += y > 0 ? 0 : y * g
-                        out[j] = dy
-                        f1 += dy; f2 += dy * xh
-                    }
-                    s1 += Double(f1); s2 += Double(f2); s3 += Double(f3)
-                    i = e
-                }
-                pa.value[t] = s1; pb.value[t] = s2; pe.value[t] = s3
+                let o = t * s + range.lowerBound
+                let (s1, s2, s3) = preluNormBackward(z: pz.value + o, dA: pda.value + o, into: pdz.value + o,
+                                                     count: range.count, mean: mu, invstd: inv,
+                                                     gamma: gmv, beta: btv, slope: slopeV)
+                pa.value[task] = s1; pb.value[task] = s2; pe.value[task] = s3
             }
         } } }
         // Reduce to groups, accumulate parameter gradients.
         let groups = isBatch ? ch : slices
         var gdy = [Double](repeating: 0, count: groups), gdyx = gdy
-        for t in 0..<slices { let g = isBatch ? t % ch : t; gdy[g] += sdy[t]; gdyx[g] += sdyx[t] }
-        if let gm { for t in 0..<slices { ctx.grads[gm + t % ch] += Float(sdyx[t]) } }
-        if let bt { for t in 0..<slices { ctx.grads[bt + t % ch] += Float(sdy[t]) } }
+        for task in 0..<(slices * parts) {
+            let t = task / parts, g = isBatch ? t % ch : t
+            gdy[g] += sdy[task]; gdyx[g] += sdyx[task]
+        }
+        if let gm { for c in 0..<ch { ctx.grads[gm + c] += Float(isBatch ? gdyx[c] : stride(from: c, to: slices, by: ch).reduce(0) { $0 + gdyx[$1] }) } }
+        if let bt { for c in 0..<ch { ctx.grads[bt + c] += Float(isBatch ? gdy[c] : stride(from: c, to: slices, by: ch).reduce(0) { $0 + gdy[$1] }) } }
         ctx.grads[slope] += Float(dsl.reduce(0, +))
         // Pass 2: dz = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).
-        Compute.forEachTask(slices) { _, t in
+        Compute.forEachTask(slices * parts) { _, task in
+            let t = task / parts, range = part(task % parts, of: parts, s)
             let c = t % ch, g = isBatch ? c : t
             let mu = mean[g], inv = invstd[g]
             let k = gammaOf(c) * inv
             let m1 = Float(gdy[g] / count), m2 = Float(gdyx[g] / count)
             let src = pz.value + t * s, out = pdz.value + t * s
-            for j in 0..<s {
+            for j in range {
                 let xh = (src[j] - mu) * inv
                 out[j] = k * (out[j] - m1 - xh * m2)
             }
@@ -181,19 +175,13 @@ final class NormPReLU: Layer {
     }
 }
 
-/// Sum of `(p[i] - centre)^2`, Float partial sums over blocks of 256 accumulated in Double.
-@inline(__always)
-func sumSquaredDeviation(_ p: UnsafePointer<Float>, _ count: Int, _ centre: Float) -> Double {
-    var total = 0.0
-    var i = 0
-    while i < count {
-        let e = min(count, i + 256)
-        var a0: Float = 0, a1: Float = 0
-        var j = i
-        while j + 2 <= e { let u = p[j] - centre, v = p[j + 1] - centre; a0 += u * u; a1 += v * v; j += 2 }
-        while j < e { let u = p[j] - centre; a0 += u * u; j += 1 }
-        total += Double(a0 + a1)
-        i = e
-    }
-    return total
+/// Pieces each of `slices` slices of `size` elements is cut into so that all workers get work
+/// (pieces of at least 32768 elements).
+func partsPerSlice(_ slices: Int, _ size: Int) -> Int {
+    let want = (2 * Compute.threads + slices - 1) / max(slices, 1)
+    return max(1, min(want, size / 32_768))
 }
+
+/// Piece `i` of `parts` equal pieces of `0..<size`.
+@inline(__always)
+func part(_ i: Int, of parts: Int, _ size: Int) -> Range<Int> { (size * i / parts)..<(size * (i + 1) / parts) }

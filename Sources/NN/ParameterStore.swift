@@ -133,6 +133,15 @@ public final class ParameterStore {
         }
     }
 
+    /// Copies all values and integer buffers from a store of the same layout (e.g. a global
+    /// model into a site's model). - Precondition: identical block names and shapes.
+    public func copy(from other: ParameterStore) {
+        precondition(other.blocks.map(\.name) == blocks.map(\.name) && other.blocks.map(\.shape) == blocks.map(\.shape),
+                     "ParameterStore.copy: layouts differ")
+        values.pointer.update(from: other.values.pointer, count: count)
+        integerBuffers = other.integerBuffers
+    }
+
     /// Sets every gradient to zero.
     public func zeroGradients() { gradients.zero() }
 }

@@ -30,21 +30,25 @@ package enum BLAS {
     }
 
     /// OpenBLAS 0.3.21 does not know recent Xeons (e.g. family 6 model 207) and falls back to its
-    /// generic "Prescott" SSE kernels, which run the convolution shapes at about half the speed of
-    /// its Haswell (AVX2/FMA) kernels. When that happened, the CPU has AVX2 and FMA, and the user
-    /// did not choose a kernel with `OPENBLAS_CORETYPE`, rerun OpenBLAS's own kernel selection
-    /// with `OPENBLAS_CORETYPE=Haswell` (its exported `gotoblas_dynamic_quit/init`).
+    /// generic "Prescott" SSE kernels, which run the convolution shapes at a fraction of the speed
+    /// of its AVX-512 ("SkylakeX") or AVX2 ("Haswell") kernels. When that happened and the user did
+    /// not choose a kernel with `OPENBLAS_CORETYPE`, rerun OpenBLAS's own kernel selection (its
+    /// exported `gotoblas_dynamic_quit/init`) with the best kernel family the CPU flags allow.
     private static func selectKernelForUnknownCPU() {
         #if os(Linux)
         guard getenv("OPENBLAS_CORETYPE") == nil,
               let name = openblas_get_corename(), String(cString: name) == "Prescott",
               let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              flags.split(separator: " ").contains("avx2"), flags.split(separator: " ").contains("fma"),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
               let quit = dlsym(nil, "gotoblas_dynamic_quit"), let initialise = dlsym(nil, "gotoblas_dynamic_init")
         else { return }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        let core: String
+        if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]) { core = "SkylakeX" }
+        else if flags.isSuperset(of: ["avx2", "fma"]) { core = "Haswell" }
+        else { return }
         typealias Hook = @convention(c) () -> Void
-        setenv("OPENBLAS_CORETYPE", "Haswell", 0)
+        setenv("OPENBLAS_CORETYPE", core, 0)
         unsafeBitCast(quit, to: Hook.self)()
         unsafeBitCast(initialise, to: Hook.self)()
         unsetenv("OPENBLAS_CORETYPE")

@@ -79,7 +79,9 @@ package struct UncheckedSendable<T>: @unchecked Sendable {
 /// A heap block of `Float`s with a stable address, for activations and kernel scratch.
 ///
 /// Not zeroed unless asked. Owned by one model at a time; the kernels read and write it through
-/// ``pointer`` from several workers on disjoint ranges.
+/// ``pointer`` from several workers on disjoint ranges. Blocks are recycled through
+/// ``MemoryPool``: a training step allocates the same sizes every time, so after the first step
+/// its activations reuse memory that is already mapped instead of faulting in fresh pages.
 package final class FloatBuffer: @unchecked Sendable {
     /// First element.
     package let pointer: UnsafeMutablePointer<Float>
@@ -89,7 +91,7 @@ package final class FloatBuffer: @unchecked Sendable {
     /// Allocates `count` elements, zeroed when `zeroed` is true.
     package init(count: Int, zeroed: Bool = false) {
         self.count = count
-        pointer = .allocate(capacity: max(count, 1))
+        pointer = MemoryPool.take(max(count, 1))
         if zeroed { pointer.update(repeating: 0, count: count) }
     }
 
@@ -99,13 +101,59 @@ package final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { pointer.deallocate() }
+    deinit { MemoryPool.give(pointer, max(count, 1)) }
 
     /// Sets every element to zero.
     package func zero() { pointer.update(repeating: 0, count: count) }
 
     /// The elements as an array.
     package var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+}
+
+/// Recycles freed float blocks by exact size, up to ``limitFloats`` floats held in total.
+package enum MemoryPool {
+    private struct State {
+        var free: [Int: [UInt]] = [:]   // addresses, by block size
+        var held = 0
+    }
+    private static let state = Mutex(State())
+    /// Most floats kept for reuse (64 Mi floats = 256 MiB, about one 96^3 training step's
+    /// activations); beyond that blocks are freed.
+    package static let limitFloats = 1 << 26
+    /// Blocks smaller than this are not pooled (the allocator handles them well).
+    package static let minimumFloats = 16_384
+
+    /// A block of exactly `count` floats (recycled when one is free).
+    package static func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count >= minimumFloats, let a = state.withLock({ s -> UInt? in
+            guard let a = s.free[count]?.popLast() else { return nil }
+            s.held -= count
+            return a
+        }), let p = UnsafeMutablePointer<Float>(bitPattern: a) { return p }
+        return .allocate(capacity: count)
+    }
+
+    /// Returns a block obtained from ``take(_:)``.
+    package static func give(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        let a = UInt(bitPattern: p)
+        if count >= minimumFloats, state.withLock({ s -> Bool in
+            guard s.held + count <= limitFloats else { return false }
+            s.free[count, default: []].append(a)
+            s.held += count
+            return true
+        }) { return }
+        p.deallocate()
+    }
+
+    /// Frees every pooled block (memory returns to the allocator).
+    package static func drain() {
+        let blocks = state.withLock { s -> [UInt] in
+            let all = s.free.values.flatMap { $0 }
+            s = State()
+            return all
+        }
+        for a in blocks { UnsafeMutablePointer<Float>(bitPattern: a)?.deallocate() }
+    }
 }
 
 /// A pool of scratch buffers shared by kernel calls: each worker takes one for the duration of a call.

@@ -62,7 +62,7 @@ package struct ConvGeometry: Sendable, Equatable {
 
     /// Output rows per tile so that a tile's column matrix is about `targetFloats` and at least
     /// `minPositions` positions, with at least `minTiles` tiles over `batch` samples when possible.
-    package func rowsPerTile(targetFloats: Int = 262_144, minPositions: Int = 512,
+    package func rowsPerTile(targetFloats: Int = 131_072, minPositions: Int = 256,
                              batch: Int, minTiles: Int) -> Int {
         var r = max(1, targetFloats / max(1, rows * outW))
         r = max(r, (minPositions + outW - 1) / outW)

@@ -41,7 +41,7 @@ package enum ConvKernels {
     package static func gatherWeightGradient(d: UnsafePointer<Float>, m: Int,
                                              x: UnsafePointer<Float>, batch: Int, g: ConvGeometry,
                                              dA: UnsafeMutablePointer<Float>) {
-        let rpt = g.rowsPerTile(targetFloats: 524_288, minPositions: 1024,
+        let rpt = g.rowsPerTile(targetFloats: 262_144, minPositions: 512,
                                 batch: batch, minTiles: 2 * Compute.threads)
         let tilesPerSample = (g.outRows + rpt - 1) / rpt
         let tiles = batch * tilesPerSample

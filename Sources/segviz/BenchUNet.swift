@@ -57,17 +57,19 @@ struct BenchUNet: ParsableCommand {
         let labels = Tensor(shape: [batch, 1, d, h, w], scalars: lab)
         print("unet bench: patch \(d)x\(h)x\(w) batch \(batch) steps \(steps) threads \(threads) channels \(channels) K \(outChannels) params \(net.parameters.parameterCount)")
         print("blas: \(Compute.blasDescription)")
-        let profiler = (profile || ProcessInfo.processInfo.environment["SEGVIZ_PROFILE"] != nil) ? Profiler() : nil
+        let profiler = (profile || ProcessInfo.processInfo.environment["SEGVIZ_PROFILE"] != nil) ? Profiler(perLayer: ProcessInfo.processInfo.environment["SEGVIZ_PROFILE"] == "layers") : nil
 
         net.trainStep(input: input, labels: labels, optimizer: adam)   // warm-up
         net.profiler = profiler
         var stepTimes: [Double] = []
+        let cpu0 = Profiler.processCPU()
         for s in 0..<steps {
             let t0 = Date()
             let loss = net.trainStep(input: input, labels: labels, optimizer: adam)
             stepTimes.append(Date().timeIntervalSince(t0))
             print(String(format: "step %d: %.3f s loss %.4f", s, stepTimes.last!, loss))
         }
+        let stepCPU = (Profiler.processCPU() - cpu0) / Double(steps)
         if let profiler { print("profile, training step (per step):\n" + profiler.report(divideBy: steps)); profiler.reset() }
 
         let one = Tensor(shape: [1, 1, d, h, w], scalars: Array(input.scalars[0..<voxels]))
@@ -75,14 +77,19 @@ struct BenchUNet: ParsableCommand {
         _ = net.predict(one)
         net.profiler = profiler
         var inferTimes: [Double] = []
+        let cpu1 = Profiler.processCPU()
         for _ in 0..<inferRuns {
             let t0 = Date()
             _ = net.predict(one)
             inferTimes.append(Date().timeIntervalSince(t0))
         }
+        let inferCPU = (Profiler.processCPU() - cpu1) / Double(inferRuns)
         if let profiler { print("profile, inference (per patch):\n" + profiler.report(divideBy: inferRuns)) }
         print("step times: " + stepTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))
         print("inference times: " + inferTimes.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        // CPU time of all threads: unlike wall time it hardly grows when other processes share the cores.
+        print(String(format: "cpu seconds (all threads): step %.3f inference %.3f; fastest step %.3f s, inference %.3f s",
+                     stepCPU, inferCPU, stepTimes.min()!, inferTimes.min()!))
         print(String(format: "unet_step_s=%.3f unet_infer_s=%.3f peak_rss_mib=%d",
                      median(stepTimes), median(inferTimes), peakRSSMiB()))
     }
