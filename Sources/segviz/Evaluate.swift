@@ -53,7 +53,7 @@ struct Evaluate: ParsableCommand {
         let mapping = try LabelMapping(parsing: labels ?? phantomLabels(ds.root))
         let organs = info.organs.intersection(mapping.annotatedOrgans).sorted()
         guard !organs.isEmpty else {
-            throw ValidationError("the model segments \(info.organs.sorted()) but --labels \(mapping) annotates \(mapping.annotatedOrgans.sorted()): nothing to score")
+            throw EvaluateError(message: "the model segments \(info.organs.sorted()) but --labels \(mapping) annotates \(mapping.annotatedOrgans.sorted()): nothing to score")
         }
         let atlas = try Atlas.load(besideModel: modelURL)
         let seg = Segmenter(preprocessing: Preprocessing(spacing: info.spacing, window: info.window),
@@ -126,8 +126,15 @@ struct Evaluate: ParsableCommand {
         let url = root.appendingPathComponent("segviz-phantom.json")
         guard let data = try? Data(contentsOf: url),
               let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any], let l = obj["labels"] as? String else {
-            throw ValidationError("--labels is required (no segviz-phantom.json with a labels entry in \(root.path))")
+            throw EvaluateError(message: "--labels is required (no segviz-phantom.json with a labels entry in \(root.path))")
         }
         return l
     }
+}
+
+/// A failure of `segviz evaluate` that is not a usage error.
+struct EvaluateError: Error, CustomStringConvertible {
+    /// What went wrong, naming the file or option.
+    let message: String
+    var description: String { message }
 }
