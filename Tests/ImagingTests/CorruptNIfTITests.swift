@@ -108,6 +108,27 @@ import Testing
         #expect(j.hasSuffix("junk.nii.gz"))
     }
 
+    @Test func decompressionStopsWhereTheHeaderSaysTheDataEnds() throws {
+        let dir = TestSupport.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // a valid small volume followed by 256 MiB of zeros: a gzip bomb of about 256 KiB
+        let plain = dir.appendingPathComponent("ok.nii")
+        try NIfTI.write(TestSupport.ramp(), to: plain, datatype: .int16)
+        let bomb = dir.appendingPathComponent("bomb.nii.gz")
+        let script = """
+        import sys, gzip
+        with gzip.open(sys.argv[2], "wb", compresslevel=1) as g:
+            g.write(open(sys.argv[1], "rb").read())
+            z = bytes(1 << 20)
+            for _ in range(256): g.write(z)
+        """
+        _ = try TestSupport.python(script, [plain.path, bomb.path])
+        let size = try FileManager.default.attributesOfItem(atPath: bomb.path)[.size] as? Int ?? 0
+        #expect(size < 2 * 1024 * 1024)
+        #expect(try NIfTI.decompressedBytes(bomb).count == 352 + 60 * 2)
+        #expect(try NIfTI.read(bomb).voxels == TestSupport.ramp().voxels)
+    }
+
     @Test func missingFileAndWrongExtension() throws {
         let dir = TestSupport.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
