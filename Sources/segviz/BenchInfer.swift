@@ -14,7 +14,8 @@ struct BenchInfer: ParsableCommand {
         1.5 x 1.5 x 2 mm, window 96^3, overlap 0.25, Gaussian blending, as MONAI's sliding_window_inference. Without --model
         the network has seeded random weights (speed does not depend on them). infer_volume_s times the sliding window over
         the preprocessed volume (MONAI's function); the full pipeline time (read, preprocess, infer, resample back) is
-        printed on the line before. Last line: infer_volume_s=<s> peak_rss_mib=<n>.
+        printed on the line before. Last line: infer_volume_s=<s> peak_rss_mib=<n>. The default CT is the TotalSegmentator
+        example CT (github.com/wasserth/TotalSegmentator, Apache-2.0; data set CC BY 4.0, Wasserthal et al., Radiology: AI 2023).
         """
     )
 
@@ -43,8 +44,14 @@ struct BenchInfer: ParsableCommand {
         let windows = (0..<3).map { sw.starts(size: max(netImage.tensor.shape[2 + $0], r[$0]), roi: r[$0]).count }.reduce(1, *)
         print("input \(url.lastPathComponent) \(image.dims) \(image.orientation) -> network grid \(netImage.dims) at \(sp) mm, \(windows) windows of \(r), threads \(threads)")
         let t1 = Date()
-        _ = try sw(netImage.tensor) { net.predict($0) }
+        var networkSeconds = 0.0
+        _ = try sw(netImage.tensor) { x in
+            let t = Date()
+            defer { networkSeconds += Date().timeIntervalSince(t) }
+            return net.predict(x)
+        }
         let inferSeconds = Date().timeIntervalSince(t1)
+        print(String(format: "network_s=%.3f (%.3f per window) blending_s=%.3f", networkSeconds, networkSeconds / Double(windows), inferSeconds - networkSeconds))
         let labels = try Segmenter(preprocessing: pre, window: sw).segment(image) { net.predict($0) }
         let total = Date().timeIntervalSince(t0) - inferSeconds  // the pipeline ran inference once more inside segment
         guard labels.grid == image.grid else { throw ValidationError("output grid differs from the input's") }

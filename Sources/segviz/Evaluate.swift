@@ -20,6 +20,9 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Label mapping of the data set (see segviz train --help).") var labels: String?
     @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Keep only the largest connected component of each organ (MONAI KeepLargestConnectedComponent).")
+    var keepLargest = false
+    @Option(help: "Write each predicted mask (federation labels, uint8, the image's grid) into this folder.") var predictions: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Flag(help: "Leave out cases with errors (listed) instead of refusing the data set.") var skipBadCases = false
 
@@ -50,7 +53,7 @@ struct Evaluate: ParsableCommand {
         let mapping = try LabelMapping(parsing: labels ?? phantomLabels(ds.root))
         let organs = info.organs.intersection(mapping.annotatedOrgans).sorted()
         guard !organs.isEmpty else {
-            throw ValidationError("the model segments \(info.organs.sorted()) but --labels \(mapping) annotates \(mapping.annotatedOrgans.sorted()): nothing to score")
+            throw EvaluateError(message: "the model segments \(info.organs.sorted()) but --labels \(mapping) annotates \(mapping.annotatedOrgans.sorted()): nothing to score")
         }
         let atlas = try Atlas.load(besideModel: modelURL)
         let seg = Segmenter(preprocessing: Preprocessing(spacing: info.spacing, window: info.window),
@@ -64,7 +67,13 @@ struct Evaluate: ParsableCommand {
                 skipped.append(error.description)
                 continue
             }
-            let pred = try seg.segment(lv.image, predictor: { net.predict($0) }, organs: info.organs)
+            var pred = try seg.segment(lv.image, predictor: { net.predict($0) }, organs: info.organs)
+            if keepLargest { pred = pred.keepingLargestComponent(of: info.organs.map(\.rawValue)) }
+            if let predictions {
+                let dir = URL(fileURLWithPath: predictions)
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try NIfTI.write(pred, to: dir.appendingPathComponent("\(c.id).nii.gz"), datatype: .uint8)
+            }
             let atlasPred = atlas?.predict(on: lv.label.grid)
             var m = [String: OrganScore](), a = [String: OrganScore]()
             for o in organs {
@@ -117,8 +126,15 @@ struct Evaluate: ParsableCommand {
         let url = root.appendingPathComponent("segviz-phantom.json")
         guard let data = try? Data(contentsOf: url),
               let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any], let l = obj["labels"] as? String else {
-            throw ValidationError("--labels is required (no segviz-phantom.json with a labels entry in \(root.path))")
+            throw EvaluateError(message: "--labels is required (no segviz-phantom.json with a labels entry in \(root.path))")
         }
         return l
     }
+}
+
+/// A failure of `segviz evaluate` that is not a usage error.
+struct EvaluateError: Error, CustomStringConvertible {
+    /// What went wrong, naming the file or option.
+    let message: String
+    var description: String { message }
 }

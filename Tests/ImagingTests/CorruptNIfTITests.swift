@@ -108,6 +108,27 @@ import Testing
         #expect(j.hasSuffix("junk.nii.gz"))
     }
 
+    @Test func decompressionStopsWhereTheHeaderSaysTheDataEnds() throws {
+        let dir = TestSupport.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // a valid small volume followed by 256 MiB of zeros: a gzip bomb of about 256 KiB
+        let plain = dir.appendingPathComponent("ok.nii")
+        try NIfTI.write(TestSupport.ramp(), to: plain, datatype: .int16)
+        let bomb = dir.appendingPathComponent("bomb.nii.gz")
+        let script = """
+        import sys, gzip
+        with gzip.open(sys.argv[2], "wb", compresslevel=1) as g:
+            g.write(open(sys.argv[1], "rb").read())
+            z = bytes(1 << 20)
+            for _ in range(256): g.write(z)
+        """
+        _ = try TestSupport.python(script, [plain.path, bomb.path])
+        let size = try FileManager.default.attributesOfItem(atPath: bomb.path)[.size] as? Int ?? 0
+        #expect(size < 2 * 1024 * 1024)
+        #expect(try NIfTI.decompressedBytes(bomb).count == 352 + 60 * 2)
+        #expect(try NIfTI.read(bomb).voxels == TestSupport.ramp().voxels)
+    }
+
     @Test func missingFileAndWrongExtension() throws {
         let dir = TestSupport.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -117,5 +138,37 @@ import Testing
         #expect(throws: NIfTIError.unsupportedExtension(file: dir.appendingPathComponent("x.img").path)) {
             try NIfTI.read(dir.appendingPathComponent("x.img"))
         }
+    }
+}
+
+/// Seeded header mutations: every file either fails validation with a named error or is read by
+/// libnifti without a crash and agrees with the validated header.
+@Suite struct HeaderMutationTests {
+    @Test func mutatedHeadersNeverCrash() throws {
+        let valid = try CorruptNIfTITests.validBytes()
+        let dir = TestSupport.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SeededRandom(seed: 2024)
+        var rejected = 0, read = 0
+        for n in 0..<300 {
+            var b = valid
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                b[Int.random(in: 0..<352, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+            }
+            let h: NIfTIHeader
+            do { h = try NIfTIHeader.decode(b, file: "m\(n).nii") } catch {
+                #expect(error.file == "m\(n).nii")
+                rejected += 1
+                continue
+            }
+            let url = dir.appendingPathComponent("m\(n).nii")
+            try Data(b).write(to: url)
+            do {
+                let v = try NIfTI.read(url)
+                #expect(v.dims == h.dims)
+                read += 1
+            } catch { #expect(error.file == url.path); rejected += 1 }
+        }
+        #expect(read + rejected == 300 && read > 0 && rejected > 0)
     }
 }

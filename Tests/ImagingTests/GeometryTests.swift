@@ -82,3 +82,21 @@ import Testing
         #expect(c.affine.apply(.zero) == v.affine.apply(SIMD3(2, 1, 1)))
     }
 }
+
+@Suite struct PostprocessTests {
+    @Test func keepsLargestComponentPerLabel() {
+        var v = Volume(grid: VoxelGrid(dims: [10, 6, 5], affine: .identity), repeating: 0)
+        for i in 0..<4 { v[i, 1, 1] = 1 }      // 4 voxels of label 1
+        v[6, 4, 3] = 1                         // a stray voxel of label 1
+        v[5, 2, 2] = 1                         // two steps from (3, 1, 1): its own component
+        v[8, 0, 0] = 2; v[9, 5, 4] = 2         // two single voxels of label 2: one is kept
+        let out = v.keepingLargestComponent(of: [1])
+        #expect(out.voxels.filter { $0 == 1 }.count == 4)
+        #expect(out[6, 4, 3] == 0 && out[5, 2, 2] == 0)
+        #expect(out.voxels.filter { $0 == 2 }.count == 2)   // label 2 untouched
+        // (4, 2, 2) touches (3, 1, 1) and (5, 2, 2) diagonally: 26-connectivity joins all six
+        v[4, 2, 2] = 1
+        #expect(v.keepingLargestComponent(of: [1]).voxels.filter { $0 == 1 }.count == 6)
+        #expect(v.keepingLargestComponent(of: [2]).voxels.filter { $0 == 2 }.count == 1)
+    }
+}

@@ -3,7 +3,7 @@ import Testing
 @testable import Imaging
 
 @Suite struct PhantomTests {
-    static let gen = PhantomGenerator(dims: [64, 64, 40], spacing: SIMD3(4.5, 4.5, 4.8))
+    static let gen = PhantomGenerator(dims: [64, 64, 60], spacing: SIMD3(4.5, 4.5, 4.8))
 
     @Test func deterministicForSeedAndIndex() {
         let a = Self.gen.generate(seed: 11, index: 2), b = Self.gen.generate(seed: 11, index: 2)

@@ -155,7 +155,8 @@ public enum NIfTI {
         }
     }
 
-    /// The whole file decompressed (gzip is detected by zlib; plain files pass through).
+    /// The file decompressed (gzip is detected by zlib; plain files pass through), up to the bytes its
+    /// header says it needs: trailing data is not read, and a header that does not parse stops at 348 bytes.
     static func decompressedBytes(_ url: URL) throws(NIfTIError) -> [UInt8] {
         let path = url.path
         var isDir: ObjCBool = false
@@ -167,12 +168,14 @@ public enum NIfTI {
         defer { _ = segviz_znzclose(&f) }
         var bytes = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { znzread($0.baseAddress, 1, $0.count, f) }
+        var limit = 348  // until the header says how much the file needs
+        while bytes.count < limit {
+            let want = min(chunk.count, limit - bytes.count)
+            let n = chunk.withUnsafeMutableBytes { znzread($0.baseAddress, 1, want, f) }
             if n == 0 { break }
             guard n > 0, n <= chunk.count else { throw .corruptCompression(file: path) }  // gzread -1
             bytes.append(contentsOf: chunk[0..<n])
-            if n < chunk.count, path.hasSuffix(".nii") { break }
+            if bytes.count >= 348, limit == 348 { limit = NIfTIHeader.requiredBytes(Array(bytes.prefix(348))) ?? 348 }
         }
         if bytes.isEmpty, path.hasSuffix(".gz"),
            let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size > 0 {

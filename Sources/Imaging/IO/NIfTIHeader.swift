@@ -166,6 +166,28 @@ public struct NIfTIHeader: Sendable, Equatable {
         return NIfTIHeader(dims: Array(dim[0..<3]), datatype: dt, voxOffset: Int(off), pixdim: pixdim, bigEndian: big)
     }
 
+    /// How many bytes a file whose first 348 bytes are `prefix` needs (vox_offset plus voxel data),
+    /// or `nil` when those bytes do not parse; lets a reader stop decompressing there, so a small
+    /// hostile `.nii.gz` cannot expand into unbounded memory.
+    public static func requiredBytes(_ prefix: [UInt8]) -> Int? {
+        guard prefix.count >= 348 else { return nil }
+        let raw = UInt32(prefix[0]) | UInt32(prefix[1]) << 8 | UInt32(prefix[2]) << 16 | UInt32(prefix[3]) << 24
+        guard raw == 348 || raw.byteSwapped == 348 else { return nil }
+        let r = ByteReader(bytes: prefix, bigEndian: raw != 348)
+        let ndim = Int(r.int16(40))
+        guard (1...7).contains(ndim), let dt = NIfTIDatatype(rawValue: Int(r.int16(70))) else { return nil }
+        var count = 1
+        for d in 0..<ndim {
+            let v = Int(r.int16(42 + 2 * d))
+            guard v >= 1 else { return nil }
+            count *= v
+            guard count <= maxVoxels else { return nil }
+        }
+        let off = Double(r.float32(108))
+        guard off.isFinite, off >= 0, off < Double(Int32.max) else { return nil }
+        return Int(off) + count * dt.bytes
+    }
+
     /// Walks the extension chain between byte 352 and `vox_offset`: each esize a positive multiple of 16.
     private static func validateExtensions(_ r: ByteReader, voxOffset: Int, file: String) throws(NIfTIError) {
         guard voxOffset > 352, r.bytes.count > 348, r.bytes[348] != 0 else { return }

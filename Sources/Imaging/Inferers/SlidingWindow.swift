@@ -72,47 +72,83 @@ public struct SlidingWindow: Sendable {
         for first in stride(from: 0, to: windows.count, by: batchSize) {
             let batch = Array(windows[first..<min(first + batchSize, windows.count)])
             var patch = [Float](repeating: 0, count: batch.count * c * roiCount)
-            for (b, w) in batch.enumerated() {
-                for ch in 0..<c { for dz in 0..<roi[0] {
-                    let sz = w[0] + dz - padLo[0]
-                    guard sz >= 0, sz < orig[0] else { continue }
-                    for dy in 0..<roi[1] {
-                        let sy = w[1] + dy - padLo[1]
-                        guard sy >= 0, sy < orig[1] else { continue }
-                        let x0 = max(0, padLo[2] - w[2]), x1 = min(roi[2], orig[2] + padLo[2] - w[2])
-                        guard x0 < x1 else { continue }
-                        let src = ((ch * orig[0] + sz) * orig[1] + sy) * orig[2] + w[2] + x0 - padLo[2]
-                        let dst = (((b * c + ch) * roi[0] + dz) * roi[1] + dy) * roi[2] + x0
-                        patch.replaceSubrange(dst..<(dst + x1 - x0), with: input.scalars[src..<(src + x1 - x0)])
+            input.scalars.withUnsafeBufferPointer { src in
+                patch.withUnsafeMutableBufferPointer { dst in
+                    for (b, w) in batch.enumerated() {
+                        for ch in 0..<c { for dz in 0..<roi[0] {
+                            let sz = w[0] + dz - padLo[0]
+                            guard sz >= 0, sz < orig[0] else { continue }
+                            for dy in 0..<roi[1] {
+                                let sy = w[1] + dy - padLo[1]
+                                guard sy >= 0, sy < orig[1] else { continue }
+                                let x0 = max(0, padLo[2] - w[2]), x1 = min(roi[2], orig[2] + padLo[2] - w[2])
+                                guard x0 < x1 else { continue }
+                                let from = ((ch * orig[0] + sz) * orig[1] + sy) * orig[2] + w[2] + x0 - padLo[2]
+                                let to = (((b * c + ch) * roi[0] + dz) * roi[1] + dy) * roi[2] + x0
+                                _ = UnsafeMutableBufferPointer(rebasing: dst[to..<(to + x1 - x0)])
+                                    .update(fromContentsOf: src[from..<(from + x1 - x0)])
+                            }
+                        } }
                     }
-                } }
+                }
             }
             let logits = try predictor(Tensor(shape: [batch.count, c] + roi, scalars: patch))
             guard logits.rank == 5, logits.shape[0] == batch.count, Array(logits.shape[2...]) == roi else {
                 throw SlidingWindowError.badPredictorOutput(expected: [batch.count, -1] + roi, got: logits.shape)
             }
             if out.isEmpty { k = logits.shape[1]; out = [Float](repeating: 0, count: k * norm.count) }
-            for (b, w) in batch.enumerated() {
-                for dz in 0..<roi[0] { for dy in 0..<roi[1] {
-                    let row = (w[0] + dz) * size[1] * size[2] + (w[1] + dy) * size[2] + w[2]
-                    let wrow = (dz * roi[1] + dy) * roi[2]
-                    for dx in 0..<roi[2] { norm[row + dx] += weight[wrow + dx] }
-                    for ch in 0..<k {
-                        let lrow = (((b * k + ch) * roi[0] + dz) * roi[1] + dy) * roi[2]
-                        let orow = ch * norm.count + row
-                        for dx in 0..<roi[2] { out[orow + dx] += logits.scalars[lrow + dx] * weight[wrow + dx] }
-                    }
-                } }
-            }
+            accumulate(logits.scalars, windows: batch, classes: k, weight: weight, size: size, into: &out, norm: &norm)
         }
         // normalise and crop the padding away
+        if size == orig {
+            // no padding: normalise in place
+            let total = norm.count
+            out.withUnsafeMutableBufferPointer { o in norm.withUnsafeBufferPointer { nm in
+                let (ob, nb) = (UncheckedBox(o), UncheckedBox(nm))
+                parallelFor(k * orig[0]) { slab in
+                    let base = (slab % orig[0]) * orig[1] * orig[2]
+                    for v in base..<(base + orig[1] * orig[2]) { ob.value[(slab / orig[0]) * total + v] /= nb.value[v] }
+                }
+            } }
+            return Tensor(shape: [1, k] + orig, scalars: out)
+        }
         var result = [Float](repeating: 0, count: k * orig.reduce(1, *))
-        var n = 0
-        for ch in 0..<k { for z in 0..<orig[0] { for y in 0..<orig[1] {
-            let row = ((z + padLo[0]) * size[1] + y + padLo[1]) * size[2] + padLo[2]
-            for x in 0..<orig[2] { result[n] = out[ch * norm.count + row + x] / norm[row + x]; n += 1 }
+        let rows = k * orig[0] * orig[1], total = norm.count
+        out.withUnsafeBufferPointer { o in norm.withUnsafeBufferPointer { nm in result.withUnsafeMutableBufferPointer { r in
+            let (ob, nb, rb) = (UncheckedBox(o), UncheckedBox(nm), UncheckedBox(r))
+            parallelFor(rows) { line in
+                let ch = line / (orig[0] * orig[1]), z = (line / orig[1]) % orig[0], y = line % orig[1]
+                let row = ((z + padLo[0]) * size[1] + y + padLo[1]) * size[2] + padLo[2]
+                for x in 0..<orig[2] { rb.value[line * orig[2] + x] = ob.value[ch * total + row + x] / nb.value[row + x] }
+            }
         } } }
         return Tensor(shape: [1, k] + orig, scalars: result)
+    }
+
+    /// Adds each window's weighted logits and weights into the padded-size accumulators.
+    private func accumulate(_ logits: [Float], windows: [[Int]], classes k: Int, weight: [Float], size: [Int],
+                            into out: inout [Float], norm: inout [Float]) {
+        let total = norm.count, plane = size[1] * size[2]
+        logits.withUnsafeBufferPointer { lg in weight.withUnsafeBufferPointer { wt in
+            out.withUnsafeMutableBufferPointer { o in norm.withUnsafeMutableBufferPointer { nm in
+                let (lb, wb, obx, nbx) = (UncheckedBox(lg), UncheckedBox(wt), UncheckedBox(o), UncheckedBox(nm))
+                for (b, w) in windows.enumerated() {
+                    // rows of one window never overlap each other: split them across workers
+                    parallelFor(roi[0]) { dz in
+                        for dy in 0..<roi[1] {
+                            let row = (w[0] + dz) * plane + (w[1] + dy) * size[2] + w[2]
+                            let wrow = (dz * roi[1] + dy) * roi[2]
+                            for dx in 0..<roi[2] { nbx.value[row + dx] += wb.value[wrow + dx] }
+                            for ch in 0..<k {
+                                let lrow = (((b * k + ch) * roi[0] + dz) * roi[1] + dy) * roi[2]
+                                let orow = ch * total + row
+                                for dx in 0..<roi[2] { obx.value[orow + dx] += lb.value[lrow + dx] * wb.value[wrow + dx] }
+                            }
+                        }
+                    }
+                }
+            } }
+        } }
     }
 }
 

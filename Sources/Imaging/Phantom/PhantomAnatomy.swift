@@ -52,7 +52,9 @@ struct Blob: Sendable {
 ///
 /// Variation between cases (uniform distributions): body half-widths ±7%; liver and spleen volume
 /// ±20% (semi-axes scaled by the cube root), centres ±15 mm along each axis, rotation about z ±10°,
-/// smooth surface deformation up to 12% of the radius; 0-3 liver lesions (radius 4-12 mm).
+/// smooth surface deformation up to 12% of the radius; 0-3 liver lesions (radius 4-12 mm); and the
+/// patient's place in the field of view (table position and scan range): the whole anatomy moves
+/// ±15 mm left-right, ±10 mm anterior-posterior and ±25 mm cranio-caudally.
 struct PhantomAnatomy: Sendable {
     var bodyA: Double, bodyB: Double
     var liver: Blob, spleen: Blob, stomach: Blob, kidneyR: Blob, kidneyL: Blob
@@ -62,6 +64,8 @@ struct PhantomAnatomy: Sendable {
     var spineXY: SIMD2<Double>
     /// Mean HU of each tissue this case (contrast timing varies).
     var hu: [Tissue: Double]
+    /// Where the patient lies in the field of view: the whole anatomy moves by this (mm).
+    var offset: SIMD3<Double>
 
     /// Tissues, in painting order (later wins).
     enum Tissue: Int, CaseIterable, Sendable {
@@ -111,5 +115,6 @@ struct PhantomAnatomy: Sendable {
               .ivc: 140 + contrast, .aorta: 165 + contrast * 2, .bone: 650 + rng.uniform(-60...60), .marrow: 230 + rng.uniform(-30...30),
               .csf: 15, .table: 250]
         hu[.lesion] = hu[.liver]! - rng.uniform(45...70)
+        offset = SIMD3(rng.uniform(-15...15), rng.uniform(-10...10), rng.uniform(-25...25))
     }
 }

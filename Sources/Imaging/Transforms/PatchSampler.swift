@@ -36,12 +36,15 @@ public struct PatchSampler: Sendable {
 
     /// `count` patches from a preprocessed image/label pair: the first `round(count * positiveFraction)`
     /// centred on random foreground voxels (background if the label has none), the rest on random
-    /// background voxels; centres are moved inwards so patches fit, and volumes smaller than the
+    /// background voxels whose image value is above 0 (MONAI's `image_threshold=0`: inside the body); centres are moved inwards so patches fit, and volumes smaller than the
     /// patch are padded with 0.
     public func sample(image: Volume, label: Volume, count: Int, using rng: inout SeededRandom) -> [TrainingPatch] {
         precondition(image.dims == label.dims, "PatchSampler: image \(image.dims) and label \(label.dims) differ")
-        var fg = [Int](), bg = [Int]()
-        for (n, v) in label.voxels.enumerated() { if v > 0 { fg.append(n) } else { bg.append(n) } }
+        var fg = [Int](), bg = [Int](), air = [Int]()
+        for (n, v) in label.voxels.enumerated() {
+            if v > 0 { fg.append(n) } else if image.voxels[n] > 0 { bg.append(n) } else { air.append(n) }
+        }
+        if bg.isEmpty { bg = air }
         let positives = Int((Double(count) * positiveFraction).rounded())
         return (0..<count).map { s in
             let pool = (s < positives && !fg.isEmpty) || bg.isEmpty ? fg : bg
