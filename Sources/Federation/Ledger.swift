@@ -155,12 +155,3 @@ public final class Ledger: Sendable {
         return LedgerVerification(records: recs, problems: problems)
     }
 }
-
-/// Lower-case hex of bytes.
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-    return String(decoding: out, as: UTF8.self)
-}

@@ -133,17 +133,3 @@ public struct NodeRunner: Sendable {
         return trained
     }
 }
-
-func unhex(_ s: String) throws -> [UInt8] {
-    let u = Array(s.utf8)
-    guard u.count % 2 == 0 else { throw FederationError.invalidArgument(name: "session", problem: "odd-length hex") }
-    func v(_ c: UInt8) throws -> UInt8 {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x61...0x66: return c - 0x61 + 10
-        case 0x41...0x46: return c - 0x41 + 10
-        default: throw FederationError.invalidArgument(name: "session", problem: "not hex")
-        }
-    }
-    return try stride(from: 0, to: u.count, by: 2).map { try v(u[$0]) << 4 | v(u[$0 + 1]) }
-}

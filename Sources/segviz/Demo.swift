@@ -15,9 +15,9 @@ struct Demo: AsyncParsableCommand {
         """)
 
     @Option(help: "Work folder (default: a new runs/demo-<time>).") var workdir: String?
-    @Option(help: "Secure rounds.") var rounds: Int = 4
-    @Option(help: "Local epochs per round.") var localEpochs: Int = 3
-    @Option(help: "Training cases per site.") var cases: Int = 6
+    @Option(help: "Secure rounds.") var rounds: Int = 20
+    @Option(help: "Local epochs per round.") var localEpochs: Int = 5
+    @Option(help: "Training cases per site.") var cases: Int = 8
     @Option(help: "External (BTCV-style) evaluation cases.") var externalCases: Int = 4
     @Option(help: "Phantom size in voxels i,j,k.") var size: String = "64,64,48"
     @Option(help: "Phantom and training voxel size (mm).") var spacing: Double = 4.5
@@ -25,6 +25,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Training patch D,H,W.") var patch: String = "32,48,48"
     @Option(help: "Aggregation strategy: single or heads.") var strategy: String = "single"
     @Option(help: "Normalisation in the U-Net: batch or instance.") var norm: String = "batch"
+    @Option(help: "Adam learning rate at the nodes.") var lr: Double = 2e-3
     @Flag(help: "Make one node vanish in the middle of round 2 (after sharing its keys), to show dropout recovery.")
     var dropNode = false
 
@@ -76,6 +77,7 @@ struct Demo: AsyncParsableCommand {
             f.network.channels = ch
             f.network.strides = Array(repeating: 2, count: ch.count - 1)
             f.network.norm = norm
+            f.training.learningRate = lr
             f.training.patch = p
             f.training.spacing = [spacing, spacing, spacing]
         }

@@ -91,6 +91,12 @@ struct ProcessFederation {
         return try Child(args, log: "\(dir)/\(id)-\(crashAt ?? "run").log")
     }
 
+    /// Waits (up to `seconds`) until the ledger holds at least `count` records.
+    func waitForRecords(_ count: Int, seconds: Double = 180) async throws {
+        let until = Date().addingTimeInterval(seconds)
+        while Date() < until, (try? ledger().records.count) ?? 0 < count { try await Task.sleep(nanoseconds: 100_000_000) }
+    }
+
     func ledger() throws -> LedgerVerification {
         try Ledger(path: "\(statePath)/ledger.sqlite")
             .verify(aggregatorKey: try KeyFiles.loadPublicKey(path: "\(dir)/keys/aggregator.pub"))

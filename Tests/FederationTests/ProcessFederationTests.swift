@@ -37,8 +37,7 @@ import Testing
         let victim = try fed.startNode("liver-c", crashAt: phase, crashRound: 1)
         #expect(await victim.wait(seconds: 120) == 3, "victim: \(victim.output)")
         // Once round 1 is recorded, the crashed node restarts and rejoins at the next round.
-        let until = Date().addingTimeInterval(120)
-        while Date() < until, (try? fed.ledger().records.count) ?? 0 < 1 { try await Task.sleep(nanoseconds: 100_000_000) }
+        try await fed.waitForRecords(1, seconds: 120)
         nodes.append(try fed.startNode("liver-c"))
         let status = await agg.wait(seconds: 240)
         for n in nodes { _ = await n.wait(seconds: 20) }
@@ -65,8 +64,7 @@ import Testing
         var agg = try fed.startAggregator()
         let nodes = try fed.sites.map { try fed.startNode($0) }
         // Wait for round 1 to be recorded, then kill -9.
-        let until = Date().addingTimeInterval(180)
-        while Date() < until, (try? fed.ledger().records.count) ?? 0 < 1 { try await Task.sleep(nanoseconds: 100_000_000) }
+        try await fed.waitForRecords(1)
         agg.kill9()
         _ = await agg.wait(seconds: 10)
         let before = try fed.ledger()
