@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         // Aggregator HTTP server (nodes connect out to it and long-poll for work).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // TLS for the aggregator's API (server certificate pinned in the federation file).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // Node-side HTTP client.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // The aggregator's round ledger (SQLite, hash-chained records).
@@ -48,6 +50,9 @@ let package = Package(
         .target(name: "Federation", dependencies: [
             "SecureAggregation", "Imaging", "NN", "Tensor",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// A node's connection to the aggregator: every request is signed with the node's identity key
 /// (see ``RequestAuth``); bodies are binary.
@@ -21,12 +22,28 @@ public final class AggregatorClient: Sendable {
     let http: HTTPClient
     let maxResponseBytes: Int
 
-    /// Connects (lazily) to `baseURL` as node `node`.
-    public init(baseURL: String, node: String, key: IdentityKey, maxResponseBytes: Int = 512 << 20) {
+    /// Connects (lazily) to `baseURL` as node `node`. With `pinnedCertificatePEM`, TLS trusts exactly that
+    /// certificate (the federation file's pin) and no system root.
+    public init(baseURL: String, node: String, key: IdentityKey, pinnedCertificatePEM: String? = nil,
+                maxResponseBytes: Int = 512 << 20) throws {
         base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.node = node
         self.key = key
-        http = HTTPClient(eventLoopGroupProvider: .singleton)
+        var config = HTTPClient.Configuration()
+        if let pem = pinnedCertificatePEM {
+            let certs: [NIOSSLCertificate]
+            do { certs = try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)) } catch {
+                throw FederationError.invalidArgument(name: "aggregator.tlsCertificate", problem: "not a PEM certificate: \(error)")
+            }
+            guard !certs.isEmpty else {
+                throw FederationError.invalidArgument(name: "aggregator.tlsCertificate", problem: "no certificate in the PEM text")
+            }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(certs)
+            tls.certificateVerification = .noHostnameVerification
+            config.tlsConfiguration = tls
+        }
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         self.maxResponseBytes = maxResponseBytes
     }
 

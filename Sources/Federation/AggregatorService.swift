@@ -1,23 +1,47 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import NIOCore
+import NIOSSL
 
 /// Runs the aggregator: the HTTP server and the deadline ticker, until every round is done (then it keeps
 /// serving the final model for `lingerSeconds` so nodes can see the end) or the process is stopped.
 public enum AggregatorService {
-    /// Serves `coordinator` on `host:port`; `onListening` receives the bound port (useful with port 0).
+    /// TLS material for HTTPS: PEM certificate chain and private key files.
+    public struct TLSFiles: Sendable {
+        /// Certificate chain (PEM).
+        public var certificate: String
+        /// Private key (PEM).
+        public var privateKey: String
+        /// Creates the pair.
+        public init(certificate: String, privateKey: String) { self.certificate = certificate; self.privateKey = privateKey }
+    }
+
+    /// Serves `coordinator` on `host:port` (HTTPS with `tls`); `onListening` receives the bound port.
     public static func run(coordinator: Coordinator, federation: FederationFile, host: String, port: Int,
+                           tls: TLSFiles? = nil,
                            lingerSeconds: Double = 5, log: @escaping @Sendable (String) -> Void,
                            onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let model = await coordinator.model
         let maxBody = (model.values.count + 2 * model.entries.count) * 4 + (4 << 20)
         let server = try AggregatorServer(coordinator: coordinator, federation: federation, maxBodyBytes: maxBody,
                                           log: log, statusPage: { await StatusPage.render(coordinator) })
-        let app = Application(router: server.router(),
+        var builder: HTTPServerBuilder = .http1()
+        if let tls {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+                let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
+                builder = try .tls(.http1(), tlsConfiguration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+            } catch {
+                throw FederationError.file(path: tls.certificate, problem: "cannot load the TLS certificate or key: \(error)")
+            }
+        }
+        let app = Application(router: server.router(), server: builder,
                               configuration: .init(address: .hostname(host, port: port), serverName: "segviz-aggregator"),
                               onServerRunning: { channel in
                                   let p = channel.localAddress?.port ?? port
-                                  log("listening on http://\(host):\(p)")
+                                  log("listening on \(tls == nil ? "http" : "https")://\(host):\(p)")
                                   onListening(p)
                               })
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -44,8 +44,9 @@ public struct FederationFile: Codable, Equatable, Sendable {
         public var publicKey: String
         /// Base URL nodes connect to, e.g. `http://127.0.0.1:8750`.
         public var url: String
-        /// SHA-256 (hex) of the server's TLS certificate (DER), pinned when the URL is https.
-        public var tlsCertificateSHA256: String?
+        /// The aggregator's TLS certificate (PEM), pinned: with an https URL, nodes trust exactly this
+        /// certificate and nothing else (no system roots, no host-name match needed).
+        public var tlsCertificate: String?
     }
 
     /// A node's entry.
@@ -139,6 +140,9 @@ public struct FederationFile: Codable, Equatable, Sendable {
             _ = try Minisign.PublicKey(text: n.publicKey)
         }
         _ = try Minisign.PublicKey(text: aggregator.publicKey)
+        if aggregator.url.hasPrefix("https://") && aggregator.tlsCertificate == nil {
+            try fail("aggregator.tlsCertificate: an https URL needs the pinned certificate (PEM)")
+        }
         if network.channels.count != network.strides.count + 1 {
             try fail("network.strides: needs \(network.channels.count - 1) entries for \(network.channels.count) channels")
         }

@@ -18,7 +18,7 @@ public enum FederationSetup {
                                          nodes: [(NodeSpec, Minisign.PublicKey)]) -> FederationFile {
         FederationFile(
             version: 1, name: name,
-            aggregator: .init(id: "aggregator", publicKey: aggregatorKey.base64, url: url, tlsCertificateSHA256: nil),
+            aggregator: .init(id: "aggregator", publicKey: aggregatorKey.base64, url: url, tlsCertificate: nil),
             labels: ["0": "background", "1": "liver", "2": "spleen"],
             nodes: nodes.map { .init(id: $0.0.id, publicKey: $0.1.base64, organs: $0.0.organs) },
             network: .init(channels: [8, 16, 32, 64], strides: [2, 2, 2], numResUnits: 2, norm: "batch"),

@@ -42,7 +42,8 @@ public struct NodeRunner: Sendable {
         organs = federation.nodes[idx].organs
         index = UInt32(idx)
         aggregatorKey = try Minisign.PublicKey(text: federation.aggregator.publicKey)
-        client = AggregatorClient(baseURL: federation.aggregator.url, node: id, key: key)
+        client = try AggregatorClient(baseURL: aggregatorURL, node: id, key: key,
+                                      pinnedCertificatePEM: federation.aggregator.tlsCertificate)
     }
 
     /// Runs until the federation finishes.

@@ -33,8 +33,11 @@ public enum Compute {
 
     /// Runs `body(worker, task)` for every `task` in `0..<tasks`, spread dynamically over at most
     /// ``threads`` workers; `worker` is in `0..<workers(tasks)` and no two concurrent calls share it.
-    package static func forEachTask(_ tasks: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
-        let w = workers(tasks)
+    package static func forEachTask(_ tasks: Int, maxWorkers: Int = .max,
+                                    _ body: (_ worker: Int, _ task: Int) -> Void) {
+        // `maxWorkers` pins the count to what a caller sized per-worker scratch for, even if `threads`
+        // changes meanwhile on another thread.
+        let w = min(workers(tasks), maxWorkers)
         if w <= 1 {
             for t in 0..<tasks { body(0, t) }
             return

@@ -19,7 +19,7 @@ package enum ConvKernels {
         let px = UncheckedSendable(x), py = UncheckedSendable(y), pa = UncheckedSendable(a)
         let workers = Compute.workers(tiles)
         ScratchPool.withBuffers(workers, count: g.isPointwise ? 1 : g.rows * rpt * g.outW) { scratch in
-            Compute.forEachTask(tiles) { w, t in
+            Compute.forEachTask(tiles, maxWorkers: workers) { w, t in
                 let n = t / tilesPerSample, r0 = (t % tilesPerSample) * rpt
                 let r1 = min(g.outRows, r0 + rpt)
                 let p = (r1 - r0) * g.outW
@@ -52,7 +52,7 @@ package enum ConvKernels {
         let workers = Compute.workers(tiles)
         ScratchPool.withBuffers(workers, count: accCount + colCount) { scratch in
             for s in scratch { s.pointer.update(repeating: 0, count: accCount) }
-            Compute.forEachTask(tiles) { w, t in
+            Compute.forEachTask(tiles, maxWorkers: workers) { w, t in
                 let n = t / tilesPerSample, r0 = (t % tilesPerSample) * rpt
                 let r1 = min(g.outRows, r0 + rpt)
                 let p = (r1 - r0) * g.outW
@@ -102,7 +102,7 @@ package enum ConvKernels {
         ScratchPool.withBuffers(workers, count: g.rows * subRows * g.outW) { scratch in
             for phase in 0..<phases {
                 let mine = phase == 0 ? (chunks + 1) / 2 : chunks / 2
-                Compute.forEachTask(batch * mine) { w, t in
+                Compute.forEachTask(batch * mine, maxWorkers: workers) { w, t in
                     let n = t / mine, chunk = (t % mine) * 2 + phase
                     let rowStart = chunk * planes * plane
                     let rowEnd = min(g.outRows, rowStart + planes * plane)

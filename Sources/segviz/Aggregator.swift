@@ -17,6 +17,12 @@ struct Aggregator: AsyncParsableCommand {
     @Option(help: "Labelled external data set to evaluate each global model on (Dice per organ).") var evaluate: String?
     @Option(help: "Label mapping of the evaluation set (default: from its segviz-phantom.json).") var evaluateLabels: String?
     @Option(help: "Worker threads for evaluation.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "TLS certificate chain (PEM) to serve HTTPS; the federation file pins this certificate.") var tlsCert: String?
+    @Option(help: "TLS private key (PEM).") var tlsKey: String?
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
+    }
 
     func run() async throws {
         try await failingAsync {
@@ -43,7 +49,8 @@ struct Aggregator: AsyncParsableCommand {
                     }
                 }
             }
-            try await AggregatorService.run(coordinator: coordinator, federation: f, host: host, port: port, log: log)
+            let tls = tlsCert.map { AggregatorService.TLSFiles(certificate: $0, privateKey: tlsKey!) }
+            try await AggregatorService.run(coordinator: coordinator, federation: f, host: host, port: port, tls: tls, log: log)
         }
     }
 }
