@@ -51,7 +51,10 @@ public enum AggregatorService {
                     await coordinator.tick()
                     try await Task.sleep(nanoseconds: 100_000_000)
                 }
-                try await Task.sleep(nanoseconds: UInt64(lingerSeconds * 1e9))
+                if lingerSeconds.isInfinite {
+                    while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
+                }
+                try await Task.sleep(nanoseconds: UInt64(max(0, lingerSeconds) * 1e9))
             }
             _ = try await group.next()
             group.cancelAll()

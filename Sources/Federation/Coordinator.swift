@@ -25,13 +25,15 @@ public actor Coordinator {
     private(set) var modelHash: String
     private var round: Int
     private var session: [UInt8] = []
-    private var server: SecAggServer?
-    private var recorder: RoundRecorder
+    private(set) var server: SecAggServer?
+    private(set) var recorder: RoundRecorder
     private var outbox: [String: [[UInt8]]] = [:]
     /// The last round's queues, kept so that nodes can still read its final message after the round moved on.
     private var previousOutbox: (round: Int, session: String, queues: [String: [[UInt8]]])?
     private var deadline: Date = .distantFuture
-    private var phaseName = ""
+    private(set) var phaseName = ""
+    /// Round -> status of its model file and signature (models are immutable, so checked once).
+    var modelStatusCache: [Int: String] = [:]
     /// Dice per organ after each round, when an evaluation hook is set (status page).
     public private(set) var history: [(round: Int, dice: [String: Double])] = []
     private var evaluate: (@Sendable (FederatedModel, Int) -> [String: Double])?

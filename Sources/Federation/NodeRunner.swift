@@ -60,6 +60,10 @@ public struct NodeRunner: Sendable {
             } catch let e as AggregatorClient.HTTPFailure where e.status == 401 || e.status == 403 {
                 throw FederationError.invalidArgument(name: "--key", problem: "the aggregator refused this node: \(e)")
             } catch {
+                if done >= federation.rounds {
+                    log("aggregator gone after the last round (\(federation.rounds)); this node is done")
+                    return
+                }
                 log("aggregator unreachable (\(error)); retrying in \(String(format: "%.1f", backoff)) s")
                 try await Task.sleep(nanoseconds: UInt64(backoff * 1e9))
                 backoff = min(backoff * 2, 10)

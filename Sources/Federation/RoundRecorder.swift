@@ -22,7 +22,7 @@ struct RoundRecorder {
     let round: Int
     let startedAt: Date
     private(set) var spoke: [RoundPhase: Set<String>] = [:]
-    private static let order: [RoundPhase] = [.advertiseKeys, .shareKeys, .maskedInput, .consistencyCheck, .unmasking]
+    static let order: [RoundPhase] = [.advertiseKeys, .shareKeys, .maskedInput, .consistencyCheck, .unmasking]
 
     init(round: Int, startedAt: Date) {
         self.round = round

@@ -1,6 +1,10 @@
 import Foundation
 
-/// The aggregator's human status page (`GET /`): server-rendered HTML that refreshes itself.
+/// The aggregator's human status page (`GET /`): server-rendered HTML that refreshes itself every 5 s.
+///
+/// It shows the federation, the current round and phase, each node's part in the current round (in, waiting,
+/// dropped at which phase), Dice per round when the aggregator evaluates, each global model's hash and whether
+/// its file still hashes to the ledger's value and its signature verifies, and the ledger's chain status.
 enum StatusPage {
     static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
@@ -9,30 +13,63 @@ enum StatusPage {
 
     static func render(_ c: Coordinator) async -> String {
         let a = await c.announcement()
-        let snapshot = await c.statusSnapshot()
+        let s = await c.statusSnapshot()
+        let nodes = s.nodes.map { n in
+            "<tr><td>\(escape(n.id))</td><td>\(escape(n.organs.joined(separator: ", ")))</td>"
+                + "<td class=\"\(s.live[n.id]?.hasPrefix("dropped") == true ? "bad" : "")\">\(escape(s.live[n.id] ?? "-"))</td></tr>"
+        }.joined(separator: "\n")
+        let organs = Array(Set(s.dice.values.flatMap(\.keys))).sorted()
         var rows = ""
-        for r in snapshot.records {
+        for r in s.records {
             let drops = r.dropouts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
-            let dice = snapshot.dice[r.round].map { d in d.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ") } ?? ""
+            let dice = organs.map { o in "<td>\(s.dice[r.round]?[o].map { String(format: "%.3f", $0) } ?? "")</td>" }.joined()
+            let model = s.models[r.round]
             rows += "<tr><td>\(r.round)</td><td>\(escape(r.status))</td><td>\(escape(r.survivors.joined(separator: ", ")))</td>"
-                + "<td>\(escape(drops))</td><td>\(escape(dice))</td><td><code>\(r.modelHash.prefix(16))</code></td>"
-                + "<td>\(r.signature.isEmpty ? "unsigned" : "signed")</td></tr>\n"
+                + "<td>\(escape(drops))</td>\(dice)<td><code>\(escape(String(r.modelHash.prefix(16))))</code></td>"
+                + "<td class=\"\(model == "verifies" ? "ok" : "bad")\">\(escape(r.status == "completed" ? model ?? "not checked" : "no new model"))</td></tr>\n"
         }
-        let nodes = snapshot.nodes.map { "<li>\(escape($0.id)): \(escape($0.organs.joined(separator: ", ")))</li>" }.joined()
+        let diceHeads = organs.map { "<th>Dice \(escape($0))</th>" }.joined()
+        let phase = a.phase == .finished ? "all \(a.rounds) rounds done" : "round <b>\(a.round)</b> of \(a.rounds), phase <b>\(a.phase.rawValue)</b>"
         return """
             <!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-            <title>SegViz aggregator: \(escape(snapshot.name))</title>
-            <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}</style>
+            <title>SegViz aggregator: \(escape(s.name))</title>
+            <style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin-bottom:1em}
+            td,th{border:1px solid #999;padding:4px 8px;text-align:left}.ok{color:#070}.bad{color:#b00;font-weight:bold}</style>
             </head><body>
-            <h1>SegViz federation \(escape(snapshot.name))</h1>
-            <p>Round <b>\(a.round)</b> of \(a.rounds), phase <b>\(a.phase.rawValue)</b>; global model of round \(a.modelRound)
-            (<code>\(a.modelHash.prefix(16))</code>, signature \(snapshot.modelSignatureOK ? "verifies" : "DOES NOT VERIFY")).</p>
-            <p>Ledger: \(snapshot.ledgerOK ? "hash chain and signatures verify" : "PROBLEMS: " + escape(snapshot.ledgerProblems.joined(separator: "; ")))</p>
-            <h2>Nodes</h2><ul>\(nodes)</ul>
+            <h1>SegViz federation \(escape(s.name))</h1>
+            <p id="phase">Now: \(phase). Current global model: round \(a.modelRound) (<code>\(escape(String(a.modelHash.prefix(16))))</code>),
+            signature <span class="\(s.modelSignatureOK ? "ok" : "bad")">\(s.modelSignatureOK ? "verifies" : "DOES NOT VERIFY")</span>.</p>
+            <p id="ledger">Ledger: <span class="\(s.ledgerOK ? "ok" : "bad")">\(s.ledgerOK ? "hash chain and signatures verify" : "PROBLEMS: " + escape(s.ledgerProblems.joined(separator: "; ")))</span>
+            (\(s.records.count) record(s)).</p>
+            <h2>Nodes</h2>
+            <table id="nodes"><tr><th>node</th><th>annotates</th><th>this round</th></tr>
+            \(nodes)</table>
+            \(organs.isEmpty ? "" : "<h2>Dice per round</h2>" + diceChart(s.dice, organs: organs))
             <h2>Rounds</h2>
-            <table><tr><th>round</th><th>status</th><th>survivors</th><th>dropped (phase)</th><th>Dice</th><th>model</th><th>record</th></tr>
+            <table id="rounds"><tr><th>round</th><th>status</th><th>survivors</th><th>dropped (phase)</th>\(diceHeads)<th>model hash</th><th>model file and signature</th></tr>
             \(rows)</table></body></html>
             """
+    }
+
+    /// An inline SVG line chart of Dice per round, one line per organ.
+    static func diceChart(_ dice: [Int: [String: Double]], organs: [String]) -> String {
+        let rounds = dice.keys.sorted()
+        guard let last = rounds.last else { return "" }
+        let (w, h, m) = (480.0, 200.0, 30.0)
+        func x(_ r: Int) -> Double { m + (w - 2 * m) * (rounds.count == 1 ? 0.5 : Double(r - rounds[0]) / Double(max(1, last - rounds[0]))) }
+        func y(_ d: Double) -> Double { h - m - (h - 2 * m) * max(0, min(1, d)) }
+        let colours = ["#c0392b", "#2471a3", "#1e8449", "#7d3c98"]
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" role=\"img\" aria-label=\"Dice per round\">"
+        svg += "<line x1=\"\(m)\" y1=\"\(y(0))\" x2=\"\(w - m)\" y2=\"\(y(0))\" stroke=\"#999\"/><line x1=\"\(m)\" y1=\"\(y(0))\" x2=\"\(m)\" y2=\"\(y(1))\" stroke=\"#999\"/>"
+        svg += "<text x=\"4\" y=\"\(y(1) + 4)\" font-size=\"10\">1.0</text><text x=\"4\" y=\"\(y(0))\" font-size=\"10\">0.0</text>"
+        svg += "<text x=\"\(w / 2 - 20)\" y=\"\(h - 6)\" font-size=\"11\">round \(rounds[0])-\(last)</text>"
+        for (i, o) in organs.enumerated() {
+            let pts = rounds.compactMap { r in dice[r]?[o].map { String(format: "%.1f,%.1f", x(r), y($0)) } }.joined(separator: " ")
+            let c = colours[i % colours.count]
+            svg += "<polyline fill=\"none\" stroke=\"\(c)\" stroke-width=\"2\" points=\"\(pts)\"/>"
+            svg += "<text x=\"\(w - m - 60)\" y=\"\(m + Double(i) * 14)\" font-size=\"11\" fill=\"\(c)\">\(escape(o))</text>"
+        }
+        return svg + "</svg>"
     }
 }
 
@@ -45,6 +82,10 @@ struct StatusSnapshot: Sendable {
     var ledgerProblems: [String]
     var modelSignatureOK: Bool
     var dice: [Int: [String: Double]]
+    /// Node id -> its part in the current round.
+    var live: [String: String]
+    /// Round -> "verifies" or what is wrong with that round's model file or signature.
+    var models: [Int: String]
 }
 
 extension Coordinator {
@@ -53,8 +94,10 @@ extension Coordinator {
         let sigOK = (try? ModelSignature.verifyFile(path: store.path(round: modelRound), publicKey: key.publicKey)) != nil
         var dice: [Int: [String: Double]] = [:]
         for h in history { dice[h.round] = h.dice }
+        var models: [Int: String] = [:]
+        for r in v?.records ?? [] where r.status == "completed" { models[r.round] = modelFileStatus(round: r.round, hash: r.modelHash) }
         return StatusSnapshot(name: federation.name, nodes: federation.nodes, records: v?.records ?? [],
                               ledgerOK: v?.ok ?? false, ledgerProblems: v?.problems ?? ["ledger unreadable"],
-                              modelSignatureOK: sigOK, dice: dice)
+                              modelSignatureOK: sigOK, dice: dice, live: liveParticipation(), models: models)
     }
 }

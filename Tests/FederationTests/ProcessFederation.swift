@@ -80,9 +80,12 @@ struct ProcessFederation {
 
     var statePath: String { "\(dir)/state" }
 
-    func startAggregator(log: String = "aggregator.log") throws -> Child {
-        try Child(["aggregator", "--federation", fedPath, "--state", statePath, "--threads", "1"], log: "\(dir)/\(log)")
+    func startAggregator(log: String = "aggregator.log", extra: [String] = []) throws -> Child {
+        try Child(["aggregator", "--federation", fedPath, "--state", statePath, "--threads", "1"] + extra, log: "\(dir)/\(log)")
     }
+
+    /// The aggregator's base URL from the federation file.
+    var url: String { federation.aggregator.url }
 
     func startNode(_ id: String, crashAt: String? = nil, crashRound: Int = 1) throws -> Child {
         var args = ["node", "--federation", fedPath, "--id", id, "--key", "\(dir)/keys/\(id).key",
@@ -95,10 +98,20 @@ struct ProcessFederation {
     func waitForRecords(_ count: Int, seconds: Double = 180) async throws {
         let until = Date().addingTimeInterval(seconds)
         while Date() < until, (try? ledger().records.count) ?? 0 < count { try await Task.sleep(nanoseconds: 100_000_000) }
+        let have = (try? ledger().records.count) ?? 0
+        if have < count {
+            throw TimedOut(what: "\(count) ledger record(s) in \(statePath) within \(Int(seconds)) s (have \(have))")
+        }
     }
 
     func ledger() throws -> LedgerVerification {
         try Ledger(path: "\(statePath)/ledger.sqlite")
             .verify(aggregatorKey: try KeyFiles.loadPublicKey(path: "\(dir)/keys/aggregator.pub"))
     }
+}
+
+/// A wait in a process test that ran out of time.
+struct TimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
 }

@@ -6,10 +6,17 @@ import Testing
 @Suite(.serialized) struct ProcessFederationTests {
     @Test func threeNodesTwoRoundsThenVerifyAndInfer() async throws {
         let fed = try ProcessFederation(rounds: 2)
-        let agg = try fed.startAggregator()
+        // The aggregator evaluates each global model on the external set and stays up after the last round
+        // until stopped, so that its status page can be read in a browser.
+        let agg = try fed.startAggregator(extra: ["--evaluate", "\(fed.dir)/external", "--evaluate-labels", fed.externalMapping,
+                                                  "--keep-serving"])
         let nodes = try fed.sites.map { try fed.startNode($0) }
-        let status = await agg.wait(seconds: 240)
-        for n in nodes { _ = await n.wait(seconds: 20) }
+        defer { agg.kill9(); nodes.forEach { $0.kill9() } }
+        try await fed.waitForRecords(2, seconds: 240)
+        for n in nodes { _ = await n.wait(seconds: 30) }
+        try checkStatusPageInChromium(fed)
+        kill(agg.process.processIdentifier, SIGTERM)
+        let status = await agg.wait(seconds: 30)
         #expect(status == 0, "aggregator: \(agg.output)")
         let v = try fed.ledger()
         #expect(v.ok, "\(v.problems)")
@@ -83,5 +90,30 @@ import Testing
         }
         let audit = try run([segvizExecutable(), "audit", "--state", fed.statePath, "--federation", fed.fedPath])
         #expect(audit.status == 0, "\(audit.output)")
+    }
+
+    /// Loads the aggregator's `GET /` in headless Chromium and reads the rendered text; saves a screenshot to
+    /// test-artifacts/status-page.png.
+    func checkStatusPageInChromium(_ fed: ProcessFederation) throws {
+        guard let browser = HeadlessChromium.find() else {
+            Issue.record("chromium is not installed (scripts/install-deps.sh installs Debian's chromium)")
+            return
+        }
+        let text = try browser.renderedText(url: fed.url + "/")
+        #expect(text.contains("SegViz federation proc-test"), "\(text)")
+        #expect(text.contains("all 2 rounds done"), "\(text)")
+        #expect(text.contains("hash chain and signatures verify"), "\(text)")
+        #expect(!text.contains("DOES NOT VERIFY"), "\(text)")
+        for site in fed.sites { #expect(text.contains(site), "\(site) missing: \(text)") }
+        #expect(text.contains("Dice liver") && text.contains("Dice spleen"), "\(text)")
+        // Both rounds listed as completed with their model verified.
+        let verified = text.components(separatedBy: "completed").count - 1
+        #expect(verified == 2, "\(text)")
+        #expect(text.components(separatedBy: " verifies").count - 1 >= 3, "\(text)")
+        let shot = try testArtifactsDirectory() + "/status-page.png"
+        try? FileManager.default.removeItem(atPath: shot)
+        try browser.screenshot(url: fed.url + "/", to: shot)
+        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        #expect(png.count > 5000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "screenshot \(shot): \(png.count) bytes")
     }
 }

@@ -96,6 +96,8 @@ import Testing
         #expect(resp.status == .ok)
         #expect(body.contains("SegViz federation test"))
         #expect(body.contains("node0"))
-        #expect(body.contains("signature verifies"))
+        #expect(body.contains("signature <span class=\"ok\">verifies</span>"))
+        #expect(body.contains("training or waiting (AdvertiseKeys)"))
+        #expect(body.contains("hash chain and signatures verify"))
     }
 }
