@@ -3,7 +3,7 @@
 # Uses sudo only when not root. Safe to run repeatedly (make demo / make test call it first).
 set -euo pipefail
 
-APT_PACKAGES=(libsodium-dev libnifti-dev libopenblas-dev pkg-config zlib1g-dev libpng-dev libsqlite3-dev minisign)
+APT_PACKAGES=(libsodium-dev libnifti-dev libopenblas-dev pkg-config zlib1g-dev libpng-dev libsqlite3-dev minisign iproute2)
 PIP_PACKAGES=(nibabel safetensors numpy)
 
 SUDO=""

@@ -12,6 +12,8 @@ public struct AggregatorServer: Sendable {
     let longPollSeconds: Double
     let log: @Sendable (String) -> Void
     let statusPage: @Sendable () async -> String
+    /// Protocol messages read and processed at once (each may be as large as the model).
+    let intake = IntakeLimiter(slots: 2)
 
     /// Creates the server for `coordinator`; `maxBodyBytes` bounds every request body (413 above it).
     public init(coordinator: Coordinator, federation: FederationFile, maxBodyBytes: Int, longPollSeconds: Double = 20,
@@ -52,16 +54,18 @@ public struct AggregatorServer: Sendable {
                             body: .init(byteBuffer: ByteBuffer(string: files.signature)))
         }
         router.post("/v1/rounds/:round/:session/messages") { request, context -> Response in
-            let (node, body) = try await authenticate(request, context)
-            let round = try context.parameters.require("round", as: Int.self)
-            let session = try context.parameters.require("session")
-            do {
-                try await coordinator.receive(node: node, round: round, session: session, bytes: body)
-            } catch let r as Coordinator.Refusal {
-                log("refused message from \(node): \(r.reason)")
-                throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+            try await intake.run {
+                let (node, body) = try await authenticate(request, context)
+                let round = try context.parameters.require("round", as: Int.self)
+                let session = try context.parameters.require("session")
+                do {
+                    try await coordinator.receive(node: node, round: round, session: session, bytes: body)
+                } catch let r as Coordinator.Refusal {
+                    log("refused message from \(node): \(r.reason)")
+                    throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+                }
+                return Response(status: .accepted)
             }
-            return Response(status: .accepted)
         }
         router.get("/v1/rounds/:round/:session/messages/:index") { request, context -> Response in
             let (node, _) = try await authenticate(request, context)
