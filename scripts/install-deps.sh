@@ -4,7 +4,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(libsodium-dev libnifti-dev libopenblas-dev pkg-config zlib1g-dev libpng-dev libsqlite3-dev minisign iproute2)
-PIP_PACKAGES=(nibabel safetensors numpy)
+PIP_PACKAGES=(nibabel safetensors numpy schemathesis cryptography)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then

@@ -29,6 +29,9 @@ public struct AggregatorServer: Sendable {
     /// Builds the router.
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: MethodCheck([("/", [.get]), ("/v1/status", [.get]), ("/v1/model", [.get]),
+                                            ("/v1/model/signature", [.get]), ("/v1/rounds/:round/:session/messages", [.post]),
+                                            ("/v1/rounds/:round/:session/messages/:index", [.get])]))
         router.get("/") { _, _ -> Response in
             let html = await statusPage()
             return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
@@ -72,6 +75,7 @@ public struct AggregatorServer: Sendable {
             let round = try context.parameters.require("round", as: Int.self)
             let session = try context.parameters.require("session")
             let index = try context.parameters.require("index", as: Int.self)
+            guard index >= 0 else { throw HTTPError(.badRequest, message: "message index must be >= 0, got \(index)") }
             let until = Date().addingTimeInterval(longPollSeconds)
             while true {
                 let m: [UInt8]?

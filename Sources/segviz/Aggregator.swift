@@ -19,6 +19,8 @@ struct Aggregator: AsyncParsableCommand {
     @Option(help: "Worker threads for evaluation.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "TLS certificate chain (PEM) to serve HTTPS; the federation file pins this certificate.") var tlsCert: String?
     @Option(help: "TLS private key (PEM).") var tlsKey: String?
+    @Option(help: ArgumentHelp("Testing: seconds a message long-poll waits before answering 204.", visibility: .hidden))
+    var longPollSeconds: Double = 20
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
@@ -50,7 +52,8 @@ struct Aggregator: AsyncParsableCommand {
                 }
             }
             let tls = tlsCert.map { AggregatorService.TLSFiles(certificate: $0, privateKey: tlsKey!) }
-            try await AggregatorService.run(coordinator: coordinator, federation: f, host: host, port: port, tls: tls, log: log)
+            try await AggregatorService.run(coordinator: coordinator, federation: f, host: host, port: port, tls: tls,
+                                            longPollSeconds: longPollSeconds, log: log)
         }
     }
 }
