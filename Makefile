@@ -4,12 +4,13 @@ SHELL := /bin/bash
 SWIFT ?= swift
 RELEASE_BIN := .build/release/segviz
 
-.PHONY: deps build release test demo bench clean help
+.PHONY: deps build release test demo bench clean help api-fuzz
 
 help:
 	@echo "make demo   - install what is missing, build (release), run the federated demo"
 	@echo "make test   - install what is missing, build, run the test suite"
 	@echo "make bench  - release-build benchmarks (key=value figures on each last line)"
+	@echo "make api-fuzz - schemathesis against openapi.yaml with signed, unsigned and mis-signed requests"
 
 deps:
 	@bash scripts/install-deps.sh
@@ -29,6 +30,10 @@ demo: release
 
 bench: release
 	$(RELEASE_BIN) bench --help
+
+api-fuzz: deps
+	$(SWIFT) build --product segviz
+	bash scripts/api-fuzz.sh .build/debug/segviz
 
 clean:
 	rm -rf .build

@@ -3,8 +3,8 @@
 # Uses sudo only when not root. Safe to run repeatedly (make demo / make test call it first).
 set -euo pipefail
 
-APT_PACKAGES=(libsodium-dev libnifti-dev libopenblas-dev pkg-config zlib1g-dev libpng-dev libsqlite3-dev minisign chromium fonts-dejavu-core)
-PIP_PACKAGES=(nibabel safetensors numpy)
+APT_PACKAGES=(libsodium-dev libnifti-dev libopenblas-dev pkg-config zlib1g-dev libpng-dev libsqlite3-dev minisign chromium fonts-dejavu-core iproute2)
+PIP_PACKAGES=(nibabel safetensors numpy schemathesis cryptography)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then

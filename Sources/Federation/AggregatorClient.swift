@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import SecureAggregation
 
 /// A node's connection to the aggregator: every request is signed with the node's identity key
 /// (see ``RequestAuth``); bodies are binary.
@@ -98,5 +99,26 @@ public final class AggregatorClient: Sendable {
         let r = try await send(.GET, "/v1/rounds/\(round)/\(session)/messages/\(index)", timeout: 90)
         if r.0 == 204 { return nil }
         return try expectOK(r)
+    }
+
+    /// Takes part in one round's secure aggregation as roster member `index`: posts the key advertisement,
+    /// then long-polls for each server message and posts the replies, until the round completes or aborts.
+    /// `onPhase` sees each client state's name before that state's messages are posted (a throw there
+    /// leaves the round, as a crash would; a suspension there holds the messages back). Returns the final client state.
+    public func secureAggregation(round: Int, session: String, config: SecAggConfig, index: UInt32,
+                                  identity: Identity.SigningKey, update: ClientUpdate,
+                                  onPhase: (String, Int) async throws -> Void = { _, _ in }) async throws -> SecAggClient {
+        var (sa, first) = try SecAggClient.start(config: config, id: index, identity: identity, update: update)
+        try await onPhase(sa.state.name, round)
+        try await post(round: round, session: session, message: first.encode())
+        var next = 0
+        while !(sa.isCompleted || sa.abortReason != nil) {
+            guard let m = try await message(round: round, session: session, index: next) else { continue }
+            next += 1
+            let replies = try sa.receive(bytes: m)
+            try await onPhase(sa.state.name, round)
+            for r in replies { try await post(round: round, session: session, message: r) }
+        }
+        return sa
     }
 }

@@ -12,6 +12,8 @@ public struct AggregatorServer: Sendable {
     let longPollSeconds: Double
     let log: @Sendable (String) -> Void
     let statusPage: @Sendable () async -> String
+    /// Protocol messages read and processed at once (each may be as large as the model).
+    let intake = IntakeLimiter(slots: 2)
 
     /// Creates the server for `coordinator`; `maxBodyBytes` bounds every request body (413 above it).
     public init(coordinator: Coordinator, federation: FederationFile, maxBodyBytes: Int, longPollSeconds: Double = 20,
@@ -27,6 +29,9 @@ public struct AggregatorServer: Sendable {
     /// Builds the router.
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: MethodCheck([("/", [.get]), ("/v1/status", [.get]), ("/v1/model", [.get]),
+                                            ("/v1/model/signature", [.get]), ("/v1/rounds/:round/:session/messages", [.post]),
+                                            ("/v1/rounds/:round/:session/messages/:index", [.get])]))
         router.get("/") { _, _ -> Response in
             let html = await statusPage()
             return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
@@ -52,22 +57,25 @@ public struct AggregatorServer: Sendable {
                             body: .init(byteBuffer: ByteBuffer(string: files.signature)))
         }
         router.post("/v1/rounds/:round/:session/messages") { request, context -> Response in
-            let (node, body) = try await authenticate(request, context)
-            let round = try context.parameters.require("round", as: Int.self)
-            let session = try context.parameters.require("session")
-            do {
-                try await coordinator.receive(node: node, round: round, session: session, bytes: body)
-            } catch let r as Coordinator.Refusal {
-                log("refused message from \(node): \(r.reason)")
-                throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+            try await intake.run {
+                let (node, body) = try await authenticate(request, context)
+                let round = try context.parameters.require("round", as: Int.self)
+                let session = try context.parameters.require("session")
+                do {
+                    try await coordinator.receive(node: node, round: round, session: session, bytes: body)
+                } catch let r as Coordinator.Refusal {
+                    log("refused message from \(node): \(r.reason)")
+                    throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+                }
+                return Response(status: .accepted)
             }
-            return Response(status: .accepted)
         }
         router.get("/v1/rounds/:round/:session/messages/:index") { request, context -> Response in
             let (node, _) = try await authenticate(request, context)
             let round = try context.parameters.require("round", as: Int.self)
             let session = try context.parameters.require("session")
             let index = try context.parameters.require("index", as: Int.self)
+            guard index >= 0 else { throw HTTPError(.badRequest, message: "message index must be >= 0, got \(index)") }
             let until = Date().addingTimeInterval(longPollSeconds)
             while true {
                 let m: [UInt8]?

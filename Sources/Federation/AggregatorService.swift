@@ -18,15 +18,16 @@ public enum AggregatorService {
         public init(certificate: String, privateKey: String) { self.certificate = certificate; self.privateKey = privateKey }
     }
 
-    /// Serves `coordinator` on `host:port` (HTTPS with `tls`); `onListening` receives the bound port.
+    /// Serves `coordinator` on `host:port` (HTTPS with `tls`); `onListening` receives the bound port; a message
+    /// long-poll waits up to `longPollSeconds`.
     public static func run(coordinator: Coordinator, federation: FederationFile, host: String, port: Int,
                            tls: TLSFiles? = nil,
-                           lingerSeconds: Double = 5, log: @escaping @Sendable (String) -> Void,
+                           lingerSeconds: Double = 5, longPollSeconds: Double = 20, log: @escaping @Sendable (String) -> Void,
                            onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let model = await coordinator.model
         let maxBody = (model.values.count + 2 * model.entries.count) * 4 + (4 << 20)
         let server = try AggregatorServer(coordinator: coordinator, federation: federation, maxBodyBytes: maxBody,
-                                          log: log, statusPage: { await StatusPage.render(coordinator) })
+                                          longPollSeconds: longPollSeconds, log: log, statusPage: { await StatusPage.render(coordinator) })
         var builder: HTTPServerBuilder = .http1()
         if let tls {
             do {

@@ -96,12 +96,21 @@ public actor Coordinator {
         let phaseBefore = srv.state.name
         let out: [Outgoing]
         do { out = try srv.receive(bytes: bytes, from: UInt32(idx)) } catch {
-            throw Refusal(status: 400, reason: "refused message from \(node): \(error)")
+            throw Refusal(status: Self.status(of: error), reason: "refused message from \(node): \(error)")
         }
         if let p = RoundPhase(rawValue: phaseBefore) { recorder.record(node, in: p) }
         server = srv
         deliver(out)
         afterTransition()
+    }
+
+    /// 409 for a message that came too late or too early (the phase closed without the node, or it is not
+    /// open yet), 400 for one that is malformed or invalid.
+    static func status(of error: Error) -> Int {
+        switch error as? SecAggError {
+        case .unexpectedMessage, .roundOver, .unknownUser: return 409
+        default: return 400
+        }
     }
 
     /// The `index`-th message queued for `node` in the current round, if any.

@@ -69,6 +69,10 @@ public struct FederationFile: Codable, Equatable, Sendable {
         public var numResUnits: Int
         /// `batch` or `instance`.
         public var norm: String
+        /// Creates the arguments.
+        public init(channels: [Int], strides: [Int], numResUnits: Int, norm: String) {
+            self.channels = channels; self.strides = strides; self.numResUnits = numResUnits; self.norm = norm
+        }
     }
 
     /// Aggregation strategy.

@@ -20,13 +20,14 @@ public struct NodeRunner: Sendable {
     let aggregatorKey: Minisign.PublicKey
     let organs: [String]
     let index: UInt32
-    /// Test hook: called with the phase name before each protocol step (lets tests kill the process there).
-    let onPhase: @Sendable (String, Int) -> Void
+    /// Test hook: called with the phase name before each protocol step (lets tests kill the process there, or
+    /// hold it while they cut its network link).
+    let onPhase: @Sendable (String, Int) async -> Void
 
     /// Creates a runner for node `id` of `federation`.
     public init(federation: FederationFile, id: String, key: IdentityKey, trainer: any LocalTrainer,
                 aggregatorURL: String, log: @escaping @Sendable (String) -> Void,
-                onPhase: @escaping @Sendable (String, Int) -> Void = { _, _ in }) throws {
+                onPhase: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) throws {
         guard let idx = federation.nodes.firstIndex(where: { $0.id == id }) else {
             throw FederationError.invalidArgument(name: "--id", problem: "'\(id)' is not a node of federation '\(federation.name)'")
         }
@@ -112,26 +113,15 @@ public struct NodeRunner: Sendable {
                 trained.values.replaceSubrange(e.range, with: local.values[e.range])
             }
         }
-        onPhase("Training", a.round)
+        await onPhase("Training", a.round)
         let samples = try trainer.train(model: trained, epochs: federation.localEpochs, round: a.round)
         var delta = trained.values
         for i in delta.indices { delta[i] -= global.values[i] }
-        let config = try RoundSetup.config(federation: federation, model: global, round: a.round,
-                                           session: try unhex(a.session))
+        let config = try RoundSetup.config(federation: federation, model: global, announcement: a)
         let update = ClientUpdate(values: delta, blockWeights: RoundSetup.blockWeights(model: global, organs: organs,
                                                                                        samples: samples))
-        let identity = key.signingKey
-        var (sa, first) = try SecAggClient.start(config: config, id: index, identity: identity, update: update)
-        onPhase(sa.state.name, a.round)
-        try await client.post(round: a.round, session: a.session, message: first.encode())
-        var next = 0
-        while !(sa.isCompleted || sa.abortReason != nil) {
-            guard let m = try await client.message(round: a.round, session: a.session, index: next) else { continue }
-            next += 1
-            let replies = try sa.receive(bytes: m)
-            onPhase(sa.state.name, a.round)
-            for r in replies { try await client.post(round: a.round, session: a.session, message: r) }
-        }
+        let sa = try await client.secureAggregation(round: a.round, session: a.session, config: config, index: index,
+                                                    identity: key.signingKey, update: update, onPhase: onPhase)
         if let reason = sa.abortReason { log("round \(a.round) aborted: \(reason)") } else {
             log("round \(a.round) completed (\(samples) samples contributed)")
         }

@@ -47,6 +47,12 @@ public enum RoundSetup {
                                 publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks)
     }
 
+    /// The secure-aggregation configuration of the round `announcement` describes (its session as bytes).
+    public static func config(federation f: FederationFile, model: FederatedModel,
+                              announcement a: RoundAnnouncement) throws -> SecAggConfig {
+        try config(federation: f, model: model, round: a.round, session: try unhex(a.session))
+    }
+
     /// Per-block weights of a node: its sample count on shared tensors and on the heads of organs it annotates,
     /// 0 elsewhere.
     public static func blockWeights(model: FederatedModel, organs: [String], samples: Int) -> [UInt32] {

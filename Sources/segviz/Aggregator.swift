@@ -21,6 +21,8 @@ struct Aggregator: AsyncParsableCommand {
     @Option(help: "TLS private key (PEM).") var tlsKey: String?
     @Option(help: "Seconds to keep serving (final model, status page) after the last round.") var linger: Double = 5
     @Flag(help: "Keep serving after the last round until stopped (SIGTERM or Ctrl-C).") var keepServing = false
+    @Option(help: ArgumentHelp("Testing: seconds a message long-poll waits before answering 204.", visibility: .hidden))
+    var longPollSeconds: Double = 20
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
@@ -53,7 +55,8 @@ struct Aggregator: AsyncParsableCommand {
             }
             let tls = tlsCert.map { AggregatorService.TLSFiles(certificate: $0, privateKey: tlsKey!) }
             try await AggregatorService.run(coordinator: coordinator, federation: f, host: host, port: port, tls: tls,
-                                             lingerSeconds: keepServing ? .infinity : max(0, linger), log: log)
+                                             lingerSeconds: keepServing ? .infinity : max(0, linger),
+                                             longPollSeconds: longPollSeconds, log: log)
         }
     }
 }

@@ -20,7 +20,10 @@ struct Node: AsyncParsableCommand {
     @Flag(help: "Leave out cases with errors (listed) instead of refusing the data set.") var skipBadCases = false
     @Option(help: ArgumentHelp("Testing: exit abruptly when entering this phase (Training, ShareKeys, MaskedInput, ConsistencyCheck, Unmasking) in --crash-round.", visibility: .hidden))
     var crashAt: String?
-    @Option(help: ArgumentHelp("Testing: the round for --crash-at.", visibility: .hidden)) var crashRound: Int = 1
+    @Option(help: ArgumentHelp("Testing: the round for --crash-at and --hold-at.", visibility: .hidden)) var crashRound: Int = 1
+    @Option(help: ArgumentHelp("Testing: pause --hold-seconds when entering this phase in --crash-round (logs 'holding at PHASE'), so a test can cut the link then.", visibility: .hidden))
+    var holdAt: String?
+    @Option(help: ArgumentHelp("Testing: how long --hold-at pauses.", visibility: .hidden)) var holdSeconds: Double = 1
 
     func run() async throws {
         try await failingAsync {
@@ -33,12 +36,17 @@ struct Node: AsyncParsableCommand {
             let log: @Sendable (String) -> Void = { [id] in logLine(id, $0) }
             let trainer = try SiteTrainer(federation: f, node: id, dataset: dataset, mapping: mapping,
                                           skipBadCases: skipBadCases, log: log)
-            let crash = crashAt, crashRound = crashRound
+            let crash = crashAt, crashRound = crashRound, hold = holdAt, holdSeconds = holdSeconds
             let runner = try NodeRunner(federation: f, id: id, key: k, trainer: trainer, aggregatorURL: f.aggregator.url,
                                         log: log, onPhase: { phase, round in
-                                            if phase == crash && round == crashRound {
+                                            guard round == crashRound else { return }
+                                            if phase == crash {
                                                 log("simulated crash at \(phase) in round \(round)")
                                                 Foundation.exit(3)
+                                            }
+                                            if phase == hold {
+                                                log("holding at \(phase) in round \(round) for \(holdSeconds) s")
+                                                try? await Task.sleep(nanoseconds: UInt64(holdSeconds * 1e9))
                                             }
                                         })
             try await runner.run()

@@ -7,7 +7,7 @@ struct SegViz: AsyncParsableCommand {
         commandName: "segviz",
         abstract: "Secure federated liver and spleen segmentation from partially annotated CT sites.",
         subcommands: [Keygen.self, Aggregator.self, Node.self, Verify.self, Infer.self, Audit.self, Demo.self,
-                      Phantom.self, Train.self, Evaluate.self, Bench.self]
+                      Phantom.self, Train.self, Evaluate.self, Bench.self, Relay.self]
     )
 }
 
@@ -15,6 +15,6 @@ struct SegViz: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (run from a release build); the last line is key=value figures.",
-        subcommands: [BenchUNet.self, BenchInfer.self, BenchSecAgg.self]
+        subcommands: [BenchUNet.self, BenchInfer.self, BenchSecAgg.self, BenchLoad.self]
     )
 }

@@ -19,12 +19,13 @@ final class Child: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(_ args: [String], log: String) throws {
+    /// Runs `segviz ARGS`, or `LAUNCHER... segviz ARGS` (e.g. `ip netns exec NS`) when `launcher` is given.
+    init(_ args: [String], log: String, launcher: [String] = []) throws {
         logPath = log
         FileManager.default.createFile(atPath: log, contents: nil)
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.executableURL = URL(fileURLWithPath: segvizExecutable())
-        process.arguments = args
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? segvizExecutable())
+        process.arguments = launcher.isEmpty ? args : Array(launcher.dropFirst()) + [segvizExecutable()] + args
         process.standardOutput = h
         process.standardError = h
         try process.run()
@@ -50,7 +51,7 @@ struct ProcessFederation {
     var mappings: [String: String] = [:]
     let externalMapping: String
 
-    init(rounds: Int, phaseTimeout: Double = 4, trainingTimeout: Double = 60) throws {
+    init(rounds: Int, phaseTimeout: Double = 4, trainingTimeout: Double = 60, threshold: Int? = nil) throws {
         dir = try temporaryDirectory()
         let gen = PhantomGenerator(dims: [32, 32, 24], spacing: SIMD3(9, 9, 9))
         let ann: [PhantomAnnotation] = [.liver, .spleen, .liver]
@@ -74,24 +75,33 @@ struct ProcessFederation {
             f.localEpochs = 1
             f.phaseTimeoutSeconds = phaseTimeout
             f.trainingTimeoutSeconds = trainingTimeout
+            if let threshold { f.secureAggregation.threshold = threshold }
         }
         fedPath = "\(dir)/keys/federation.json"
     }
 
     var statePath: String { "\(dir)/state" }
 
-    func startAggregator(log: String = "aggregator.log", extra: [String] = []) throws -> Child {
-        try Child(["aggregator", "--federation", fedPath, "--state", statePath, "--threads", "1"] + extra, log: "\(dir)/\(log)")
+    func startAggregator(log: String = "aggregator.log", listen: String? = nil, extra: [String] = [],
+                         launcher: [String] = []) throws -> Child {
+        try Child(["aggregator", "--federation", fedPath, "--state", statePath, "--threads", "1"]
+                  + (listen.map { ["--listen", $0] } ?? []) + extra,
+                  log: "\(dir)/\(log)", launcher: launcher)
     }
 
     /// The aggregator's base URL from the federation file.
     var url: String { federation.aggregator.url }
 
-    func startNode(_ id: String, crashAt: String? = nil, crashRound: Int = 1) throws -> Child {
+    /// Starts node `id`; `crashAt` kills it at that phase of `crashRound`, `holdAt` pauses it there (1 s);
+    /// `aggregator` overrides the federation file's URL, `launcher` prefixes the command (a namespace).
+    func startNode(_ id: String, crashAt: String? = nil, holdAt: String? = nil, crashRound: Int = 1,
+                   aggregator: String? = nil, launcher: [String] = []) throws -> Child {
         var args = ["node", "--federation", fedPath, "--id", id, "--key", "\(dir)/keys/\(id).key",
                     "--dataset", "\(dir)/sites/\(id)", "--labels", mappings[id]!, "--threads", "1"]
         if let crashAt { args += ["--crash-at", crashAt, "--crash-round", String(crashRound)] }
-        return try Child(args, log: "\(dir)/\(id)-\(crashAt ?? "run").log")
+        if let holdAt { args += ["--hold-at", holdAt, "--crash-round", String(crashRound)] }
+        if let aggregator { args += ["--aggregator", aggregator] }
+        return try Child(args, log: "\(dir)/\(id)-\(crashAt ?? holdAt ?? "run")-r\(crashRound).log", launcher: launcher)
     }
 
     /// Waits (up to `seconds`) until the ledger holds at least `count` records.

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Federation
+import Foundation
+import SecureAggregation
+
+/// The federation `segviz bench load` runs: N generated node keys, a U-Net scaled to the wanted size, and
+/// the simulated nodes' side of each round.
+struct LoadFederation: Sendable {
+    let federation: FederationFile
+    let fedPath: String
+    let statePath: String
+    let template: FederatedModel
+    let keys: [IdentityKey]
+    let port: Int
+
+    /// Thrown by a simulated node's phase hook to vanish from the round, as a crash would.
+    struct Dropout: Error {}
+
+    init(directory: String, nodes: Int, neighbours: Int?, params: Int?, rounds: Int, phaseTimeout: Double) throws {
+        port = try freeLoopbackPort()
+        let network = Self.network(approximateParameters: params)
+        let k = min(neighbours ?? 16, nodes - 1)
+        let holders = k + 1
+        let ids = (0 ..< nodes).map { String(format: "node-%03d", $0) }
+        federation = try FederationSetup.create(keysDirectory: "\(directory)/keys", name: "bench-load", url: "http://127.0.0.1:\(port)",
+                                                nodes: ids.map { .init(id: $0, organs: ["liver", "spleen"]) }) { f in
+            f.network = network
+            f.rounds = rounds
+            f.localEpochs = 1
+            f.secureAggregation.neighbours = k < nodes - 1 ? k : nil
+            f.secureAggregation.threshold = holders / 2 + 1
+            f.phaseTimeoutSeconds = phaseTimeout
+            f.trainingTimeoutSeconds = 600
+        }
+        fedPath = "\(directory)/keys/federation.json"
+        statePath = "\(directory)/state"
+        keys = try ids.map { try KeyFiles.loadSecretKey(path: "\(directory)/keys/\($0).key") }
+        template = FederatedModel(strategy: federation.strategy, organs: federation.organNames, network: network, seed: 0)
+    }
+
+    /// The demo's U-Net, or channels [c, 2c, 4c, 8c] with c chosen so that the model has about `target` parameters.
+    static func network(approximateParameters target: Int?) -> FederationFile.NetworkSpec {
+        var spec = FederationFile.NetworkSpec(channels: [8, 16, 32, 64], strides: [2, 2, 2], numResUnits: 2, norm: "batch")
+        guard let target else { return spec }
+        func count(_ c: Int) -> Int {
+            spec.channels = [c, 2 * c, 4 * c, 8 * c]
+            return FederatedModel(strategy: .single, organs: ["liver", "spleen"], network: spec, seed: 0).values.count
+        }
+        var lo = 1, hi = 256
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if count(mid) < target { lo = mid + 1 } else { hi = mid }
+        }
+        if lo > 1, abs(count(lo - 1) - target) < abs(count(lo) - target) { lo -= 1 }
+        spec.channels = [lo, 2 * lo, 4 * lo, 8 * lo]
+        return spec
+    }
+
+    /// One signed HTTP client per node.
+    func clients() throws -> [AggregatorClient] {
+        try federation.nodes.enumerated().map { i, n in
+            try AggregatorClient(baseURL: federation.aggregator.url, node: n.id, key: keys[i])
+        }
+    }
+
+    /// Polls the aggregator's status until it answers (60 s at most).
+    func waitUntilListening(_ client: AggregatorClient) async throws {
+        let until = Date().addingTimeInterval(60)
+        while true {
+            do { _ = try await client.status(); return } catch {
+                guard Date() < until else { throw ValidationError("the aggregator did not answer within 60 s: \(error)") }
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+        }
+    }
+
+    /// Node `i`'s part in round `r`: waits for the round's key advertisement phase, then runs secure
+    /// aggregation with a random update. Returns a problem, or nil when the round completed for it (or it
+    /// dropped out as told).
+    /// The masked inputs of all nodes that stay are held back until every one is ready (`release`), then
+    /// posted together: the worst case for the aggregator's memory.
+    func simulateNode(_ i: Int, round r: Int, client: AggregatorClient, dropOut: Bool, release: Barrier) async throws -> String? {
+        let until = Date().addingTimeInterval(300)
+        var a = try await client.status()
+        while !(a.round == r && a.phase == .advertiseKeys) {
+            if a.round > r || a.phase == .finished || Date() > until {
+                return "node \(i) could not join round \(r) (aggregator is at round \(a.round), \(a.phase))"
+            }
+            try await Task.sleep(nanoseconds: 50_000_000)
+            a = try await client.status()
+        }
+        let config = try RoundSetup.config(federation: federation, model: template, announcement: a)
+        var random = SplitMix(seed: UInt64(r) << 32 | UInt64(i))
+        let values = (0 ..< template.values.count).map { _ in random.nextFloat() * 0.01 }
+        let update = ClientUpdate(values: values, blockWeights: RoundSetup.blockWeights(model: template, organs: ["liver", "spleen"],
+                                                                                        samples: 1 + i % 8))
+        do {
+            let sa = try await client.secureAggregation(round: r, session: a.session, config: config, index: UInt32(i),
+                                                        identity: keys[i].signingKey, update: update) { phase, _ in
+                guard phase == "MaskedInput" else { return }
+                if dropOut { throw Dropout() }
+                await release.arrive()
+            }
+            return sa.abortReason.map { "node \(i): round \(r) aborted: \($0)" }
+        } catch is Dropout {
+            return nil
+        }
+    }
+
+    /// Checks the ledger after the run: it verifies, records every round as completed with the expected
+    /// number of survivors, and each round's model file is on disk, signed, with the recorded hash; no
+    /// temporary file is left. Prints each problem; returns how many there were.
+    func checkLedger(expectedSurvivors: Int) throws -> Int {
+        let aggregatorKey = try Minisign.PublicKey(text: federation.aggregator.publicKey)
+        let v = try Ledger(path: "\(statePath)/ledger.sqlite").verify(aggregatorKey: aggregatorKey)
+        var problems = v.problems
+        if v.records.map(\.round) != Array(1 ... federation.rounds) {
+            problems.append("ledger holds rounds \(v.records.map(\.round)), expected 1...\(federation.rounds)")
+        }
+        for rec in v.records {
+            guard rec.status == "completed" else { problems.append("round \(rec.round) \(rec.status): \(rec.abortReason ?? "")"); continue }
+            if rec.survivors.count != expectedSurvivors {
+                problems.append("round \(rec.round): \(rec.survivors.count) survivors, expected \(expectedSurvivors)")
+            }
+            let path = String(format: "%@/models/global-r%04d.safetensors", statePath, rec.round)
+            do {
+                let (bytes, _) = try ModelSignature.verifyFile(path: path, publicKey: aggregatorKey)
+                let h = try BLAKE2b.hash(bytes, outputLength: 32).map { String(format: "%02x", $0) }.joined()
+                if h != rec.modelHash { problems.append("\(path): hash \(h.prefix(16)) is not the recorded \(rec.modelHash.prefix(16))") }
+            } catch { problems.append("\(path): \(error)") }
+        }
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "\(statePath)/models"))?.filter { $0.hasPrefix(".") } ?? []
+        if !leftovers.isEmpty { problems.append("temporary files left in models/: \(leftovers)") }
+        for p in problems { print("PROBLEM: \(p)") }
+        return problems.count
+    }
+}
+
+/// Suspends callers until `count` of them have arrived, then lets them all go.
+actor Barrier {
+    private let count: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(count: Int) { self.count = count }
+
+    /// Waits for the others.
+    func arrive() async {
+        if waiting.count + 1 >= count {
+            for w in waiting { w.resume() }
+            waiting = []
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+}
