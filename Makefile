@@ -3,13 +3,15 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 RELEASE_BIN := .build/release/segviz
+FUZZ_SECONDS ?= 60
 
-.PHONY: deps build release test demo bench clean help
+.PHONY: deps build release test demo bench fuzz clean help
 
 help:
 	@echo "make demo   - install what is missing, build (release), run the federated demo"
 	@echo "make test   - install what is missing, build, run the test suite"
 	@echo "make bench  - release-build benchmarks (key=value figures on each last line)"
+	@echo "make fuzz   - libFuzzer+ASan on every decoder, FUZZ_SECONDS (60) each; not part of make test"
 
 deps:
 	@bash scripts/install-deps.sh
@@ -29,6 +31,9 @@ demo: release
 
 bench: release
 	$(RELEASE_BIN) bench --help
+
+fuzz: deps
+	SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 clean:
 	rm -rf .build
