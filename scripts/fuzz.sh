@@ -30,7 +30,8 @@ for t in $targets; do
     mkdir -p "$scratch/corpus/$t" "$scratch/crashes/$t"
     log="$scratch/logs/$t.log"
     set +e
-    SEGVIZ_FUZZ_TARGET="$t" ASAN_OPTIONS=detect_leaks=0 "$bin" "$scratch/corpus/$t" "$scratch/seeds/$t" \
+    # SWIFT_BACKTRACE off: the Swift runtime's crash handler reads memory ASan then reports instead of the fault.
+    SEGVIZ_FUZZ_TARGET="$t" ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no "$bin" "$scratch/corpus/$t" "$scratch/seeds/$t" \
         -max_total_time="$seconds" -print_final_stats=1 -timeout=20 -rss_limit_mb=3072 -max_len=65536 \
         -artifact_prefix="$scratch/crashes/$t/" >"$log" 2>&1
     rc=$?

@@ -81,6 +81,24 @@ func expectNoKeyMaterial(in logs: [String: String], keysDirectory: String, sourc
         #expect(throws: FederationError.self) { try KeyFiles.loadSecretKey(path: "\(dir)/link.key") }
     }
 
+    /// The log grep itself: every way a careless log line could show a key is caught.
+    @Test func logGrepFindsPlantedKeyMaterial() throws {
+        let dir = try temporaryDirectory()
+        try KeyFiles.generate(id: "node-a", directory: dir)
+        let keyPath = KeyFiles.paths(id: "node-a", directory: dir).secretKey
+        let key = try KeyFiles.loadSecretKey(path: keyPath)
+        let seed = key.signingKey.exportSeed(), secret = key.secretBytes
+        let planted = [
+            "key file": try String(contentsOfFile: keyPath, encoding: .utf8),
+            "seed hex": "seed=" + seed.map { String(format: "%02x", $0) }.joined(),
+            "secret HEX": secret.map { String(format: "%02X", $0) }.joined() + " end",
+            "seed base64": "k \(Data(seed).base64EncodedString())",
+            "secret printed": "secret: \(secret)",
+        ]
+        let patterns = try keyMaterialPatterns(keysDirectory: dir)
+        for (what, text) in planted { #expect(patterns.contains { text.contains($0.text) }, "\(what) not caught") }
+    }
+
     /// Values holding secrets print, interpolate, dump and reflect without their bytes.
     @Test func secretsAreRedactedInEveryTextualForm() throws {
         let dir = try temporaryDirectory()
