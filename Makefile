@@ -3,13 +3,15 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 RELEASE_BIN := .build/release/segviz
+FUZZ_SECONDS ?= 60
 
-.PHONY: deps build release test demo bench clean help api-fuzz
+.PHONY: deps build release test demo bench fuzz clean help api-fuzz
 
 help:
 	@echo "make demo   - install what is missing, build (release), run the federated demo"
 	@echo "make test   - install what is missing, build, run the test suite"
 	@echo "make bench  - release-build benchmarks (key=value figures on each last line)"
+	@echo "make fuzz   - libFuzzer+ASan on every decoder, FUZZ_SECONDS (60) each; not part of make test"
 	@echo "make api-fuzz - schemathesis against openapi.yaml with signed, unsigned and mis-signed requests"
 
 deps:
@@ -34,6 +36,9 @@ bench: release
 api-fuzz: deps
 	$(SWIFT) build --product segviz
 	bash scripts/api-fuzz.sh .build/debug/segviz
+
+fuzz: deps
+	SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 clean:
 	rm -rf .build

@@ -75,8 +75,18 @@ let package = Package(
         ], resources: [.copy("Vectors")]),
         .testTarget(name: "FederationTests", dependencies: [
             "Federation", "SecureAggregation", "Imaging", "NN",
+            .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: Fuzzing (`make fuzz`): the libFuzzer targets of Fuzz/, added only when SEGVIZ_FUZZ is set, for
+// `swift build --sanitize=fuzzer --sanitize=address` in `.build-fuzz` (libFuzzer supplies `main`).
+if Context.environment["SEGVIZ_FUZZ"] != nil {
+    package.products.append(.executable(name: "segviz-fuzz", targets: ["segviz-fuzz"]))
+    package.targets.append(.executableTarget(name: "segviz-fuzz", dependencies: [
+        "Federation", "Imaging", "NN", "Tensor", "SecureAggregation", "SecureAggregationTesting",
+    ], path: "Fuzz"))
+}

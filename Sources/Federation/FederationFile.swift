@@ -147,9 +147,18 @@ public struct FederationFile: Codable, Equatable, Sendable {
         if aggregator.url.hasPrefix("https://") && aggregator.tlsCertificate == nil {
             try fail("aggregator.tlsCertificate: an https URL needs the pinned certificate (PEM)")
         }
+        if network.channels.count < 2 || network.channels.count > 8 {
+            try fail("network.channels: needs 2...8 levels, has \(network.channels.count)")
+        }
+        if let c = network.channels.first(where: { !(1...1024).contains($0) }) {
+            try fail("network.channels: \(c) must be within 1...1024")
+        }
         if network.channels.count != network.strides.count + 1 {
             try fail("network.strides: needs \(network.channels.count - 1) entries for \(network.channels.count) channels")
         }
+        if let s = network.strides.first(where: { $0 != 1 && $0 != 2 }) { try fail("network.strides: \(s) must be 1 or 2") }
+        if !(0...8).contains(network.numResUnits) { try fail("network.numResUnits: \(network.numResUnits) must be within 0...8") }
+        if !["batch", "instance"].contains(network.norm) { try fail("network.norm: '\(network.norm)' must be batch or instance") }
         if rounds < 1 { try fail("rounds: must be at least 1") }
         if localEpochs < 1 { try fail("localEpochs: must be at least 1") }
         if training.patch.count != 3 || training.patch.contains(where: { $0 < 8 }) {

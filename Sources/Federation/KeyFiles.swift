@@ -1,4 +1,5 @@
 import Foundation
+import SecureAggregation
 
 /// Identity key files: `NAME.pub` (minisign public-key format) and `NAME.key` (minisign's unencrypted
 /// secret-key format, mode 0600).
@@ -57,25 +58,44 @@ public enum KeyFiles {
         }
     }
 
-    /// Reads a secret key file, refusing one that group or others can read.
+    /// Reads a secret key file, refusing one that group or others can read (checked on the opened file, so
+    /// the file checked is the file read) or that is not a regular file. The file's bytes are wiped after use.
     public static func loadSecretKey(path: String) throws -> IdentityKey {
-        let attrs: [FileAttributeKey: Any]
-        do { attrs = try FileManager.default.attributesOfItem(atPath: path) } catch {
-            throw FederationError.file(path: path, problem: "cannot read secret key: \(error.localizedDescription)")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw FederationError.file(path: path, problem: "cannot read secret key: \(AtomicFile.errnoText())")
         }
-        if let mode = (attrs[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw FederationError.file(path: path, problem: "cannot read secret key: \(AtomicFile.errnoText())")
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw FederationError.file(path: path, problem: "secret key is not a regular file")
+        }
+        let mode = Int(st.st_mode & 0o777)
+        if mode & 0o077 != 0 {
             throw FederationError.file(path: path, problem: String(format:
                 "secret key is readable by others (mode %03o); run: chmod 600 %@", mode, path))
         }
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw FederationError.file(path: path, problem: "cannot read secret key: \(error.localizedDescription)")
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        defer { wipe(&bytes) }
+        var count = 0
+        while count < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else {
+                throw FederationError.file(path: path, problem: "cannot read secret key: \(AtomicFile.errnoText())")
+            }
+            if n == 0 { break }
+            count += n
         }
+        guard count < bytes.count else { throw FederationError.file(path: path, problem: "secret key file is too large") }
         do {
-            let f = try Minisign.SecretKeyFile(text: text, blake2b256: FedCrypto.blake2b256)
+            var f = try Minisign.SecretKeyFile(text: String(decoding: bytes[0..<count], as: UTF8.self),
+                                               blake2b256: FedCrypto.blake2b256)
+            defer { wipe(&f.secretKey) }
             return try IdentityKey(keyID: f.keyID, secretKey: f.secretKey)
-        } catch let e as FederationError {
-            throw e
         } catch {
             throw FederationError.file(path: path, problem: "not a segviz/minisign secret key: \(error)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SecureAggregation
 
 /// minisign's file formats (public key, secret key, detached signature), byte for byte, so that
 /// Debian's `minisign -Vm FILE -p KEY.pub` verifies SegViz's signatures and SegViz reads minisign's keys.
@@ -101,6 +102,7 @@ public enum Minisign {
             var b = Array("Ed".utf8) + [0, 0] + Array("B2".utf8)
             b += [UInt8](repeating: 0, count: 32 + 8 + 8)
             b += keyID + secretKey + blake2b256(checksummed)
+            defer { wipe(&b) }
             return "untrusted comment: segviz secret key (unencrypted; keep this file private, mode 0600)\n"
                 + Data(b).base64EncodedString() + "\n"
         }
@@ -110,15 +112,18 @@ public enum Minisign {
             let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty && !$0.hasPrefix("untrusted comment:") }
             guard let payload = lines.first else { throw FormatError.missingLine("secret key") }
-            guard let data = Data(base64Encoded: payload) else { throw FormatError.badBase64("secret key") }
-            let b = [UInt8](data)
+            guard var data = Data(base64Encoded: payload) else { throw FormatError.badBase64("secret key") }
+            var b = [UInt8](data)
+            data.resetBytes(in: 0..<data.count)
+            defer { wipe(&b) }
             guard b.count == 158 else { throw FormatError.badLength(what: "secret key file", expected: 158, got: b.count) }
             guard b[0] == UInt8(ascii: "E"), b[1] == UInt8(ascii: "d") else {
                 throw FormatError.unsupportedAlgorithm(String(decoding: b[0..<2], as: UTF8.self))
             }
             guard b[2] == 0, b[3] == 0 else { throw FormatError.encryptedSecretKey }
             try self.init(keyID: Array(b[54..<62]), secretKey: Array(b[62..<126]))
-            guard blake2b256(checksummed) == Array(b[126..<158]) else { throw FormatError.checksumMismatch }
+            // The checksum is a hash of the secret key: compared in constant time.
+            guard constantTimeEqual(blake2b256(checksummed), Array(b[126..<158])) else { throw FormatError.checksumMismatch }
         }
     }
 
@@ -189,4 +194,12 @@ public enum Minisign {
                             .trimmingCharacters(in: .whitespaces))
         }
     }
+}
+
+/// A secret key file's record prints its key id only, never the key (`print`, interpolation, `dump`).
+extension Minisign.SecretKeyFile: CustomStringConvertible, CustomReflectable {
+    public var description: String {
+        "SecretKeyFile(key id \((try? Minisign.PublicKey(keyID: keyID, key: [UInt8](repeating: 0, count: 32)))?.keyIDHex ?? "?"), secret key redacted)"
+    }
+    public var customMirror: Mirror { Mirror(self, children: ["keyID": keyID], displayStyle: .struct) }
 }

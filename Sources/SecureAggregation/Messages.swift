@@ -416,7 +416,9 @@ public struct RoundFinishedMessage: SecAggMessage {
     }
     public func encodeBody(into w: inout ByteWriter) {
         w.u8(completed ? 1 : 0)
-        let text = Array(reason.utf8.prefix(WireFormat.maximumReasonBytes))
+        // At most maximumReasonBytes, cut at a character boundary so that the bytes stay valid UTF-8.
+        var text = Array(reason.utf8.prefix(WireFormat.maximumReasonBytes))
+        while String(validating: text, as: UTF8.self) == nil { text.removeLast() }
         w.u32(UInt32(text.count))
         w.bytes(text)
     }
@@ -424,7 +426,11 @@ public struct RoundFinishedMessage: SecAggMessage {
         let flag = try r.u8()
         guard flag <= 1 else { throw SecAggError.malformed(message: name, reason: "completion flag \(flag)") }
         let n = try r.count(itemSize: 1, limit: WireFormat.maximumReasonBytes, what: "reason bytes")
-        return RoundFinishedMessage(round: round, completed: flag == 1, reason: String(decoding: try r.bytes(n), as: UTF8.self))
+        // Only valid UTF-8: a lossy decoding would give one message two encodings.
+        guard let reason = String(validating: try r.bytes(n), as: UTF8.self) else {
+            throw SecAggError.malformed(message: name, reason: "reason is not valid UTF-8")
+        }
+        return RoundFinishedMessage(round: round, completed: flag == 1, reason: reason)
     }
 }
 

@@ -137,3 +137,9 @@ enum GF256 {
         return exp[255 - log[Int(a)]]
     }
 }
+
+/// A share of a secret prints its x-coordinate and length only (`print`, interpolation, `dump`).
+extension Shamir.Share: CustomStringConvertible, CustomReflectable {
+    public var description: String { "Share(x: \(x), \(value.count) bytes, redacted)" }
+    public var customMirror: Mirror { Mirror(self, children: ["x": x], displayStyle: .struct) }
+}

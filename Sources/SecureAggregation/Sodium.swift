@@ -48,6 +48,14 @@ public final class SecretBytes: @unchecked Sendable, Equatable {
     }
 }
 
+/// Secrets never show their bytes in `print`, string interpolation, `dump` or `String(reflecting:)`, so no
+/// log line or error message built from a value that holds one can leak it.
+extension SecretBytes: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "SecretBytes(\(count) bytes, redacted)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .class) }
+}
+
 /// Constant-time equality of two byte strings (`sodium_memcmp`); unequal lengths compare unequal
 /// (the lengths themselves are not secret).
 public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -58,8 +66,9 @@ public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     }
 }
 
-/// Overwrites an array's bytes with zeros in a way the optimiser cannot remove.
-func wipe(_ bytes: inout [UInt8]) {
+/// Overwrites an array's bytes with zeros in a way the optimiser cannot remove (`sodium_memzero`).
+/// The array must be uniquely referenced for its storage, not a copy, to be wiped.
+public func wipe(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { raw in
         if let base = raw.baseAddress { sodium_memzero(base, raw.count) }
     }

@@ -33,6 +33,10 @@ import Testing
                              "--input", "\(fed.dir)/external/img/\(ct)", "--output", "\(fed.dir)/mask.nii.gz"])
         #expect(infer.status == 0, "\(infer.output)")
         #expect(FileManager.default.fileExists(atPath: "\(fed.dir)/mask.nii.gz"))
+        // No log of the whole run shows identity key material (threat model T9).
+        var logs = ["aggregator": agg.output, "verify": verify.output, "infer": infer.output]
+        for (id, n) in zip(fed.sites, nodes) { logs[id] = n.output }
+        try expectNoKeyMaterial(in: logs, keysDirectory: "\(fed.dir)/keys")
     }
 
     /// A node killed at a phase: the round completes with the survivors, the next round goes on with all.

@@ -1,0 +1,121 @@
+// Fuzz targets of the federation's decoders: the federation file, minisign keys and signatures, and the
+// aggregator's handling of an HTTP request (authentication headers, then the body as a protocol message).
+import Foundation
+@testable import Federation
+import SecureAggregation
+
+let federationTargets: [FuzzTarget] = [
+    FuzzTarget(name: "federation-file", seeds: { [Array(try Fixtures.federation.encoded())] }) { bytes in
+        guard let f = try? FederationFile.decode(Data(bytes), path: "fuzz.json") else { return }
+        // What the aggregator and every node derive from an accepted file must not trap either.
+        _ = SecureAggregationBound.meanErrorBound(f)
+        guard let roster = try? RoundSetup.roster(f) else { return }
+        fuzzInvariant(roster.count == f.nodes.count, "roster size differs from the node list")
+        guard f.network.channels.reduce(0, +) <= 24, f.network.numResUnits <= 2 else { return }
+        let model = FederatedModel(strategy: f.strategy, organs: f.organNames, network: f.network, seed: f.training.seed)
+        _ = try? RoundSetup.config(federation: f, model: model, round: 1, session: [UInt8](repeating: 7, count: 32))
+    },
+    FuzzTarget(name: "minisign-public-key", seeds: {
+        [Array(Fixtures.keys.aggregator.publicKey.fileText.utf8), Array(Fixtures.keys.nodes[0].publicKey.base64.utf8)]
+    }) { bytes in
+        guard let k = try? Minisign.PublicKey(text: String(decoding: bytes, as: UTF8.self)) else { return }
+        fuzzInvariant((try? Minisign.PublicKey(text: k.fileText)) == k, "public key does not round-trip")
+    },
+    FuzzTarget(name: "minisign-secret-key", seeds: {
+        let p = KeyFiles.paths(id: "node-a", directory: Fixtures.directory.appendingPathComponent("keys").path)
+        return [[UInt8](try Data(contentsOf: URL(fileURLWithPath: p.secretKey)))]
+    }) { bytes in
+        guard let f = try? Minisign.SecretKeyFile(text: String(decoding: bytes, as: UTF8.self),
+                                                 blake2b256: FedCrypto.blake2b256) else { return }
+        guard let key = try? IdentityKey(keyID: f.keyID, secretKey: f.secretKey) else { return }
+        let m: [UInt8] = [1, 2, 3]
+        fuzzInvariant(FedCrypto.verify(signature: key.sign(m), message: m, publicKey: key.publicKey.key),
+                      "an accepted secret key signs what its public key does not verify")
+    },
+    FuzzTarget(name: "minisign-signature", seeds: { [Array(Fixtures.artifact.signature.fileText.utf8)] }) { bytes in
+        guard let s = try? Minisign.Signature(text: String(decoding: bytes, as: UTF8.self)) else { return }
+        fuzzInvariant((try? Minisign.Signature(text: s.fileText))?.globalSignedBytes == s.globalSignedBytes,
+                      "signature does not round-trip")
+        let verified = try? ModelSignature.verify(fileBytes: Fixtures.artifact.bytes, signature: s,
+                                                  publicKey: Fixtures.keys.aggregator.publicKey)
+        if verified != nil {
+            fuzzInvariant(s.signature == Fixtures.artifact.signature.signature, "a forged signature verified")
+        }
+    },
+    FuzzTarget(name: "http-request", seeds: httpSeeds, run: runHTTPRequest),
+]
+
+/// A request as the fuzzer sees it: `METHOD PATH`, header lines `Name: value`, a blank line, the body.
+/// When the first byte is `!`, the harness signs the request itself with node-a's key (keeping the fuzzed
+/// timestamp and nonce), so that inputs get past authentication to the body's decoders.
+struct FuzzRequest {
+    var method = "POST", path = "/", headers: [(String, String)] = [], body: [UInt8] = []
+
+    init(_ bytes: [UInt8]) {
+        let split = bytes.firstRange(of: [10, 10]) ?? bytes.endIndex ..< bytes.endIndex
+        let head = String(decoding: bytes[..<split.lowerBound], as: UTF8.self).split(separator: "\n")
+        body = Array(bytes[split.upperBound...])
+        if let first = head.first {
+            let parts = first.split(separator: " ", maxSplits: 1)
+            method = String(parts[0])
+            path = parts.count > 1 ? String(parts[1]) : "/"
+        }
+        for line in head.dropFirst() {
+            guard let c = line.firstIndex(of: ":") else { continue }
+            headers.append((String(line[..<c]), String(line[line.index(after: c)...]).trimmingCharacters(in: .whitespaces)))
+        }
+    }
+
+    func encoded() -> [UInt8] {
+        Array(([method + " " + path] + headers.map { "\($0.0): \($0.1)" }).joined(separator: "\n").utf8) + [10, 10] + body
+    }
+}
+
+/// The fixed clock of the http-request target (seeds are signed at this time).
+let httpNow: Int64 = 1_750_000_000
+
+let verifier = try! RequestVerifier(federation: Fixtures.federation)
+
+func runHTTPRequest(_ bytes: [UInt8]) {
+    var r = FuzzRequest(bytes.first == UInt8(ascii: "!") ? Array(bytes.dropFirst()) : bytes)
+    if bytes.first == UInt8(ascii: "!") {
+        let get = { (n: String) in r.headers.first { $0.0.lowercased() == n.lowercased() }?.1 }
+        let ts = get(RequestAuth.timestampHeader).flatMap { Int64($0) } ?? httpNow
+        let nonce = get(RequestAuth.nonceHeader) ?? String(repeating: "0", count: 32)
+        let sig = Fixtures.keys.nodes[0].sign(RequestAuth.canonical(method: r.method, path: r.path, node: "node-a",
+                                                                    timestamp: ts, nonce: nonce, body: r.body))
+        r.headers.removeAll { $0.0.lowercased() == RequestAuth.signatureHeader.lowercased() }
+        r.headers.append((RequestAuth.signatureHeader, Data(sig).base64EncodedString()))
+    }
+    let request = r
+    let node = Fixtures.blocking { () async -> String? in
+        try? await verifier.authenticate(method: request.method, path: request.path, header: { name in
+            request.headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        }, body: request.body, now: httpNow)
+    }
+    guard let node, let index = Fixtures.federation.nodes.firstIndex(where: { $0.id == node }) else { return }
+    // An authenticated body: what the aggregator's protocol server does with it in its first phase, and what
+    // a node does with a status answer.
+    var server = SecAggServer(config: recordedRound.config)
+    _ = try? server.receive(bytes: request.body, from: UInt32(index))
+    _ = try? JSONDecoder().decode(RoundAnnouncement.self, from: Data(request.body))
+}
+
+/// Signed requests as nodes send them: each recorded client message posted, and a status poll.
+func httpSeeds() throws -> [[UInt8]] {
+    let key = Fixtures.keys.nodes[0]
+    let session = String(repeating: "ab", count: 32)
+    var bodies: [(String, String, [UInt8])] = [("GET", "/v1/status", [])]
+    for m in recordedRound.messages where !m.toClient && m.party == 0 {
+        bodies.append(("POST", "/v1/rounds/1/\(session)/messages", m.bytes))
+    }
+    let announcement = RoundAnnouncement(round: 1, session: session, phase: .advertiseKeys, modelRound: 0,
+                                         modelHash: Ledger.genesisHash, rounds: 3)
+    bodies.append(("GET", "/v1/status", Array(try JSONEncoder().encode(announcement))))
+    return bodies.flatMap { method, path, body -> [[UInt8]] in
+        var r = FuzzRequest([])
+        (r.method, r.path, r.body) = (method, path, body)
+        r.headers = RequestAuth.headers(method: method, path: path, body: body, node: "node-a", key: key, now: httpNow)
+        return [r.encoded(), [UInt8(ascii: "!")] + r.encoded()]
+    }
+}
