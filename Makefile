@@ -30,5 +30,12 @@ demo: release
 bench: release
 	$(RELEASE_BIN) bench --help
 
+# The SegViz experiment (baselines, centralised, SegViz plain/secure/FedBN, global model) into $(EXPERIMENT_OUT);
+# EXPERIMENT_ARGS=--quick for the 10-minute preset, or --config FILE / --seeds N.
+.PHONY: experiment
+EXPERIMENT_OUT ?= runs/experiment
+experiment: release
+	$(RELEASE_BIN) experiment --out $(EXPERIMENT_OUT) $(EXPERIMENT_ARGS)
+
 clean:
 	rm -rf .build
