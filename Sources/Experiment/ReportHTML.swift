@@ -19,7 +19,7 @@ enum ReportHTML {
         local epochs (the baselines and the centralised model: the same number of epochs), Adam lr \(c.training.learningRate),
         \(c.seeds) seed(s). Finished \(r.finished) after \(String(format: "%.1f", r.seconds / 60)) minutes.</p>
         """
-        h += claimsSection(r.claims)
+        h += claimsSection(r.claims, clip: c.clip)
         h += tableSection(r)
         h += "<h2>Dice after every round</h2><figure>\(chartSVG)<figcaption>Mean external Dice after each round (mean over seeds); "
         h += "dashed: single-site baselines. PNG copy: <a href=\"dice-per-round.png\">dice-per-round.png</a>.</figcaption></figure>"
@@ -62,7 +62,7 @@ enum ReportHTML {
         return ok ? " <span class=\"ok\">(met)</span>" : " <span class=\"bad\">(not met)</span>"
     }
 
-    static func claimsSection(_ c: Claims) -> String {
+    static func claimsSection(_ c: Claims, clip: Double) -> String {
         var h = "<h2>Findings</h2><ul>"
         if let d = c.segvizMinusIndividual {
             h += "<li>SegViz (plain) minus the best individual baseline: liver \(f3(d["liver"])), spleen \(f3(d["spleen"])); "
@@ -71,7 +71,11 @@ enum ReportHTML {
         if let m = c.secureMaxAbsDifference {
             h += "<li>Secure vs plain, same updates each round: largest aggregate difference \(String(format: "%.3g", m)), bound "
             h += "\(String(format: "%.3g", c.secureBound ?? 0)) (largest update \(String(format: "%.3g", c.secureMaxAbsUpdate ?? 0)))"
-            h += "\(verdict(c.secureWithinBound)).</li>"
+            h += "\(verdict(c.secureWithinBound))"
+            if let u = c.secureMaxAbsUpdate, u > clip {
+                h += "; some updates exceeded the clipping range ±\(clip), so those rounds also differ by clipping, not only quantisation"
+            }
+            h += ".</li>"
         }
         if let d = c.secureMinusPlainDice {
             h += "<li>Final Dice secure minus plain: liver \(f3(d["liver"])), spleen \(f3(d["spleen"])); expected within 0.01\(verdict(c.secureDiceWithin001)).</li>"
@@ -116,7 +120,8 @@ enum ReportHTML {
         for run in runs {
             for c in run.secureChecks ?? [] {
                 h += "<tr><td>\(run.seed)</td><td>\(c.round)</td><td>\(String(format: "%.3g", c.maxAbsDifference))</td>"
-                h += "<td>\(String(format: "%.3g", c.bound))</td><td>\(String(format: "%.3g", c.maxAbsUpdate))</td></tr>"
+                h += "<td>\(String(format: "%.3g", c.bound))</td><td>\(String(format: "%.3g", c.maxAbsUpdate))"
+                h += "\(c.maxAbsUpdate > r.config.clip ? " (clipped)" : "")</td></tr>"
             }
         }
         return h + "</table>"
