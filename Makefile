@@ -40,5 +40,12 @@ api-fuzz: deps
 fuzz: deps
 	SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
+# The SegViz experiment (baselines, centralised, SegViz plain/secure/FedBN, global model) into $(EXPERIMENT_OUT);
+# EXPERIMENT_ARGS=--quick for the 10-minute preset, or --config FILE / --seeds N.
+.PHONY: experiment
+EXPERIMENT_OUT ?= runs/experiment
+experiment: release
+	$(RELEASE_BIN) experiment --out $(EXPERIMENT_OUT) $(EXPERIMENT_ARGS)
+
 clean:
 	rm -rf .build

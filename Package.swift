@@ -31,6 +31,8 @@ let package = Package(
                        providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
         .target(name: "CNIfTI",
                 linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"),
                                  .linkedLibrary("z"), .linkedLibrary("m")]),
@@ -57,9 +59,14 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
 
+        // The SegViz experiment (baselines vs federated vs secure) and its HTML report; PNG via libpng.
+        .target(name: "Experiment", dependencies: [
+            "Federation", "SecureAggregation", "SecureAggregationTesting", "Imaging", "NN", "Tensor", "CPNG",
+        ], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+
         // MARK: Command-line tool
         .executableTarget(name: "segviz", dependencies: [
-            "Federation", "Imaging", "NN", "Tensor", "SecureAggregation",
+            "Federation", "Imaging", "NN", "Tensor", "SecureAggregation", "Experiment",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -78,6 +85,7 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
+        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Federation", "Imaging"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,142 @@
+import Foundation
+
+/// What `segviz experiment` runs: the phantom sites and external set, the network, the training budget and
+/// which setups to compare. A JSON file names only the fields it changes; the rest come from the preset
+/// (``standard`` or ``quick``). Unknown fields are refused, so a typo cannot silently fall back to a default.
+public struct ExperimentConfig: Codable, Equatable, Sendable {
+    /// One training site: a phantom data set in MSD layout annotating one organ.
+    public struct Site: Codable, Equatable, Sendable {
+        /// Site id (folder and report name).
+        public var id: String
+        /// The organ its labels annotate: `liver` or `spleen`.
+        public var organ: String
+        /// Labelled training cases.
+        public var cases: Int
+        /// Phantom seed (case `n` depends only on it and `n`).
+        public var seed: UInt64
+    }
+    /// The BTCV-style external test set (every organ labelled).
+    public struct External: Codable, Equatable, Sendable {
+        /// Labelled cases.
+        public var cases: Int
+        /// Phantom seed.
+        public var seed: UInt64
+    }
+    /// Phantom volumes.
+    public struct Phantom: Codable, Equatable, Sendable {
+        /// Voxels along i, j, k.
+        public var size: [Int]
+        /// Isotropic voxel size in mm (also the training spacing).
+        public var spacing: Double
+    }
+    /// The MONAI U-Net every setup trains.
+    public struct Network: Codable, Equatable, Sendable {
+        /// Channels per level (strides are 2 between levels).
+        public var channels: [Int]
+        /// Residual units per level.
+        public var numResUnits: Int
+        /// `instance` (MONAI's default) or `batch`. The FedBN setup always uses batch norm, which it is defined on.
+        public var norm: String
+    }
+    /// The training budget shared by every setup.
+    public struct Training: Codable, Equatable, Sendable {
+        /// Federated rounds (baselines and the centralised model are evaluated after the same number of epochs).
+        public var rounds: Int
+        /// Local epochs per round (the paper: 10).
+        public var localEpochs: Int
+        /// Patch D, H, W in voxels.
+        public var patch: [Int]
+        /// Patches per volume per epoch.
+        public var patchesPerVolume: Int
+        /// Adam learning rate.
+        public var learningRate: Double
+        /// Base seed; seed repeat `s` uses `seed + s`.
+        public var seed: UInt64
+        /// HU window mapped to 0...1.
+        public var window: [Double]
+    }
+
+    /// Free-text name shown in the report.
+    public var name: String
+    /// Phantom geometry.
+    public var phantom: Phantom
+    /// Training sites.
+    public var sites: [Site]
+    /// External test set.
+    public var external: External
+    /// Network.
+    public var network: Network
+    /// Training budget.
+    public var training: Training
+    /// Setups to run, from ``Setup`` raw values; the report compares whichever ran.
+    public var setups: [String]
+    /// Seed repeats (`--seeds`).
+    public var seeds: Int
+    /// Secure aggregation clipping range: updates are clipped to [-clip, clip] before quantisation.
+    public var clip: Double
+    /// First round in which `global-distill` distils from the previous global model (earlier models are untrained).
+    public var distillFromRound: Int
+    /// Compute threads (OpenBLAS and the convolution kernels).
+    public var threads: Int
+
+    /// The default experiment, sized to finish within an hour on 2 shared cores (see README for the arithmetic).
+    public static let standard = ExperimentConfig(
+        name: "SegViz phantom experiment",
+        phantom: Phantom(size: [64, 64, 48], spacing: 4.5),
+        sites: [Site(id: "liver-a", organ: "liver", cases: 6, seed: 11),
+                Site(id: "spleen-b", organ: "spleen", cases: 6, seed: 22),
+                Site(id: "liver-c", organ: "liver", cases: 6, seed: 33)],
+        external: External(cases: 6, seed: 99),
+        network: Network(channels: [8, 16, 32, 64], numResUnits: 2, norm: "instance"),
+        training: Training(rounds: 8, localEpochs: 10, patch: [32, 48, 48], patchesPerVolume: 4,
+                           learningRate: 2e-3, seed: 2024, window: [-175, 250]),
+        setups: Setup.allCases.map(\.rawValue), seeds: 1, clip: 8, distillFromRound: 2, threads: 2)
+
+    /// `--quick`: the same comparison on fewer cases, rounds and epochs (under 10 minutes on 2 cores).
+    public static var quick: ExperimentConfig {
+        var c = standard
+        c.name = "SegViz phantom experiment (quick)"
+        for i in c.sites.indices { c.sites[i].cases = 4 }
+        c.external.cases = 4
+        c.training.rounds = 4
+        c.training.localEpochs = 4
+        return c
+    }
+
+    /// Which setups to run, in report order.
+    public var selectedSetups: [Setup] { Setup.allCases.filter { setups.contains($0.rawValue) } }
+
+    /// Reads `path` over `base`: every field the file gives replaces the preset's; unknown fields, wrong types
+    /// and invalid values are errors naming the file and the field.
+    public static func load(path: String, over base: ExperimentConfig) throws -> ExperimentConfig {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ExperimentError.config(path: path, field: "(file)", problem: "cannot read: \(error.localizedDescription)")
+        }
+        return try decode(data, path: path, over: base)
+    }
+
+    /// Decodes JSON `data` over `base` (see ``load(path:over:)``); `path` names the source in errors.
+    public static func decode(_ data: Data, path: String, over base: ExperimentConfig) throws -> ExperimentConfig {
+        guard let user = try? JSONSerialization.jsonObject(with: data) else {
+            throw ExperimentError.config(path: path, field: "(file)", problem: "not valid JSON")
+        }
+        let baseObject = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(base))
+        let merged = try JSONMerge.merge(user, over: baseObject, path: path, field: "")
+        let config: ExperimentConfig
+        do {
+            config = try JSONDecoder().decode(ExperimentConfig.self, from: try JSONSerialization.data(withJSONObject: merged))
+        } catch let e as DecodingError {
+            throw ExperimentError.config(path: path, field: JSONMerge.field(of: e), problem: "wrong type or value")
+        }
+        try config.validate(path: path)
+        return config
+    }
+
+    /// The configuration as pretty, key-sorted JSON (written beside the results).
+    public func encoded() throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try enc.encode(self)
+    }
+}

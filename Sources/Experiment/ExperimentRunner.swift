@@ -1,0 +1,164 @@
+import Federation
+import Foundation
+import Imaging
+import NN
+import SecureAggregation
+import Tensor
+
+/// Trains and evaluates every selected setup on the same sites, external set, seeds and training budget,
+/// in-process (no HTTP, no child processes).
+public final class ExperimentRunner {
+    let config: ExperimentConfig
+    let data: ExperimentData
+    let evaluator: Evaluator
+    let training: RoundTraining
+    let log: (String) -> Void
+    /// Final predictions of the last seed per run name (external case order), for the overlays.
+    public private(set) var predictions: [String: [Volume]] = [:]
+
+    /// A runner over prepared data; `log` receives progress lines.
+    public init(config: ExperimentConfig, data: ExperimentData, log: @escaping (String) -> Void) {
+        self.config = config
+        self.data = data
+        evaluator = Evaluator(data: data, patch: config.training.patch)
+        training = RoundTraining(config)
+        self.log = log
+    }
+
+    /// Every run of every seed, setups in report order.
+    public func runAll() throws -> [SetupRun] {
+        var runs: [SetupRun] = []
+        for s in 0..<config.seeds {
+            for setup in config.selectedSetups { runs += try run(setup, seed: s) }
+        }
+        return runs
+    }
+
+    /// The runs of one setup and seed (one per site for the individual baselines).
+    public func run(_ setup: Setup, seed: Int) throws -> [SetupRun] {
+        let sites = data.sites.map { $0.reseeded(seed) }
+        switch setup {
+        case .individual:
+            return try sites.map { site in
+                try timed(name: "individual-\(site.id)", setup: setup, seed: seed, organs: [site.organ], strategy: .heads) { model, round in
+                    training.trainHead(model: model, site: site, epochs: config.training.localEpochs, round: round)
+                    return nil
+                }
+            }
+        case .centralised:
+            return [try timed(name: setup.rawValue, setup: setup, seed: seed, organs: Organ.allCases, strategy: .single) { model, round in
+                training.trainSingle(model: model, sites: sites, epochs: config.training.localEpochs, round: round, teacher: nil)
+                return nil
+            }]
+        case .segviz, .segvizSecure, .segvizFedBN, .global, .globalDistill:
+            let strategy: FederationFile.Strategy = [.global, .globalDistill].contains(setup) ? .single : .heads
+            let federated = FederatedRounds(config: config, sites: sites, training: training, secure: setup == .segvizSecure,
+                                            localPatterns: setup == .segvizFedBN ? [".adn.N."] : [],
+                                            distill: setup == .globalDistill)
+            return [try timed(name: setup.rawValue, setup: setup, seed: seed, organs: Organ.allCases, strategy: strategy) { model, round in
+                try federated.round(global: model, round: round)
+            }]
+        }
+    }
+
+    /// Runs `rounds` rounds of `step` on a fresh model (initialised from the seed), evaluating after each.
+    private func timed(name: String, setup: Setup, seed: Int, organs: [Organ], strategy: FederationFile.Strategy,
+                       step: (FederatedModel, Int) throws -> SecureRoundCheck?) throws -> SetupRun {
+        let t0 = Date()
+        var spec = try config.network.federationSpec()
+        if setup == .segvizFedBN { spec.norm = "batch" }  // FedBN is defined on batch-norm layers
+        let model = FederatedModel(strategy: strategy, organs: Organ.allCases.sorted().map(\.description), network: spec,
+                                   seed: config.training.seed &+ UInt64(seed))
+        var rounds: [RoundDice] = []
+        var checks: [SecureRoundCheck] = []
+        for r in 1...config.training.rounds {
+            if let check = try step(model, r) { checks.append(check) }
+            let dice = try evaluator.meanDice(model: model, organs: organs)
+            rounds.append(RoundDice(round: r, dice: dice))
+            let text = dice.sorted { $0.key < $1.key }.map { String(format: "%@ %.3f", $0.key, $0.value) }.joined(separator: " ")
+            log(String(format: "seed %d %@ round %d/%d: Dice %@ (%.0f s)", seed, name, r, config.training.rounds, text,
+                       Date().timeIntervalSince(t0)))
+        }
+        let (scores, preds) = try evaluator.scores(model: model, organs: organs)
+        if seed == config.seeds - 1 { predictions[name] = preds }
+        return SetupRun(name: name, setup: setup.rawValue, seed: seed, organs: organs.map(\.description), rounds: rounds,
+                        cases: scores, seconds: Date().timeIntervalSince(t0), secureChecks: setup == .segvizSecure ? checks : nil)
+    }
+}
+
+/// The federated setups' round: every site trains from the global model, the updates are combined (plain mean
+/// or secure aggregation), the global model moves by the aggregate.
+final class FederatedRounds {
+    let config: ExperimentConfig
+    let sites: [SiteData]
+    let training: RoundTraining
+    let secure: Bool
+    let localPatterns: [String]
+    let distill: Bool
+    let identities: [Identity.SigningKey]
+    /// Each site's last trained model (FedBN: its kept-local tensors start from here).
+    private var locals: [FederatedModel?]
+
+    init(config: ExperimentConfig, sites: [SiteData], training: RoundTraining, secure: Bool, localPatterns: [String], distill: Bool) {
+        self.config = config
+        self.sites = sites
+        self.training = training
+        self.secure = secure
+        self.localPatterns = localPatterns
+        self.distill = distill
+        identities = secure ? sites.map { _ in Identity.SigningKey() } : []
+        locals = Array(repeating: nil, count: sites.count)
+    }
+
+    /// One round on `global` (updated in place); returns the secure-vs-plain check for secure rounds.
+    func round(global: FederatedModel, round r: Int) throws -> SecureRoundCheck? {
+        let teacher = distill && r >= config.distillFromRound ? global.network() : nil
+        var contributions: [Contribution] = []
+        for (k, site) in sites.enumerated() {
+            let local = global.copy(values: global.values)
+            if let previous = locals[k] {
+                for i in local.entryIndices(matching: localPatterns) {
+                    let e = local.entries[i]
+                    local.values.replaceSubrange(e.range, with: previous.values[e.range])
+                }
+            }
+            switch global.strategy {
+            case .single: training.trainSingle(model: local, sites: [site], epochs: config.training.localEpochs, round: r, teacher: teacher)
+            case .heads: training.trainHead(model: local, site: site, epochs: config.training.localEpochs, round: r)
+            }
+            if !localPatterns.isEmpty { locals[k] = local }
+            var delta = local.values
+            for i in delta.indices { delta[i] -= global.values[i] }
+            contributions.append(Contribution(delta: delta, model: global, organs: [site.organ.description],
+                                              samples: site.set.items.count))
+        }
+        let plain = Aggregation.plainMean(contributions, model: global)
+        var mean = plain
+        var check: SecureRoundCheck?
+        if secure {
+            let (s, bound) = try Aggregation.secureMean(contributions, model: global, round: r, clip: config.clip, identities: identities)
+            let largest = contributions.map { $0.delta.map { Double(abs($0)) }.max() ?? 0 }.max() ?? 0
+            check = SecureRoundCheck(round: r, maxAbsDifference: Aggregation.maxAbsDifference(s, plain), bound: bound,
+                                     maxAbsUpdate: largest)
+            mean = s
+        }
+        for i in mean.indices { global.values[i] += mean[i] }
+        return check
+    }
+}
+
+extension ExperimentConfig.Network {
+    /// The federation file's network entry for this network (strides 2 between levels).
+    func federationSpec() throws -> FederationFile.NetworkSpec {
+        let fields: [String: Any] = ["channels": channels, "strides": Array(repeating: 2, count: channels.count - 1),
+                                     "numResUnits": numResUnits, "norm": norm]
+        return try JSONDecoder().decode(FederationFile.NetworkSpec.self, from: JSONSerialization.data(withJSONObject: fields))
+    }
+}
+
+extension SiteData {
+    /// The same site with its patch sampling seed moved to seed repeat `s` (repeat 0 is unchanged).
+    func reseeded(_ s: Int) -> SiteData {
+        SiteData(id: id, organ: organ, set: set, samplingSeed: samplingSeed &+ UInt64(s) &* 0x9E37_79B9_7F4A_7C15)
+    }
+}

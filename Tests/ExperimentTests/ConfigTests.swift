@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+@testable import Experiment
+
+@Suite struct ConfigTests {
+    func decode(_ json: String) throws -> ExperimentConfig {
+        try ExperimentConfig.decode(Data(json.utf8), path: "exp.json", over: .standard)
+    }
+
+    func expectField(_ json: String, _ field: String) {
+        do {
+            _ = try decode(json)
+            Issue.record("accepted \(json)")
+        } catch let e as ExperimentError {
+            guard case let .config(path, f, _) = e else { Issue.record("\(e)"); return }
+            #expect(path == "exp.json")
+            #expect(f == field, "\(e)")
+            #expect(e.description.hasPrefix("exp.json: field '\(field)'"))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func overridesMergeOverThePreset() throws {
+        let c = try decode(#"{"training": {"rounds": 3}, "seeds": 2}"#)
+        #expect(c.training.rounds == 3)
+        #expect(c.seeds == 2)
+        #expect(c.training.localEpochs == ExperimentConfig.standard.training.localEpochs)
+        #expect(c.sites == ExperimentConfig.standard.sites)
+        #expect(try decode("{}") == .standard)
+    }
+
+    @Test func badFieldsAreNamed() {
+        expectField(#"{"training": {"rounds": 0}}"#, "training.rounds")
+        expectField(#"{"training": {"round": 3}}"#, "training.round")
+        expectField(#"{"training": {"rounds": "many"}}"#, "training.rounds")
+        expectField(#"{"setups": ["segviz", "fedprox"]}"#, "setups.1")
+        expectField(#"{"sites": [{"id": "a", "organ": "kidney", "cases": 2, "seed": 1}]}"#, "sites.0.organ")
+        expectField(#"{"sites": [{"id": "a", "organ": "liver", "cases": 2}]}"#, "sites.0.seed")
+        expectField(#"{"sites": [{"id": "a", "organ": "liver", "cases": 2, "seed": 1}]}"#, "sites")
+        expectField(#"{"training": {"patch": [30, 48, 48]}}"#, "training.patch")
+        expectField(#"{"network": {"norm": "group"}}"#, "network.norm")
+        expectField(#"{"clip": -1}"#, "clip")
+        expectField(#"[1, 2]"#, "(top level)")
+        expectField("{not json", "(file)")
+    }
+
+    @Test func unreadableFileIsNamed() {
+        #expect(throws: ExperimentError.self) { try ExperimentConfig.load(path: "/nonexistent/exp.json", over: .quick) }
+    }
+
+    @Test func presetsAreValid() throws {
+        try ExperimentConfig.standard.validate(path: "standard")
+        try ExperimentConfig.quick.validate(path: "quick")
+        #expect(ExperimentConfig.quick.training.rounds * ExperimentConfig.quick.training.localEpochs
+            < ExperimentConfig.standard.training.rounds * ExperimentConfig.standard.training.localEpochs)
+    }
+}
