@@ -57,7 +57,7 @@ struct FuzzRequest {
         body = Array(bytes[split.upperBound...])
         if let first = head.first {
             let parts = first.split(separator: " ", maxSplits: 1)
-            method = String(parts[0])
+            method = parts.first.map(String.init) ?? ""
             path = parts.count > 1 ? String(parts[1]) : "/"
         }
         for line in head.dropFirst() {

@@ -34,10 +34,12 @@ public enum KeyFiles {
             throw FederationError.file(path: directory, problem: "cannot create directory: \(error.localizedDescription)")
         }
         let key = IdentityKey.generate()
-        let secretText = try Minisign.SecretKeyFile(keyID: key.publicKey.keyID, secretKey: key.secretBytes)
-            .fileText(blake2b256: FedCrypto.blake2b256)
+        var record = try Minisign.SecretKeyFile(keyID: key.publicKey.keyID, secretKey: key.secretBytes)
+        var contents = Data(record.fileText(blake2b256: FedCrypto.blake2b256).utf8)
+        wipe(&record.secretKey)
+        defer { contents.resetBytes(in: 0..<contents.count) }
         // The secret key is created exclusively with mode 0600 before any byte is written.
-        try AtomicFile.createExclusive(path: keyPath, contents: Data(secretText.utf8), mode: 0o600)
+        try AtomicFile.createExclusive(path: keyPath, contents: contents, mode: 0o600)
         do {
             try AtomicFile.write(path: pubPath, contents: Data(key.publicKey.fileText.utf8), mode: 0o644)
         } catch {

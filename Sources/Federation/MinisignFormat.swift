@@ -199,7 +199,7 @@ public enum Minisign {
 /// A secret key file's record prints its key id only, never the key (`print`, interpolation, `dump`).
 extension Minisign.SecretKeyFile: CustomStringConvertible, CustomReflectable {
     public var description: String {
-        "SecretKeyFile(key id \((try? Minisign.PublicKey(keyID: keyID, key: [UInt8](repeating: 0, count: 32)))?.keyIDHex ?? "?"), secret key redacted)"
+        "SecretKeyFile(key id \(keyID.reversed().map { String(format: "%02X", $0) }.joined()), secret key redacted)"
     }
     public var customMirror: Mirror { Mirror(self, children: ["keyID": keyID], displayStyle: .struct) }
 }
