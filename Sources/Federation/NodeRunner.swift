@@ -117,6 +117,13 @@ public struct NodeRunner: Sendable {
         let samples = try trainer.train(model: trained, epochs: federation.localEpochs, round: a.round)
         var delta = trained.values
         for i in delta.indices { delta[i] -= global.values[i] }
+        let clipped = RoundSetup.clippedTensors(model: global, delta: delta, clip: federation.secureAggregation.clip)
+        if !clipped.isEmpty {
+            let worst = clipped.max { $0.largest < $1.largest }!
+            log("round \(a.round): warning: the update of \(clipped.count) tensor(s) exceeds secureAggregation.clip "
+                + "\(federation.secureAggregation.clip) and is clipped (largest: \(worst.name) at \(worst.largest)); "
+                + "raise the clip in the federation file")
+        }
         let config = try RoundSetup.config(federation: federation, model: global, announcement: a)
         let update = ClientUpdate(values: delta, blockWeights: RoundSetup.blockWeights(model: global, organs: organs,
                                                                                        samples: samples))

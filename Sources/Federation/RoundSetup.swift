@@ -47,6 +47,15 @@ public enum RoundSetup {
                                 publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks)
     }
 
+    /// Tensors of `model` whose entries in `delta` exceed the clipping range (they would be clipped before
+    /// quantisation, so the aggregate would not be the true average): name and largest magnitude.
+    public static func clippedTensors(model: FederatedModel, delta: [Float], clip: Double) -> [(name: String, largest: Float)] {
+        model.entries.compactMap { e in
+            let largest = delta[e.range].reduce(Float(0)) { max($0, abs($1)) }
+            return Double(largest) > clip ? (e.name, largest) : nil
+        }
+    }
+
     /// The secure-aggregation configuration of the round `announcement` describes (its session as bytes).
     public static func config(federation f: FederationFile, model: FederatedModel,
                               announcement a: RoundAnnouncement) throws -> SecAggConfig {

@@ -92,3 +92,17 @@ func freePort() -> Int {
         }
     }
 }
+
+/// A node warns when its update exceeds the federation's clipping range (it would be clipped before masking).
+@Suite struct ClippingWarningTests {
+    @Test func tensorsBeyondTheClipAreNamed() throws {
+        let net = FederationFile.NetworkSpec(channels: [4, 8, 16], strides: [2, 2], numResUnits: 1, norm: "batch")
+        let model = FederatedModel(strategy: .single, organs: ["liver", "spleen"], network: net, seed: 1)
+        var delta = [Float](repeating: 0.01, count: model.values.count)
+        #expect(RoundSetup.clippedTensors(model: model, delta: delta, clip: 8).isEmpty)
+        let e = model.entries[3]
+        delta[e.offset + e.count - 1] = -24.8
+        let clipped = RoundSetup.clippedTensors(model: model, delta: delta, clip: 8)
+        #expect(clipped.count == 1 && clipped[0].name == e.name && clipped[0].largest == 24.8)
+    }
+}
