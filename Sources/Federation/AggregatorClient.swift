@@ -53,6 +53,10 @@ public final class AggregatorClient: Sendable {
 
     /// Sends a signed request; returns status and body.
     func send(_ method: HTTPMethod, _ path: String, body: [UInt8] = [], timeout: TimeInterval = 60) async throws -> (Int, [UInt8]) {
+        try await sendOnce(method, path, body: body, timeout: timeout)
+    }
+
+    private func sendOnce(_ method: HTTPMethod, _ path: String, body: [UInt8], timeout: TimeInterval) async throws -> (Int, [UInt8]) {
         var req = HTTPClientRequest(url: base + path)
         req.method = method
         for (k, v) in RequestAuth.headers(method: method.rawValue, path: path, body: body, node: node, key: key) {

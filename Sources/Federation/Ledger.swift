@@ -68,11 +68,18 @@ public final class Ledger: Sendable {
     private let db: DatabaseQueue
     private let path: String
 
+    /// How long an operation waits for another connection's lock before failing.
+    public static let busyTimeoutSeconds: TimeInterval = 30
+
     /// Opens (creating if needed) the ledger at `path`.
     public init(path: String) throws {
         self.path = path
         do {
-            db = try DatabaseQueue(path: path)
+            // Another process reading the ledger (`segviz audit`, a test, a backup) holds SQLite's lock for a
+            // moment: wait for it rather than failing to start or to record a round.
+            var config = Configuration()
+            config.busyMode = .timeout(Self.busyTimeoutSeconds)
+            db = try DatabaseQueue(path: path, configuration: config)
             try db.write { db in
                 try db.execute(sql: """
                     CREATE TABLE IF NOT EXISTS rounds (

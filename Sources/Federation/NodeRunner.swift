@@ -77,6 +77,9 @@ public struct NodeRunner: Sendable {
             }
             do {
                 local = try await takePart(in: a, local: local)
+                // The last round ended (completed or aborted) with this node in it: the federation is over,
+                // whether or not the aggregator is still there to say so (it stops serving soon after).
+                if a.round >= a.rounds { log("federation finished after \(a.rounds) rounds"); return }
             } catch let e as AggregatorClient.HTTPFailure where e.status == 409 {
                 log("round \(a.round) moved on without this node (\(e.message))")
             } catch let e as FederationError {

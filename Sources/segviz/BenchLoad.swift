@@ -57,8 +57,13 @@ struct BenchLoad: AsyncParsableCommand {
                 let outcomes = try await withThrowingTaskGroup(of: String?.self) { group in
                     for i in 0 ..< nodes {
                         group.addTask {
-                            try await setup.simulateNode(i, round: r, client: clients[i], dropOut: dropped.contains(i),
-                                                   release: release)
+                            do {
+                                return try await setup.simulateNode(i, round: r, client: clients[i], dropOut: dropped.contains(i),
+                                                                    release: release)
+                            } catch {
+                                await release.withdraw()
+                                return "node \(i) in round \(r): \(error)"
+                            }
                         }
                     }
                     var problems: [String] = []

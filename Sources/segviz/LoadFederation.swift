@@ -136,20 +136,30 @@ struct LoadFederation: Sendable {
     }
 }
 
-/// Suspends callers until `count` of them have arrived, then lets them all go.
+/// Suspends callers until `count` of them have arrived, then lets them all go. A caller that fails before
+/// arriving withdraws, so that the others are not held for ever.
 actor Barrier {
-    private let count: Int
+    private var expected: Int
+    private var arrived = 0
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    init(count: Int) { self.count = count }
+    init(count: Int) { expected = count }
 
     /// Waits for the others.
     func arrive() async {
-        if waiting.count + 1 >= count {
-            for w in waiting { w.resume() }
-            waiting = []
-            return
-        }
+        arrived += 1
+        if arrived >= expected { releaseAll(); return }
         await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// One caller will not arrive.
+    func withdraw() {
+        expected -= 1
+        if arrived >= expected { releaseAll() }
+    }
+
+    private func releaseAll() {
+        for w in waiting { w.resume() }
+        waiting = []
     }
 }

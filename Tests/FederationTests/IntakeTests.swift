@@ -65,6 +65,17 @@ import Testing
     }
 }
 
+/// `segviz bench load` end to end, small: a real aggregator process, 8 simulated nodes in SecAgg+
+/// neighbourhoods of 4, one dropping out each round; the ledger must hold both rounds with 7 survivors.
+@Test func benchLoadCompletesEveryRoundAndLosesNothing() throws {
+    let r = try run([segvizExecutable(), "bench", "load", "--nodes", "8", "--neighbours", "4", "--dropouts", "1",
+                     "--params", "3000", "--rounds", "2", "--phase-timeout", "2"])
+    #expect(r.status == 0, "\(r.output)")
+    let last = r.output.split(separator: "\n").last.map(String.init) ?? ""
+    #expect(last.contains("nodes=8") && last.contains("dropouts=1") && last.hasSuffix("lost=0"), "\(r.output)")
+    #expect(last.contains("agg_peak_rss_mb="), "\(last)")
+}
+
 /// Counts concurrent entries.
 actor Counter {
     private(set) var peak = 0
@@ -72,4 +83,27 @@ actor Counter {
     private var inside = 0
     func enter() { inside += 1; peak = max(peak, inside) }
     func leave() { inside -= 1; finished += 1 }
+}
+
+/// Found by the fault tests under load: a test (or `segviz audit`) reading the ledger while the aggregator
+/// opened it made the aggregator exit with "database is locked". The ledger now waits for the lock.
+@Test func ledgerWaitsForAnotherProcessesLock() async throws {
+    let dir = try temporaryDirectory()
+    let path = dir + "/ledger.sqlite"
+    _ = try Ledger(path: path)
+    let holder = try Child(command: ["/usr/bin/env", "python3", "-c", """
+        import sqlite3, sys, time
+        c = sqlite3.connect(sys.argv[1], isolation_level=None)
+        c.execute("BEGIN EXCLUSIVE")
+        print("locked", flush=True)
+        time.sleep(4)
+        c.execute("COMMIT")
+        """, path], log: dir + "/holder.log")
+    defer { holder.kill9() }
+    let locked = await holder.waitForOutput("locked", seconds: 30)
+    try #require(locked, "the lock holder did not start: \(holder.output)")
+    let started = Date()
+    let ledger = try Ledger(path: path)
+    #expect(try ledger.records().isEmpty)
+    #expect(Date().timeIntervalSince(started) > 0.5, "the lock was not held while the ledger opened")
 }

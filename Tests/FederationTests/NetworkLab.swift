@@ -88,6 +88,25 @@ final class NetworkLab: @unchecked Sendable {
         try ip("-n", aggregatorNamespace, "link", "set", "agg\(i)", up ? "up" : "down")
     }
 
+    /// Cuts node `i`'s link as soon as the file `log` contains `text`. A dedicated thread polls every 10 ms,
+    /// so a test runner whose threads are busy with other tests cannot delay the cut. False when `text` did
+    /// not appear within `seconds` or `ip` failed.
+    func cutLink(node i: Int, when text: String, appearsIn log: String, seconds: Double = 120) async -> Bool {
+        await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            Thread.detachNewThread {
+                let until = Date().addingTimeInterval(seconds)
+                while Date() < until {
+                    if let s = try? String(contentsOfFile: log, encoding: .utf8), s.contains(text) {
+                        done.resume(returning: (try? self.setLink(node: i, up: false)) != nil)
+                        return
+                    }
+                    usleep(10_000)
+                }
+                done.resume(returning: false)
+            }
+        }
+    }
+
     /// Keeps `child` to be killed at tear-down; returns it.
     @discardableResult
     func track(_ child: Child) -> Child {

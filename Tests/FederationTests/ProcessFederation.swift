@@ -20,12 +20,17 @@ final class Child: @unchecked Sendable {
     let logPath: String
 
     /// Runs `segviz ARGS`, or `LAUNCHER... segviz ARGS` (e.g. `ip netns exec NS`) when `launcher` is given.
-    init(_ args: [String], log: String, launcher: [String] = []) throws {
+    convenience init(_ args: [String], log: String, launcher: [String] = []) throws {
+        try self.init(command: launcher + [segvizExecutable()] + args, log: log)
+    }
+
+    /// Runs `command` (an executable path and its arguments).
+    init(command: [String], log: String) throws {
         logPath = log
         FileManager.default.createFile(atPath: log, contents: nil)
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.executableURL = URL(fileURLWithPath: launcher.first ?? segvizExecutable())
-        process.arguments = launcher.isEmpty ? args : Array(launcher.dropFirst()) + [segvizExecutable()] + args
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.standardOutput = h
         process.standardError = h
         try process.run()
@@ -92,14 +97,14 @@ struct ProcessFederation {
     /// The aggregator's base URL from the federation file.
     var url: String { federation.aggregator.url }
 
-    /// Starts node `id`; `crashAt` kills it at that phase of `crashRound`, `holdAt` pauses it there (1 s);
+    /// Starts node `id`; `crashAt` kills it at that phase of `crashRound`, `holdAt` pauses it there (3 s);
     /// `aggregator` overrides the federation file's URL, `launcher` prefixes the command (a namespace).
     func startNode(_ id: String, crashAt: String? = nil, holdAt: String? = nil, crashRound: Int = 1,
                    aggregator: String? = nil, launcher: [String] = []) throws -> Child {
         var args = ["node", "--federation", fedPath, "--id", id, "--key", "\(dir)/keys/\(id).key",
                     "--dataset", "\(dir)/sites/\(id)", "--labels", mappings[id]!, "--threads", "1"]
         if let crashAt { args += ["--crash-at", crashAt, "--crash-round", String(crashRound)] }
-        if let holdAt { args += ["--hold-at", holdAt, "--crash-round", String(crashRound)] }
+        if let holdAt { args += ["--hold-at", holdAt, "--hold-seconds", "3", "--crash-round", String(crashRound)] }
         if let aggregator { args += ["--aggregator", aggregator] }
         return try Child(args, log: "\(dir)/\(id)-\(crashAt ?? holdAt ?? "run")-r\(crashRound).log", launcher: launcher)
     }
