@@ -91,18 +91,28 @@ actor Counter {
     let dir = try temporaryDirectory()
     let path = dir + "/ledger.sqlite"
     _ = try Ledger(path: path)
+    // The holder keeps its exclusive lock until the release file appears (at most 60 s), so the test does not
+    // depend on how fast this (possibly busy) machine schedules it.
+    let release = dir + "/release"
     let holder = try Child(command: ["/usr/bin/env", "python3", "-c", """
-        import sqlite3, sys, time
+        import os, sqlite3, sys, time
         c = sqlite3.connect(sys.argv[1], isolation_level=None)
         c.execute("BEGIN EXCLUSIVE")
         print("locked", flush=True)
-        time.sleep(4)
+        end = time.time() + 60
+        while not os.path.exists(sys.argv[2]) and time.time() < end:
+            time.sleep(0.05)
         c.execute("COMMIT")
-        """, path], log: dir + "/holder.log")
+        """, path, release], log: dir + "/holder.log")
     defer { holder.kill9() }
-    let locked = await holder.waitForOutput("locked", seconds: 30)
+    let locked = await holder.waitForOutput("locked", seconds: 60)
     try #require(locked, "the lock holder did not start: \(holder.output)")
     let started = Date()
+    // A plain thread (not the test's task pool, which busy tests can starve) releases the lock after 1 s.
+    Thread.detachNewThread {
+        Thread.sleep(forTimeInterval: 1)
+        FileManager.default.createFile(atPath: release, contents: nil)
+    }
     let ledger = try Ledger(path: path)
     #expect(try ledger.records().isEmpty)
     #expect(Date().timeIntervalSince(started) > 0.5, "the lock was not held while the ledger opened")
