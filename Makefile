@@ -23,9 +23,11 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product segviz
 
+# SEGVIZ_OPTIMIZE=1 builds the numeric modules with -O in debug (Package.swift adds the flag only then, so the
+# library product stays free of unsafe flags for packages that depend on it by version).
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	SEGVIZ_OPTIMIZE=1 $(SWIFT) build --build-tests
+	SEGVIZ_OPTIMIZE=1 $(SWIFT) test --skip-build
 
 demo: release
 	$(RELEASE_BIN) demo
@@ -34,7 +36,7 @@ bench: release
 	$(RELEASE_BIN) bench --help
 
 api-fuzz: deps
-	$(SWIFT) build --product segviz
+	SEGVIZ_OPTIMIZE=1 $(SWIFT) build --product segviz
 	bash scripts/api-fuzz.sh .build/debug/segviz
 
 fuzz: deps

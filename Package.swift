@@ -2,11 +2,17 @@
 // SegViz: secure federated CT segmentation (liver + spleen) from partially annotated sites.
 import PackageDescription
 
-/// Release builds of the numeric code want the optimiser's unchecked arithmetic in hot loops only
-/// where a module opts in; everything else keeps Swift's checks.
+// Linux only (Debian 12): the code uses Glibc, /proc and the Debian C libraries, so no Apple platform is declared.
+//
+// The library targets carry no unsafe flags, so that another package can depend on the SegVizKit product by
+// version (SwiftPM refuses unsafe flags in a versioned dependency; `make consumer-check` proves it builds).
+// `make test` (and anyone who exports SEGVIZ_OPTIMIZE=1) builds the numeric modules with -O even in debug,
+// so the test suite is fast while @testable import still works (SwiftPM passes -enable-testing in debug).
+let optimizeInDebug: [SwiftSetting] = Context.environment["SEGVIZ_OPTIMIZE"] == "1"
+    ? [.unsafeFlags(["-O"], .when(configuration: .debug))] : []
+
 let package = Package(
     name: "segviz",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "segviz", targets: ["segviz"]),
         .library(name: "SegVizKit", targets: ["Tensor", "NN", "Imaging", "SecureAggregation", "Federation"]),
@@ -38,16 +44,14 @@ let package = Package(
                                  .linkedLibrary("z"), .linkedLibrary("m")]),
 
         // MARK: Libraries, in the data's order
-        // Tensor and NN are numeric: optimised (-O) even in debug builds so `swift test` is fast;
-        // @testable import still works (SwiftPM passes -enable-testing in debug).
         .target(name: "Tensor", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+                swiftSettings: optimizeInDebug),
         .target(name: "NN", dependencies: ["Tensor"],
-                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+                swiftSettings: optimizeInDebug),
         .target(name: "Imaging", dependencies: ["NN", "Tensor", "CNIfTI"],
-                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+                swiftSettings: optimizeInDebug),
         .target(name: "SecureAggregation", dependencies: ["CSodium"],
-                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+                swiftSettings: optimizeInDebug),
         .target(name: "SecureAggregationTesting", dependencies: ["SecureAggregation"]),
         .target(name: "Federation", dependencies: [
             "SecureAggregation", "Imaging", "NN", "Tensor",
@@ -62,11 +66,14 @@ let package = Package(
         // The SegViz experiment (baselines vs federated vs secure) and its HTML report; PNG via libpng.
         .target(name: "Experiment", dependencies: [
             "Federation", "SecureAggregation", "SecureAggregationTesting", "Imaging", "NN", "Tensor", "CPNG",
-        ], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        ], swiftSettings: optimizeInDebug),
 
-        // MARK: Command-line tool
+        // Tools around a federation: the load simulator (`segviz bench load`) and the TCP relay of the fault tests.
+        .target(name: "FederationTools", dependencies: ["Federation", "SecureAggregation", "NN"]),
+
+        // MARK: Command-line tool (thin subcommands over the libraries)
         .executableTarget(name: "segviz", dependencies: [
-            "Federation", "Imaging", "NN", "Tensor", "SecureAggregation", "Experiment",
+            "Federation", "FederationTools", "Imaging", "NN", "Tensor", "SecureAggregation", "Experiment",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -75,7 +82,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"],
                     resources: []),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "NN", "Tensor"],
-                    swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+                    swiftSettings: optimizeInDebug),
         .testTarget(name: "SecureAggregationTests", dependencies: [
             "SecureAggregation", "SecureAggregationTesting",
             .product(name: "PropertyBased", package: "swift-property-based"),

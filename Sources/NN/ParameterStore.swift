@@ -201,4 +201,6 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
     /// Uniform in `[0, 1)`.
     public mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    /// Uniform in `[-1, 1)` (53 random bits, then rounded to Float).
+    public mutating func nextSymmetricUnit() -> Float { Float(Double(next() >> 11) / Double(1 << 52) - 1) }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Federation
+import FederationTools
 import Foundation
 import Imaging
 import Tensor
@@ -34,7 +35,7 @@ struct Aggregator: AsyncParsableCommand {
             let keyPath = key ?? URL(fileURLWithPath: federation).deletingLastPathComponent()
                 .appendingPathComponent("\(f.aggregator.id).key").path
             let k = try KeyFiles.loadSecretKey(path: keyPath)
-            let (host, port) = try parseListen(listen ?? f.aggregator.url)
+            let (host, port) = try parseHostPort(listen ?? f.aggregator.url)
             let log: @Sendable (String) -> Void = { logLine("aggregator", $0) }
             let coordinator = try Coordinator(federation: f, stateDirectory: state, key: k, log: log)
             if let evaluate {
@@ -59,17 +60,6 @@ struct Aggregator: AsyncParsableCommand {
                                              longPollSeconds: longPollSeconds, log: log)
         }
     }
-}
-
-/// Parses HOST:PORT or a URL http://HOST:PORT.
-func parseListen(_ text: String) throws -> (String, Int) {
-    var t = text
-    for prefix in ["http://", "https://"] where t.hasPrefix(prefix) { t = String(t.dropFirst(prefix.count)) }
-    if let slash = t.firstIndex(of: "/") { t = String(t[..<slash]) }
-    guard let colon = t.lastIndex(of: ":"), let port = Int(t[t.index(after: colon)...]), (0...65535).contains(port) else {
-        throw ValidationError("--listen needs HOST:PORT, got \"\(text)\"")
-    }
-    return (String(t[..<colon]), port)
 }
 
 /// The label mapping a phantom data set records in its segviz-phantom.json.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Federation
+import FederationTools
 import Foundation
 import SecureAggregation
 

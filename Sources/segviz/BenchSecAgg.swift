@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NN
 import SecureAggregation
 
 /// `segviz bench secagg`: one full secure-aggregation round (signed advertisements, share
@@ -53,9 +54,9 @@ struct BenchSecAgg: AsyncParsableCommand {
         let config = try SecAggConfig(round: 1, roster: identities.map(\.publicKey), threshold: threshold, layout: layout,
                                       quantisation: Quantisation(clip: 0.05, levels: levels, maxWeight: maxWeight, modulusBits: modulusBits),
                                       neighbours: neighbours == nil ? nil : k, publicSeed: SecureRandom.bytes(32))
-        var generator = SplitMix(seed: seed)
+        var generator = SplitMix64(seed: seed)
         let updates = (0 ..< n).map { u in
-            ClientUpdate(values: (0 ..< m).map { _ in generator.nextFloat() * 0.04 }, blockWeights: [UInt32(1 + u % Int(maxWeight))])
+            ClientUpdate(values: (0 ..< m).map { _ in generator.nextSymmetricUnit() * 0.04 }, blockWeights: [UInt32(1 + u % Int(maxWeight))])
         }
         // Spread the dropouts over the id range.
         let dropped = Set((0 ..< d).map { UInt32($0 * n / d) })
@@ -194,19 +195,4 @@ func seconds(_ d: Duration) -> Double {
 
 func fmt(_ x: Double) -> String {
     String(format: "%.4f", x)
-}
-
-/// Fast synthetic data for the benchmark's updates.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    mutating func nextFloat() -> Float { Float(Double(next() >> 11) / Double(1 << 52) - 1) }
 }

@@ -1,22 +1,22 @@
-import ArgumentParser
 import Federation
 import Foundation
+import NN
 import SecureAggregation
 
 /// The federation `segviz bench load` runs: N generated node keys, a U-Net scaled to the wanted size, and
 /// the simulated nodes' side of each round.
-struct LoadFederation: Sendable {
-    let federation: FederationFile
-    let fedPath: String
-    let statePath: String
-    let template: FederatedModel
-    let keys: [IdentityKey]
-    let port: Int
+public struct LoadFederation: Sendable {
+    public let federation: FederationFile
+    public let fedPath: String
+    public let statePath: String
+    public let template: FederatedModel
+    public let keys: [IdentityKey]
+    public let port: Int
 
     /// Thrown by a simulated node's phase hook to vanish from the round, as a crash would.
-    struct Dropout: Error {}
+    public struct Dropout: Error {}
 
-    init(directory: String, nodes: Int, neighbours: Int?, params: Int?, rounds: Int, phaseTimeout: Double) throws {
+    public init(directory: String, nodes: Int, neighbours: Int?, params: Int?, rounds: Int, phaseTimeout: Double) throws {
         port = try freeLoopbackPort()
         let network = Self.network(approximateParameters: params)
         let k = min(neighbours ?? 16, nodes - 1)
@@ -39,7 +39,7 @@ struct LoadFederation: Sendable {
     }
 
     /// The demo's U-Net, or channels [c, 2c, 4c, 8c] with c chosen so that the model has about `target` parameters.
-    static func network(approximateParameters target: Int?) -> FederationFile.NetworkSpec {
+    public static func network(approximateParameters target: Int?) -> FederationFile.NetworkSpec {
         var spec = FederationFile.NetworkSpec(channels: [8, 16, 32, 64], strides: [2, 2, 2], numResUnits: 2, norm: "batch")
         guard let target else { return spec }
         func count(_ c: Int) -> Int {
@@ -57,18 +57,18 @@ struct LoadFederation: Sendable {
     }
 
     /// One signed HTTP client per node.
-    func clients() throws -> [AggregatorClient] {
+    public func clients() throws -> [AggregatorClient] {
         try federation.nodes.enumerated().map { i, n in
             try AggregatorClient(baseURL: federation.aggregator.url, node: n.id, key: keys[i])
         }
     }
 
     /// Polls the aggregator's status until it answers (60 s at most).
-    func waitUntilListening(_ client: AggregatorClient) async throws {
+    public func waitUntilListening(_ client: AggregatorClient) async throws {
         let until = Date().addingTimeInterval(60)
         while true {
             do { _ = try await client.status(); return } catch {
-                guard Date() < until else { throw ValidationError("the aggregator did not answer within 60 s: \(error)") }
+                guard Date() < until else { throw ToolError.invalid("the aggregator did not answer within 60 s: \(error)") }
                 try await Task.sleep(nanoseconds: 100_000_000)
             }
         }
@@ -79,7 +79,7 @@ struct LoadFederation: Sendable {
     /// dropped out as told).
     /// The masked inputs of all nodes that stay are held back until every one is ready (`release`), then
     /// posted together: the worst case for the aggregator's memory.
-    func simulateNode(_ i: Int, round r: Int, client: AggregatorClient, dropOut: Bool, release: Barrier) async throws -> String? {
+    public func simulateNode(_ i: Int, round r: Int, client: AggregatorClient, dropOut: Bool, release: Barrier) async throws -> String? {
         let until = Date().addingTimeInterval(300)
         var a = try await client.status()
         while !(a.round == r && a.phase == .advertiseKeys) {
@@ -90,8 +90,8 @@ struct LoadFederation: Sendable {
             a = try await client.status()
         }
         let config = try RoundSetup.config(federation: federation, model: template, announcement: a)
-        var random = SplitMix(seed: UInt64(r) << 32 | UInt64(i))
-        let values = (0 ..< template.values.count).map { _ in random.nextFloat() * 0.01 }
+        var random = SplitMix64(seed: UInt64(r) << 32 | UInt64(i))
+        let values = (0 ..< template.values.count).map { _ in random.nextSymmetricUnit() * 0.01 }
         let update = ClientUpdate(values: values, blockWeights: RoundSetup.blockWeights(model: template, organs: ["liver", "spleen"],
                                                                                         samples: 1 + i % 8))
         do {
@@ -110,7 +110,7 @@ struct LoadFederation: Sendable {
     /// Checks the ledger after the run: it verifies, records every round as completed with the expected
     /// number of survivors, and each round's model file is on disk, signed, with the recorded hash; no
     /// temporary file is left. Prints each problem; returns how many there were.
-    func checkLedger(expectedSurvivors: Int) throws -> Int {
+    public func checkLedger(expectedSurvivors: Int) throws -> Int {
         let aggregatorKey = try Minisign.PublicKey(text: federation.aggregator.publicKey)
         let v = try Ledger(path: "\(statePath)/ledger.sqlite").verify(aggregatorKey: aggregatorKey)
         var problems = v.problems
@@ -138,22 +138,22 @@ struct LoadFederation: Sendable {
 
 /// Suspends callers until `count` of them have arrived, then lets them all go. A caller that fails before
 /// arriving withdraws, so that the others are not held for ever.
-actor Barrier {
+public actor Barrier {
     private var expected: Int
     private var arrived = 0
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    init(count: Int) { expected = count }
+    public init(count: Int) { expected = count }
 
     /// Waits for the others.
-    func arrive() async {
+    public func arrive() async {
         arrived += 1
         if arrived >= expected { releaseAll(); return }
         await withCheckedContinuation { waiting.append($0) }
     }
 
     /// One caller will not arrive.
-    func withdraw() {
+    public func withdraw() {
         expected -= 1
         if arrived >= expected { releaseAll() }
     }
