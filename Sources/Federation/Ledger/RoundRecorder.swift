@@ -1,21 +1,5 @@
 import Foundation
 
-/// Protocol phases as the aggregator reports them (status page, ledger, node polling).
-public enum RoundPhase: String, Codable, Sendable {
-    /// Nodes fetch the model, train locally, then advertise their round keys.
-    case advertiseKeys = "AdvertiseKeys"
-    /// Encrypted Shamir shares are exchanged through the aggregator.
-    case shareKeys = "ShareKeys"
-    /// Masked updates are collected.
-    case maskedInput = "MaskedInput"
-    /// Survivors sign the survivor set.
-    case consistencyCheck = "ConsistencyCheck"
-    /// Shares are revealed to remove masks.
-    case unmasking = "Unmasking"
-    /// All rounds are done.
-    case finished = "Finished"
-}
-
 /// Tracks who took part in each phase of one round, for the ledger: the nodes that spoke in a phase are
 /// its participants; a node that spoke in the previous phase but not this one dropped here.
 struct RoundRecorder {

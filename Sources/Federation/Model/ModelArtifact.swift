@@ -1,0 +1,50 @@
+import Foundation
+import NN
+import Tensor
+
+/// The global model file: MONAI-named safetensors with a manifest in its metadata.
+public enum ModelArtifact {
+    /// Metadata keys of the manifest.
+    public static let formatValue = "segviz-global-model/1"
+
+    /// Encodes a model with its manifest.
+    public static func encode(model: FederatedModel, federation: FederationFile, round: Int, participants: [String],
+                              previousModelHash: String, previousRecordHash: String) -> [UInt8] {
+        let weights = model.values.withUnsafeBytes { [UInt8]($0) }
+        let arch: [String: Any] = [
+            "network": "monai.networks.nets.UNet", "spatial_dims": 3, "in_channels": model.config.inChannels,
+            "out_channels": model.config.outChannels, "channels": model.config.channels,
+            "strides": model.config.strides, "num_res_units": model.config.numResUnits,
+            "norm": federation.network.norm, "strategy": model.strategy.rawValue, "organs": model.organs,
+        ]
+        let meta: [String: String] = [
+            "format": formatValue,
+            "architecture": json(arch),
+            "labels": json(federation.labels),
+            "federation": federation.name,
+            "round": String(round),
+            "participants": json(participants),
+            "weights_blake2b256": hex(FedCrypto.blake2b256(weights)),
+            "previous_model_blake2b256": previousModelHash,
+            "previous_ledger_record_hash": previousRecordHash,
+            "spacing": json(federation.training.spacing),
+            "window": json(federation.training.window),
+            "patch": json(federation.training.patch),
+        ]
+        return model.safetensors(metadata: meta).encode()
+    }
+
+    /// Loads a model file's tensors into `model` (shapes checked).
+    public static func load(bytes: [UInt8], into model: FederatedModel, path: String) throws {
+        let f: SafetensorsFile
+        do { f = try SafetensorsFile.decode(bytes, file: path) } catch {
+            throw FederationError.file(path: path, problem: "\(error)")
+        }
+        try model.load(f, path: path)
+    }
+
+    static func json(_ v: Any) -> String {
+        guard let d = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "null" }
+        return String(decoding: d, as: UTF8.self)
+    }
+}

@@ -1,0 +1,17 @@
+/// What the aggregator announces for the round in progress; nodes build the identical secure-aggregation
+/// configuration from it and the federation file.
+public struct RoundAnnouncement: Codable, Equatable, Sendable {
+    /// Round number, from 1.
+    public var round: Int
+    /// Random per round start (hex, 32 bytes): binds every message to this attempt of the round, so messages
+    /// from before an aggregator restart are refused; also the SecAgg+ graph's public randomness.
+    public var session: String
+    /// Current phase.
+    public var phase: RoundPhase
+    /// Round of the global model nodes must start from.
+    public var modelRound: Int
+    /// Hex BLAKE2b-256 of that model's file.
+    public var modelHash: String
+    /// Total rounds in the federation.
+    public var rounds: Int
+}
