@@ -54,9 +54,10 @@ public enum Aggregation {
         let config: SecAggConfig
         var random = SystemRandom()
         do {
-            config = try SecAggConfig(round: UInt64(round), roster: identities.map(\.publicKey), threshold: max(2, n / 2 + 1),
+            config = try SecAggConfig(round: UInt64(round), roster: identities.map(\.publicKey),
                                       layout: try RoundSetup.layout(model), quantisation: try quantisation(clients: n, clip: clip),
-                                      neighbours: nil, publicSeed: random.bytes(32), allowSmallBlocks: true)
+                                      neighbours: nil, publicSeed: random.bytes(32), allowSmallBlocks: true,
+                                      blockMap: contributions.map { $0.blockWeights.map { $0 > 0 } })
         } catch {
             throw ExperimentError.secureRound(round: round, problem: "configuration: \(error)")
         }

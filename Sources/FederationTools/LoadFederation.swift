@@ -28,7 +28,7 @@ public struct LoadFederation: Sendable {
             f.rounds = rounds
             f.localEpochs = 1
             f.secureAggregation.neighbours = k < nodes - 1 ? k : nil
-            f.secureAggregation.threshold = holders / 2 + 1
+            f.secureAggregation.threshold = 2 * holders / 3 + 1
             f.phaseTimeoutSeconds = phaseTimeout
             f.trainingTimeoutSeconds = 600
         }

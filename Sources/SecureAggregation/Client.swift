@@ -5,6 +5,8 @@ struct ClientContext {
     let id: UInt32
     let identity: Identity.SigningKey
     let update: ClientUpdate
+    /// The node's one weight this round (0: it contributes to no block).
+    let weight: UInt32
     var random: any RandomSource
 
     var round: UInt64 { config.round }
@@ -20,9 +22,9 @@ struct HeldShares {
 }
 
 /// Associated data of a share ciphertext: sender, receiver, round and session.
-func shareAssociatedData(round: UInt64, sender: UInt32, receiver: UInt32, session: [UInt8]) -> [UInt8] {
+public func shareAssociatedData(round: UInt64, sender: UInt32, receiver: UInt32, session: [UInt8]) -> [UInt8] {
     var w = ByteWriter()
-    w.bytes(Array("segviz-secagg/v1 share".utf8))
+    w.bytes(Array("segviz-secagg share".utf8))
     w.u64(round)
     w.u32(sender)
     w.u32(receiver)
@@ -38,21 +40,27 @@ public enum Client {
         var ctx: ClientContext
         let encryptionKey: KeyAgreement.PrivateKey
         let maskingKey: KeyAgreement.PrivateKey
+        /// b_u, drawn now so that the advertisement commits to it.
+        let seed: SecretBytes
 
-        /// Generates c_u and s_u and signs them with the identity key.
+        /// Generates c_u, s_u and b_u, and signs both public keys and the commitment to b_u with
+        /// the identity key.
         static func start(_ ctx: ClientContext) -> (AdvertiseKeys, AdvertiseKeysMessage) {
             var ctx = ctx
             let c = KeyAgreement.PrivateKey(using: &ctx.random)
             let s = KeyAgreement.PrivateKey(using: &ctx.random)
-            let transcript = AdvertiseKeysMessage.transcript(config: ctx.config, sender: ctx.id,
-                                                             encryptionKey: c.publicKey, maskingKey: s.publicKey)
-            let ad = AdvertiseKeysMessage(round: ctx.round, sender: ctx.id, encryptionKey: c.publicKey,
-                                          maskingKey: s.publicKey, signature: ctx.identity.signature(for: transcript))
-            return (AdvertiseKeys(ctx: ctx, encryptionKey: c, maskingKey: s), ad)
+            var b = ctx.randomBytes(WireFormat.secretLength)
+            let commitment = AdvertiseKeysMessage.seedCommitment(config: ctx.config, sender: ctx.id, seed: b)
+            let seed = SecretBytes(b)
+            wipe(&b)
+            let ad = AdvertiseKeysMessage.signed(config: ctx.config, sender: ctx.id, encryptionKey: c.publicKey,
+                                                 maskingKey: s.publicKey, seedCommitment: commitment, identity: ctx.identity)
+            return (AdvertiseKeys(ctx: ctx, encryptionKey: c, maskingKey: s, seed: seed), ad)
         }
 
-        /// Checks U1 (own keys present, neighbours' signatures valid, at least t), then Shamir-shares
-        /// b_u and s_u^SK to the holders and encrypts each pair for its holder.
+        /// Checks U1 (own keys present, every signature valid, no key advertised twice, at least
+        /// t), derives the session and the neighbourhood from it, then Shamir-shares b_u and
+        /// s_u^SK to the holders and encrypts each pair for its holder.
         mutating func handle(_ m: KeyListMessage) throws -> (ShareKeys, ShareKeysMessage) {
             let config = ctx.config
             let id = ctx.id
@@ -62,23 +70,27 @@ public enum Client {
                 throw SecAggError.inconsistentSurvivors("the key list lacks this user's own advertisement")
             }
             guard m.advertisements.count >= ctx.threshold else {
-                throw SecAggError.tooFewUsers(phase: "AdvertiseKeys", remaining: m.advertisements.count, needed: ctx.threshold)
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.advertiseKeys.rawValue, remaining: m.advertisements.count, needed: ctx.threshold)
             }
-            var peers: [UInt32: AdvertiseKeysMessage] = [:]
+            // Every advertisement is checked: the session, and with it the neighbourhood graph,
+            // hashes all of them.
+            var all: [UInt32: AdvertiseKeysMessage] = [:]
             for a in m.advertisements {
                 try config.checkUser(a.sender)
                 guard a.round == ctx.round else { throw SecAggError.wrongRound(expected: ctx.round, actual: a.round) }
-                if a.sender != id, config.areNeighbours(id, a.sender) {
-                    try a.verify(config: config)
-                    peers[a.sender] = a
-                }
+                try a.verify(config: config)
+                all[a.sender] = a
             }
-            guard peers.count + 1 >= ctx.threshold else {
-                throw SecAggError.tooFewUsers(phase: "AdvertiseKeys", remaining: peers.count + 1, needed: ctx.threshold)
+            if !config.weakened.contains(.pairwiseBinding), let (a, b) = firstDuplicateKey(m.advertisements) {
+                throw SecAggError.duplicateKey(first: a, second: b)
             }
             let session = KeyDerivation.sessionID(config: config, advertisements: m.advertisements)
-            let seed = SecretBytes(ctx.randomBytes(WireFormat.secretLength))
-            let holders = config.holders(of: id)
+            let graph = Neighbourhood(config: config, session: session)
+            let peers = all.filter { $0.key != id && graph.areNeighbours(id, $0.key) }
+            guard peers.count + 1 >= ctx.threshold else {
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.advertiseKeys.rawValue, remaining: peers.count + 1, needed: ctx.threshold)
+            }
+            let holders = graph.holders(of: id)
             var selfShares = try seed.withBytes {
                 try Shamir.split($0, threshold: ctx.threshold, count: holders.count, using: &ctx.random)
             }
@@ -102,7 +114,7 @@ public enum Client {
                 }
                 guard let peer = peers[h] else { continue }
                 let agreement = try encryptionKey.sharedSecret(with: peer.encryptionKey)
-                let key = KeyDerivation.derive(from: agreement, label: KeyDerivation.shareEncryptionLabel, session: session)
+                let key = KeyDerivation.shareEncryptionKey(agreement, session: session, pair: (id, h))
                 var plaintext = selfShares[i].value + keyShares[i].value
                 let nonce = ctx.randomBytes(AEAD.nonceLength)
                 let ad = shareAssociatedData(round: ctx.round, sender: id, receiver: h, session: session)
@@ -110,8 +122,9 @@ public enum Client {
                 wipe(&plaintext)
                 encryptionKeys[h] = key
             }
-            let next = ShareKeys(ctx: ctx, maskingKey: maskingKey, session: session, peers: peers, seed: seed,
-                                 own: own!, encryptionKeys: encryptionKeys)
+            guard let own else { preconditionFailure("a user is always among its own holders") }
+            let next = ShareKeys(ctx: ctx, maskingKey: maskingKey, session: session, graph: graph, peers: peers, seed: seed,
+                                 own: own, encryptionKeys: encryptionKeys)
             return (next, ShareKeysMessage(round: ctx.round, sender: id, shares: sent))
         }
     }
@@ -121,6 +134,7 @@ public enum Client {
         var ctx: ClientContext
         let maskingKey: KeyAgreement.PrivateKey
         let session: [UInt8]
+        let graph: Neighbourhood
         let peers: [UInt32: AdvertiseKeysMessage]
         let seed: SecretBytes
         let own: HeldShares
@@ -141,16 +155,19 @@ public enum Client {
                 wipe(&plaintext)
             }
             guard held.count >= ctx.threshold else {
-                throw SecAggError.tooFewUsers(phase: "ShareKeys", remaining: held.count, needed: ctx.threshold)
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.shareKeys.rawValue, remaining: held.count, needed: ctx.threshold)
             }
             var terms = [MaskTerm(key: KeyDerivation.selfMaskKey(seed: seed, session: session), negate: false)]
             for v in held.keys.sorted() where v != id {
-                let agreement = try maskingKey.sharedSecret(with: peers[v]!.maskingKey)
-                terms.append(MaskTerm(key: KeyDerivation.pairwiseMaskKey(agreement, session: session), negate: id < v))
+                guard let peer = peers[v] else { throw SecAggError.unknownUser(v) }
+                let agreement = try maskingKey.sharedSecret(with: peer.maskingKey)
+                terms.append(MaskTerm(key: KeyDerivation.pairwiseMaskKey(agreement, session: session, pair: (id, v), config: ctx.config),
+                                      negate: id < v))
             }
             let rounding = MaskKey(secret: SecretBytes(ctx.randomBytes(32)))
-            let words = MaskArithmetic.maskedInput(update: ctx.update, config: ctx.config, roundingKey: rounding, terms: terms)
-            return (MaskedInput(ctx: ctx, session: session, held: held),
+            let words = MaskArithmetic.maskedInput(update: ctx.update, weight: ctx.weight, id: id, config: ctx.config,
+                                                   roundingKey: rounding, terms: terms)
+            return (MaskedInput(ctx: ctx, session: session, graph: graph, held: held),
                     MaskedInputMessage(round: ctx.round, sender: id, words: words))
         }
     }
@@ -159,6 +176,7 @@ public enum Client {
     public struct MaskedInput {
         var ctx: ClientContext
         let session: [UInt8]
+        let graph: Neighbourhood
         let held: [UInt32: HeldShares]
 
         /// Checks U3 against what this user saw and signs (session, U3).
@@ -172,17 +190,17 @@ public enum Client {
                 throw SecAggError.inconsistentSurvivors("this user's masked input is not in U3")
             }
             guard u3.count >= ctx.threshold else {
-                throw SecAggError.tooFewUsers(phase: "MaskedInput", remaining: u3.count, needed: ctx.threshold)
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.maskedInput.rawValue, remaining: u3.count, needed: ctx.threshold)
             }
             for v in u3 {
                 try config.checkUser(v)
-                if config.areNeighbours(ctx.id, v), held[v] == nil {
+                if graph.areNeighbours(ctx.id, v), held[v] == nil {
                     throw SecAggError.inconsistentSurvivors("user \(v) is in U3 but its shares never reached user \(ctx.id)")
                 }
             }
             let transcript = ConsistencySignatureMessage.transcript(config: config, session: session, survivors: u3)
             let msg = ConsistencySignatureMessage(round: ctx.round, sender: ctx.id, signature: ctx.identity.signature(for: transcript))
-            return (ConsistencyCheck(ctx: ctx, session: session, held: held, survivors: u3), msg)
+            return (ConsistencyCheck(ctx: ctx, session: session, graph: graph, held: held, survivors: u3), msg)
         }
     }
 
@@ -190,6 +208,7 @@ public enum Client {
     public struct ConsistencyCheck {
         var ctx: ClientContext
         let session: [UInt8]
+        let graph: Neighbourhood
         let held: [UInt32: HeldShares]
         let survivors: [UInt32]
 
@@ -201,26 +220,34 @@ public enum Client {
             let id = ctx.id
             let u3 = Set(survivors)
             let transcript = ConsistencySignatureMessage.transcript(config: config, session: session, survivors: survivors)
-            // Signatures are checked in order until t are valid (those are what the reveal relies
-            // on); any invalid one met before that aborts.
-            var valid = 0
-            for s in m.signatures where valid < ctx.threshold {
+            // Signatures are checked in order until t distinct signers are valid (those are what
+            // the reveal relies on); any invalid one met before that aborts, and so does a signer
+            // named twice (whatever the decoder did: the struct may come from anywhere).
+            var signers = Set<UInt32>()
+            for s in m.signatures where signers.count < ctx.threshold {
                 guard u3.contains(s.user) else {
                     throw SecAggError.inconsistentSurvivors("signature from user \(s.user), who is not in U3")
                 }
-                guard config.areNeighbours(id, s.user) else { throw SecAggError.unknownUser(s.user) }
+                guard graph.areNeighbours(id, s.user) else { throw SecAggError.unknownUser(s.user) }
                 guard config.roster[Int(s.user)].isValidSignature(s.signature, for: transcript) else {
                     throw SecAggError.invalidSignature(user: s.user, what: "survivor list U3")
                 }
-                valid += 1
+                if config.weakened.contains(.signerDeduplication) {
+                    signers.insert(UInt32(signers.count) | 0x8000_0000)  // finding 7's vulnerable count
+                } else {
+                    guard signers.insert(s.user).inserted else { throw SecAggError.duplicateSignature(user: s.user) }
+                }
             }
-            guard valid >= ctx.threshold else {
-                throw SecAggError.tooFewUsers(phase: "ConsistencyCheck", remaining: valid, needed: ctx.threshold)
+            guard signers.count >= ctx.threshold else {
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.consistencyCheck.rawValue, remaining: signers.count, needed: ctx.threshold)
             }
             let dropped = Set(m.dropped)
             if let both = m.dropped.first(where: { u3.contains($0) }) {
                 throw SecAggError.conflictingShareRequest(user: both)
             }
+            // Nothing is revealed if the survivors would release a block below the minimum of
+            // contributors, or weight sums that determine a node's weight.
+            try config.checkContributors(survivors: u3)
             var selfShares: [RevealedShare] = []
             var keyShares: [RevealedShare] = []
             for v in held.keys.sorted() {
@@ -271,17 +298,21 @@ public struct SecAggClient {
         case completed(Client.Completed)
         case aborted(Client.Aborted)
 
-        public var name: String {
+        /// The protocol phase this state belongs to.
+        public var phase: ProtocolPhase {
             switch self {
-            case .advertiseKeys: return "AdvertiseKeys"
-            case .shareKeys: return "ShareKeys"
-            case .maskedInput: return "MaskedInput"
-            case .consistencyCheck: return "ConsistencyCheck"
-            case .unmasking: return "Unmasking"
-            case .completed: return "Completed"
-            case .aborted: return "Aborted"
+            case .advertiseKeys: return .advertiseKeys
+            case .shareKeys: return .shareKeys
+            case .maskedInput: return .maskedInput
+            case .consistencyCheck: return .consistencyCheck
+            case .unmasking: return .unmasking
+            case .completed: return .completed
+            case .aborted: return .aborted
             }
         }
+
+        /// The phase's name (`phase.rawValue`), for callers that still read strings.
+        public var name: String { phase.rawValue }
     }
 
     public private(set) var state: State
@@ -289,15 +320,23 @@ public struct SecAggClient {
     public let round: UInt64
 
     /// Validates the update, generates this round's keys and returns the signed advertisement.
+    /// `expectedContext` is the 32-byte application context this node computed itself (e.g. the
+    /// hash of federation, round and global model): a configuration binding anything else is
+    /// refused with `contextMismatch` before any key is made, so no masked input is ever sent
+    /// for a context the node did not expect.
     public static func start(config: SecAggConfig, id: UInt32, identity: Identity.SigningKey, update: ClientUpdate,
-                             random: any RandomSource = SystemRandom()) throws -> (SecAggClient, ClientMessage) {
+                             random: any RandomSource = SystemRandom(),
+                             expectedContext: [UInt8] = [UInt8](repeating: 0, count: SecAggConfig.contextLength)) throws -> (SecAggClient, ClientMessage) {
         try config.checkUser(id)
         guard config.roster[Int(id)] == identity.publicKey else {
             throw SecAggError.invalidConfiguration(parameter: "identity", reason: "not the roster key of user \(id)")
         }
-        try update.validate(against: config)
+        guard constantTimeEqual(config.boundContext, expectedContext) else {
+            throw SecAggError.contextMismatch(expected: hexDigits(expectedContext), actual: hexDigits(config.boundContext))
+        }
+        let weight = try update.validate(against: config, id: id)
         let (first, ad) = Client.AdvertiseKeys.start(ClientContext(config: config, id: id, identity: identity,
-                                                                   update: update, random: random))
+                                                                   update: update, weight: weight, random: random))
         return (SecAggClient(state: .advertiseKeys(first), id: id, round: config.round), .advertiseKeys(ad))
     }
 

@@ -42,9 +42,6 @@ public struct VectorLayout: Equatable, Sendable {
         try VectorLayout(blocks: [Block(name: name, offset: 0, count: count)])
     }
 
-    /// Words of the masked vector: the parameters, then one weight sum and one contributor
-    /// count per block (so the server learns those only as sums too).
-    public var maskedLength: Int { parameterCount + 2 * blocks.count }
 }
 
 /// Fixed-point quantisation of an update (the difference from the round's global model).
@@ -115,35 +112,68 @@ public struct Quantisation: Equatable, Hashable, Sendable {
 /// Everything the server and every client of one round must agree on. The digest of all of it is
 /// bound into every signature and key derivation.
 public struct SecAggConfig: Sendable {
+    /// The protocol version this configuration (and every message of its round) speaks.
+    public let protocolVersion: UInt8
     public let round: UInt64
     /// Long-term identity keys; a user's id is its index here.
     public let roster: [Identity.PublicKey]
-    /// Shamir threshold t for each user's holder set; must exceed half of it.
+    /// Shamir threshold t for each user's holder set (default floor(2h/3) + 1 of h holders).
     public let threshold: Int
+    /// Which collusion the threshold tolerates (weaker choices must be explicit).
+    public let collusionTolerance: CollusionTolerance
     public let layout: VectorLayout
     public let quantisation: Quantisation
     /// SecAgg+ degree k (nil: every user is every other user's neighbour).
     public let neighbours: Int?
-    /// Public randomness (32 bytes) from which the neighbourhood graph is drawn.
+    /// Public randomness (32 bytes) bound into the digest (the federation's round session).
     public let publicSeed: [UInt8]
-    /// Allow releasing a block with a single contributor (it discloses that node's values).
+    /// Allow releasing a block with a single contributor (it discloses that node's values, and
+    /// possibly its weight).
     public let allowSmallBlocks: Bool
+    /// Who contributes to which block: `blockMap[user][block]`. Signed (in the digest), so a
+    /// server cannot isolate a block by lying about its contributors.
+    public let blockMap: [[Bool]]
+    /// The application's context (32 bytes; e.g. a hash of federation, round and global model)
+    /// that every client compares with the value it expects before sending its masked input.
+    public let boundContext: [UInt8]
     /// BLAKE2b-256 of all of the above.
     public let digest: [UInt8]
-    /// Each user's holders (itself and its neighbours), sorted; a holder's Shamir x is its index + 1.
-    let holderLists: [[UInt32]]?
+    /// Blocks with the same contributor set, and what the masked vector's tail carries for them.
+    let groups: ContributionGroups
+    /// Defences switched off by a test (see `Weakening`); never part of the digest.
+    var weakened: Set<Weakening>
 
-    public init(round: UInt64, roster: [Identity.PublicKey], threshold: Int, layout: VectorLayout,
+    public static let contextLength = 32
+
+    /// Validates and digests a round's configuration. `threshold` nil: the safe default
+    /// floor(2h/3) + 1; a weaker one needs `collusionTolerance: .none`. `blockMap` nil: every
+    /// user contributes to every block. Refuses (`tooFewContributors`, `weightDisclosed`) a block
+    /// map that would disclose a node's values or weight even with every user present.
+    public init(round: UInt64, roster: [Identity.PublicKey], threshold: Int? = nil, layout: VectorLayout,
                 quantisation: Quantisation, neighbours: Int? = nil,
-                publicSeed: [UInt8] = [UInt8](repeating: 0, count: 32), allowSmallBlocks: Bool = false) throws {
+                publicSeed: [UInt8] = [UInt8](repeating: 0, count: 32), allowSmallBlocks: Bool = false,
+                blockMap: [[Bool]]? = nil, collusionTolerance: CollusionTolerance = .colludingClients,
+                boundContext: [UInt8] = [UInt8](repeating: 0, count: 32)) throws {
+        try self.init(round: round, roster: roster, threshold: threshold, layout: layout, quantisation: quantisation,
+                      neighbours: neighbours, publicSeed: publicSeed, allowSmallBlocks: allowSmallBlocks, blockMap: blockMap,
+                      collusionTolerance: collusionTolerance, boundContext: boundContext, weakened: [])
+    }
+
+    /// The same with defences switched off (tests only, through `@testable import`).
+    init(round: UInt64, roster: [Identity.PublicKey], threshold: Int?, layout: VectorLayout,
+         quantisation: Quantisation, neighbours: Int?, publicSeed: [UInt8], allowSmallBlocks: Bool,
+         blockMap: [[Bool]]?, collusionTolerance: CollusionTolerance, boundContext: [UInt8],
+         weakened: Set<Weakening>) throws {
+        self.weakened = weakened
         let n = roster.count
-        guard n >= 2, n <= Int(UInt32.max) else {
-            throw SecAggError.invalidConfiguration(parameter: "roster", reason: "needs at least 2 users, has \(n)")
+        guard n >= 2, n <= WireFormat.maximumUsers else {
+            throw SecAggError.invalidConfiguration(parameter: "roster", reason: "needs 2...\(WireFormat.maximumUsers) users, has \(n)")
         }
         guard Set(roster).count == n else {
             throw SecAggError.invalidConfiguration(parameter: "roster", reason: "duplicate identity keys")
         }
         try checkLength(publicSeed, 32, "publicSeed")
+        try checkLength(boundContext, Self.contextLength, "boundContext")
         var holderCount = n
         var k: Int? = neighbours
         if let kk = neighbours {
@@ -164,27 +194,43 @@ public struct SecAggConfig: Sendable {
             throw SecAggError.invalidConfiguration(parameter: "neighbours",
                                                    reason: "\(holderCount) share holders per user exceed GF(2^8)'s 255: set neighbours (SecAgg+) below 255")
         }
-        guard threshold <= holderCount, 2 * threshold > holderCount else {
+        let minimum = collusionTolerance.minimumThreshold(holders: holderCount)
+        let t = threshold ?? CollusionTolerance.colludingClients.minimumThreshold(holders: holderCount)
+        guard t <= holderCount, t >= minimum else {
+            let hint = collusionTolerance == .colludingClients
+                ? " (a weaker threshold needs the explicit choice collusionTolerance: none)" : ""
             throw SecAggError.invalidConfiguration(parameter: "threshold",
-                                                   reason: "\(threshold) must exceed half of, and not exceed, the \(holderCount) holders of each secret")
+                                                   reason: "\(t) must be within \(minimum)...\(holderCount) for \(holderCount) holders of each secret with collusionTolerance \(collusionTolerance.rawValue)\(hint)")
+        }
+        let map = blockMap ?? [[Bool]](repeating: [Bool](repeating: true, count: layout.blocks.count), count: n)
+        guard map.count == n, map.allSatisfy({ $0.count == layout.blocks.count }) else {
+            throw SecAggError.invalidConfiguration(parameter: "blockMap",
+                                                   reason: "needs \(n) rows (users) of \(layout.blocks.count) entries (blocks)")
         }
         try quantisation.checkOverflow(clients: n)
+        protocolVersion = WireFormat.version
         self.round = round
         self.roster = roster
-        self.threshold = threshold
+        self.threshold = t
+        self.collusionTolerance = collusionTolerance
         self.layout = layout
         self.quantisation = quantisation
         self.neighbours = k
         self.publicSeed = publicSeed
         self.allowSmallBlocks = allowSmallBlocks
+        self.blockMap = map
+        self.boundContext = boundContext
+        groups = ContributionGroups(blockMap: map)
 
-        var h = try! BLAKE2b(outputLength: 32)
         var w = ByteWriter()
-        w.bytes(Array("segviz-secagg/v1 config".utf8))
+        w.bytes(Array("segviz-secagg config".utf8))
+        w.u8(protocolVersion)
         w.u64(round)
         w.u32(UInt32(n))
         for key in roster { w.bytes(key.rawRepresentation) }
-        w.u32(UInt32(threshold))
+        w.u32(UInt32(t))
+        w.bytes(Array(collusionTolerance.rawValue.utf8))
+        w.u8(0)
         w.u32(UInt32(k ?? 0))
         w.bytes(publicSeed)
         w.u8(allowSmallBlocks ? 1 : 0)
@@ -200,94 +246,111 @@ public struct SecAggConfig: Sendable {
             w.u64(UInt64(b.offset))
             w.u64(UInt64(b.count))
         }
-        h.update(w.data)
-        digest = h.finalize()
-        if let k {
-            holderLists = NeighbourGraph.holders(users: n, degree: k, seed: digest)
-        } else {
-            holderLists = nil
-        }
+        for row in map { for c in row { w.u8(c ? 1 : 0) } }
+        w.bytes(boundContext)
+        digest = BLAKE2b.hash(w.data, length: .bytes32)
+
+        // Refuse at once what every round of this configuration would refuse.
+        let everyone = Set(0 ..< UInt32(n))
+        try checkContributors(survivors: everyone)
     }
 
     public var userCount: Int { roster.count }
 
-    /// 32-bit words of a masked vector: elements (parameters, block weights, contributor counts)
-    /// times the words per element.
-    public var maskedWords: Int { layout.maskedLength * quantisation.wordsPerElement }
+    /// The smallest number of contributors a block may be released with.
+    public var minimumContributors: Int { allowSmallBlocks ? 1 : 2 }
 
-    /// The users holding shares of `user`'s secrets (itself included), sorted by id.
-    public func holders(of user: UInt32) -> [UInt32] {
-        if let holderLists { return holderLists[Int(user)] }
-        return (0 ..< UInt32(roster.count)).map { $0 }
-    }
+    /// Elements of the masked vector: the parameters, then per contribution group (blocks with
+    /// the same contributor set) one weight sum and one contributor count.
+    public var maskedLength: Int { layout.parameterCount + 2 * groups.count }
 
-    /// Whether `a` and `b` mask with each other and hold each other's shares.
-    func areNeighbours(_ a: UInt32, _ b: UInt32) -> Bool {
-        guard let holderLists else { return true }
-        return holderLists[Int(a)].contains(b)
-    }
-
-    /// `holder`'s Shamir x-coordinate for shares of `owner`'s secrets (nil if not a holder).
-    func shareX(owner: UInt32, holder: UInt32) -> UInt8? {
-        guard let holderLists else { return UInt8(holder + 1) }
-        guard let i = holderLists[Int(owner)].firstIndex(of: holder) else { return nil }
-        return UInt8(i + 1)
-    }
+    /// 32-bit words of a masked vector: elements times the words per element.
+    public var maskedWords: Int { maskedLength * quantisation.wordsPerElement }
 
     func checkUser(_ user: UInt32) throws {
         guard Int(user) < roster.count else { throw SecAggError.unknownUser(user) }
     }
-}
 
-/// SecAgg+ neighbourhoods: a k-regular Harary graph on a random permutation of the users, the
-/// permutation drawn from the configuration digest (public: round, roster and public seed).
-enum NeighbourGraph {
-    static func holders(users n: Int, degree k: Int, seed: [UInt8]) -> [[UInt32]] {
-        let key = try! BLAKE2b.hash(Array("segviz-secagg/v1 graph".utf8) + seed, outputLength: 32)
-        var stream = DeterministicStream(key: key)
-        // Fisher-Yates with rejection sampling (no modulo bias).
-        var order = (0 ..< UInt32(n)).map { $0 }
-        var i = n - 1
-        while i > 0 {
-            let bound = UInt32(i + 1)
-            let limit = UInt32.max - UInt32.max % bound
-            var r: UInt32
-            repeat { r = stream.nextWord() } while r >= limit
-            order.swapAt(i, Int(r % bound))
-            i -= 1
-        }
-        var lists = [Set<UInt32>](repeating: [], count: n)
-        for p in 0 ..< n {
-            let u = order[p]
-            lists[Int(u)].insert(u)
-            for d in 1 ... k / 2 {
-                lists[Int(u)].insert(order[(p + d) % n])
-                lists[Int(u)].insert(order[(p - d + n) % n])
+    /// What both the clients (before revealing any share) and the server (before unmasking)
+    /// check for a survivor set: every block with any surviving contributor keeps at least
+    /// `minimumContributors`, and no survivor's weight follows from the released weight sums.
+    func checkContributors(survivors: Set<UInt32>) throws {
+        if !weakened.contains(.blockMinimum) {
+            for (b, block) in layout.blocks.enumerated() {
+                let c = groups.members[groups.blockGroup[b]].filter { survivors.contains($0) }.count
+                if c > 0, c < minimumContributors {
+                    throw SecAggError.tooFewContributors(block: block.name, contributors: c)
+                }
             }
-            if k % 2 == 1 { lists[Int(u)].insert(order[(p + n / 2) % n]) }
         }
-        return lists.map { $0.sorted() }
+        if !allowSmallBlocks, !weakened.contains(.weightDisclosure),
+           let u = groups.derivableWeight(survivors: survivors) {
+            throw SecAggError.weightDisclosed(user: u)
+        }
     }
 }
 
-/// A ChaCha20 stream of words from a public key (graph sampling).
-struct DeterministicStream {
-    let key: [UInt8]
-    var buffer: [UInt32] = []
-    var position = 0
-    var block: UInt32 = 0
+/// Blocks grouped by contributor set. Every node sends one weight per round (the same in each
+/// block it contributes to); the masked vector carries it once per group, so the server learns
+/// one weight sum per distinct contributor set, never per block.
+struct ContributionGroups: Sendable {
+    /// Group of each block.
+    let blockGroup: [Int]
+    /// Sorted contributor ids of each group.
+    let members: [[UInt32]]
 
-    init(key: [UInt8]) { self.key = key }
-
-    mutating func nextWord() -> UInt32 {
-        if position == buffer.count {
-            let bytes = try! ChaCha20.keystream(count: 1024, key: key, counter: block)
-            block += 16
-            var r = ByteReader(bytes, message: "graph stream")
-            buffer = (0 ..< bytes.count / 4).map { _ in try! r.u32() }
-            position = 0
+    init(blockMap: [[Bool]]) {
+        let blocks = blockMap.first?.count ?? 0
+        var index: [[UInt32]: Int] = [:]
+        var members: [[UInt32]] = []
+        var blockGroup: [Int] = []
+        for b in 0 ..< blocks {
+            let set = blockMap.indices.filter { blockMap[$0][b] }.map { UInt32($0) }
+            if let g = index[set] {
+                blockGroup.append(g)
+            } else {
+                index[set] = members.count
+                blockGroup.append(members.count)
+                members.append(set)
+            }
         }
-        position += 1
-        return buffer[position - 1]
+        self.blockGroup = blockGroup
+        self.members = members
+    }
+
+    var count: Int { members.count }
+
+    /// A survivor whose weight is a linear combination of the released group weight sums
+    /// (restricted to `survivors`), if any: then the sums would disclose its sample count.
+    /// The sums determine w_u exactly when the unit vector e_u lies in the row space of the
+    /// group-by-survivor incidence matrix, i.e. when some row of its reduced row echelon form has
+    /// a single non-zero entry (entries are small rationals; 1e-9 separates zero from non-zero).
+    func derivableWeight(survivors: Set<UInt32>) -> UInt32? {
+        let users = survivors.sorted()
+        let column = Dictionary(uniqueKeysWithValues: users.enumerated().map { ($1, $0) })
+        var rows: [[Double]] = []
+        for m in members {
+            var row = [Double](repeating: 0, count: users.count)
+            var any = false
+            for u in m { if let c = column[u] { row[c] = 1; any = true } }
+            if any { rows.append(row) }
+        }
+        var pivotRow = 0
+        for c in 0 ..< users.count where pivotRow < rows.count {
+            guard let p = (pivotRow ..< rows.count).first(where: { abs(rows[$0][c]) > 1e-9 }) else { continue }
+            rows.swapAt(pivotRow, p)
+            let inv = 1 / rows[pivotRow][c]
+            for j in 0 ..< users.count { rows[pivotRow][j] *= inv }
+            for r in 0 ..< rows.count where r != pivotRow && abs(rows[r][c]) > 1e-9 {
+                let f = rows[r][c]
+                for j in 0 ..< users.count { rows[r][j] -= f * rows[pivotRow][j] }
+            }
+            pivotRow += 1
+        }
+        for r in rows.prefix(pivotRow) {
+            let nonZero = r.indices.filter { abs(r[$0]) > 1e-9 }
+            if nonZero.count == 1 { return users[nonZero[0]] }
+        }
+        return nil
     }
 }

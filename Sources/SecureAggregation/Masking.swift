@@ -14,7 +14,11 @@ public struct ClientUpdate: Sendable {
         self.init(values: values, blockWeights: [UInt32](repeating: weight, count: layout.blocks.count))
     }
 
-    func validate(against config: SecAggConfig) throws {
+    /// Checks the update against the configuration and returns this node's one weight (0 if it
+    /// contributes to no block): values fit the layout, weights are non-zero exactly in the
+    /// blocks the signed block map gives user `id`, and are all equal (one weight per node per
+    /// round, so that the released weight sums are per contributor set, see `ContributionGroups`).
+    func validate(against config: SecAggConfig, id: UInt32) throws -> UInt32 {
         let layout = config.layout
         guard values.count == layout.parameterCount else {
             throw SecAggError.invalidUpdate("\(values.count) values, the layout has \(layout.parameterCount)")
@@ -22,8 +26,22 @@ public struct ClientUpdate: Sendable {
         guard blockWeights.count == layout.blocks.count else {
             throw SecAggError.invalidUpdate("\(blockWeights.count) block weights, the layout has \(layout.blocks.count) blocks")
         }
-        for (b, w) in blockWeights.enumerated() where w > config.quantisation.maxWeight {
-            throw SecAggError.invalidUpdate("weight \(w) of block '\(layout.blocks[b].name)' exceeds quantisation.maxWeight \(config.quantisation.maxWeight)")
+        var weight: UInt32 = 0
+        for (b, w) in blockWeights.enumerated() {
+            let name = layout.blocks[b].name
+            guard (w > 0) == config.blockMap[Int(id)][b] else {
+                throw SecAggError.invalidUpdate("weight \(w) of block '\(name)' contradicts the block map (user \(id) "
+                                                + (config.blockMap[Int(id)][b] ? "contributes)" : "does not contribute)"))
+            }
+            guard w <= config.quantisation.maxWeight else {
+                throw SecAggError.invalidUpdate("weight \(w) of block '\(name)' exceeds quantisation.maxWeight \(config.quantisation.maxWeight)")
+            }
+            if w > 0 {
+                guard weight == 0 || w == weight else {
+                    throw SecAggError.invalidUpdate("weight \(w) of block '\(name)' differs from \(weight): one weight per node per round")
+                }
+                weight = w
+            }
         }
         // NaN iff |bits| > the bits of +infinity; a branch-free OR over integer compares vectorises.
         var nanSeen: Int32 = 0
@@ -33,6 +51,7 @@ public struct ClientUpdate: Sendable {
         if nanSeen != 0, let i = values.firstIndex(where: { $0.isNaN }) {
             throw SecAggError.invalidUpdate("value \(i) is NaN")
         }
+        return weight
     }
 }
 
@@ -45,39 +64,54 @@ struct MaskKey {
 /// and the session id (itself a hash of the configuration digest, which holds the round, and of
 /// every advertised key).
 public enum KeyDerivation {
-    public static func derive(from secret: SecretBytes, label: String, session: [UInt8]) -> SecretBytes {
+    /// keyed BLAKE2b-256(key: secret; label, session, and for pairwise keys both user ids in
+    /// canonical order, so that no two pairs can share a key even if they shared a secret).
+    public static func derive(from secret: SecretBytes, label: String, session: [UInt8],
+                              pair: (UInt32, UInt32)? = nil) -> SecretBytes {
         var w = ByteWriter()
-        w.bytes(Array("segviz-secagg/v1 kdf".utf8))
+        w.bytes(Array("segviz-secagg kdf".utf8))
         let l = Array(label.utf8)
         w.u32(UInt32(l.count))
         w.bytes(l)
         w.bytes(session)
-        let out = secret.withBytes { key in try! BLAKE2b.hash(w.data, outputLength: 32, key: key) }
-        return SecretBytes(out)
+        if let (a, b) = pair {
+            w.u32(min(a, b))
+            w.u32(max(a, b))
+        }
+        return SecretBytes(BLAKE2b.hash(w.data, length: .bytes32, key: secret))
     }
 
-    /// The session id: the configuration digest (round, roster, parameters) and every advertised
-    /// key of U1, in sender order.
+    /// The session id: the configuration digest (version, round, roster, parameters) and every
+    /// advertised key and seed commitment of U1, in sender order.
     public static func sessionID(config: SecAggConfig, advertisements: [AdvertiseKeysMessage]) -> [UInt8] {
-        var w = ByteWriter(capacity: 64 + advertisements.count * 68)
-        w.bytes(Array("segviz-secagg/v1 session".utf8))
+        var w = ByteWriter(capacity: 64 + advertisements.count * 100)
+        w.bytes(Array("segviz-secagg session".utf8))
         w.bytes(config.digest)
         w.u32(UInt32(advertisements.count))
         for a in advertisements {
             w.u32(a.sender)
             w.bytes(a.encryptionKey.rawRepresentation)
             w.bytes(a.maskingKey.rawRepresentation)
+            w.bytes(a.seedCommitment)
         }
-        return try! BLAKE2b.hash(w.data, outputLength: 32)
+        return BLAKE2b.hash(w.data, length: .bytes32)
     }
 
-    static let pairwiseMaskLabel = "pairwise-mask"
-    static let selfMaskLabel = "self-mask"
-    static let shareEncryptionLabel = "share-encryption"
+    public static let pairwiseMaskLabel = "pairwise-mask"
+    public static let selfMaskLabel = "self-mask"
+    public static let shareEncryptionLabel = "share-encryption"
 
-    /// The mask key of the pair (u, v) from their X25519 masking-key agreement.
-    static func pairwiseMaskKey(_ agreement: SecretBytes, session: [UInt8]) -> MaskKey {
-        MaskKey(secret: derive(from: agreement, label: pairwiseMaskLabel, session: session))
+    /// The mask key of the pair (u, v) from their X25519 masking-key agreement, bound to both
+    /// ids (unless a test weakened the configuration: finding 1's vulnerable form).
+    static func pairwiseMaskKey(_ agreement: SecretBytes, session: [UInt8], pair: (UInt32, UInt32),
+                                config: SecAggConfig) -> MaskKey {
+        let bound = config.weakened.contains(.pairwiseBinding) ? nil : pair
+        return MaskKey(secret: derive(from: agreement, label: pairwiseMaskLabel, session: session, pair: bound))
+    }
+
+    /// The share-encryption key of the pair (u, v), bound to both ids.
+    public static func shareEncryptionKey(_ agreement: SecretBytes, session: [UInt8], pair: (UInt32, UInt32)) -> SecretBytes {
+        derive(from: agreement, label: shareEncryptionLabel, session: session, pair: pair)
     }
 
     static func selfMaskKey(seed: SecretBytes, session: [UInt8]) -> MaskKey {
@@ -104,69 +138,79 @@ enum MaskArithmetic {
     /// the accumulator stays in L1 while all keystreams for it are generated and added.
     /// `prepare(chunk, range, pointer)` runs first on each chunk (the client writes its quantised
     /// values there).
-    static func apply(_ terms: [MaskTerm], to acc: inout [UInt32], wide: Bool = false,
+    static func apply(_ terms: [MaskTerm], to acc: inout [UInt32], wide: Bool = false) {
+        acc.withUnsafeMutableBufferPointer { apply(terms, to: $0, wide: wide) }
+    }
+
+    /// The same on a buffer; `prepare` runs first on each chunk and must initialise every word of
+    /// it (the client writes its quantised values there) when the buffer starts uninitialised.
+    static func apply(_ terms: [MaskTerm], to buf: UnsafeMutableBufferPointer<UInt32>, wide: Bool = false,
                       prepare: (Int, Range<Int>, UnsafeMutablePointer<UInt32>, inout MaskExpander) -> Void = { _, _, _, _ in }) {
         var expander = MaskExpander()
-        let n = acc.count
+        let n = buf.count
         let w = MaskExpander.chunkWords
-        acc.withUnsafeMutableBufferPointer { buf in
-            var chunk = 0
-            var start = 0
-            while start < n {
-                let count = min(w, n - start)
-                let p = buf.baseAddress! + start
-                prepare(chunk, start ..< start + count, p, &expander)
-                // Two streams per pass over the accumulator chunk.
-                var j = 0
-                while j < terms.count {
-                    let second = j + 1 < terms.count ? terms[j + 1] : nil
-                    expander.apply(terms[j].key, negate: terms[j].negate, and: second?.key, negate: second?.negate ?? false,
-                                   chunk: chunk, count: count, wide: wide, into: p)
-                    j += 2
-                }
-                chunk += 1
-                start += count
+        guard let base = buf.baseAddress else { return }
+        var chunk = 0
+        var start = 0
+        while start < n {
+            let count = min(w, n - start)
+            let p = base + start
+            prepare(chunk, start ..< start + count, p, &expander)
+            // Two streams per pass over the accumulator chunk.
+            var j = 0
+            while j < terms.count {
+                let second = j + 1 < terms.count ? terms[j + 1] : nil
+                expander.apply(terms[j].key, negate: terms[j].negate, and: second?.key, negate: second?.negate ?? false,
+                               chunk: chunk, count: count, wide: wide, into: p)
+                j += 2
             }
+            chunk += 1
+            start += count
         }
     }
 
-    /// The client's masked vector: weighted quantised values, block weights and contributor flags,
-    /// plus the self mask and the pairwise masks; one word per element mod 2^32, or a
-    /// little-endian pair of words per element mod 2^64.
-    static func maskedInput(update: ClientUpdate, config: SecAggConfig, roundingKey: MaskKey,
+    /// The client's masked vector: weighted quantised values, then per contribution group the
+    /// node's weight and a contributor flag (0 outside its groups), plus the self mask and the
+    /// pairwise masks; one word per element mod 2^32, or a little-endian pair of words per
+    /// element mod 2^64.
+    static func maskedInput(update: ClientUpdate, weight: UInt32, id: UInt32, config: SecAggConfig, roundingKey: MaskKey,
                             terms: [MaskTerm]) -> [UInt32] {
         let layout = config.layout
-        let p = layout.parameterCount
         let wpe = config.quantisation.wordsPerElement
-        var tail = update.blockWeights
-        tail += update.blockWeights.map { $0 > 0 ? 1 : 0 }
+        let inGroup = config.groups.members.map { $0.contains(id) }
+        let tail = inGroup.map { $0 ? weight : 0 } + inGroup.map { $0 ? 1 : 0 }
         let words = config.maskedWords
-        // Every word is written by `prepare` before any mask is added: no zero fill needed.
-        var out = [UInt32](unsafeUninitializedCapacity: words) { _, initialised in initialised = words }
         var random = [UInt32](repeating: 0, count: MaskExpander.chunkWords)
         let q = Quantiser(config.quantisation)
-        update.values.withUnsafeBufferPointer { values in
-            random.withUnsafeMutableBufferPointer { rnd in
-                apply(terms, to: &out, wide: wpe == 2) { chunk, wordRange, dst, expander in
-                    let range = wordRange.lowerBound / wpe ..< wordRange.upperBound / wpe  // elements
-                    // 16 random bits per element: at most half a chunk of the rounding stream.
-                    expander.words(key: roundingKey, chunk: chunk, count: (range.count + 1) / 2, into: rnd.baseAddress!)
-                    let bits = UnsafeRawPointer(rnd.baseAddress!).assumingMemoryBound(to: UInt16.self)
-                    if wpe == 1 {
-                        fill(dst, elements: range, values: values.baseAddress!, bits: bits, tail: tail, update: update, layout: layout, q: q)
-                    } else {
-                        dst.withMemoryRebound(to: UInt64.self, capacity: range.count) { d64 in
-                            fill(d64, elements: range, values: values.baseAddress!, bits: bits, tail: tail, update: update, layout: layout, q: q)
+        // Every word is written by `prepare` before any mask is added to it.
+        let out = [UInt32](unsafeUninitializedCapacity: words) { buffer, initialised in
+            update.values.withUnsafeBufferPointer { values in
+                random.withUnsafeMutableBufferPointer { rnd in
+                    apply(terms, to: UnsafeMutableBufferPointer(rebasing: buffer[0 ..< words]), wide: wpe == 2) { chunk, wordRange, dst, _ in
+                        let range = wordRange.lowerBound / wpe ..< wordRange.upperBound / wpe  // elements
+                        // 16 random bits per element: at most half a chunk of the rounding stream.
+                        let randomWords = (range.count + 1) / 2
+                        precondition(randomWords <= rnd.count)
+                        MaskExpander.words(key: roundingKey, chunk: chunk, count: randomWords, into: rnd.baseAddress!)
+                        rnd.baseAddress!.withMemoryRebound(to: UInt16.self, capacity: 2 * rnd.count) { bits in
+                            if wpe == 1 {
+                                fill(dst, elements: range, values: values.baseAddress!, bits: bits, tail: tail, update: update, layout: layout, q: q)
+                            } else {
+                                dst.withMemoryRebound(to: UInt64.self, capacity: range.count) { d64 in
+                                    fill(d64, elements: range, values: values.baseAddress!, bits: bits, tail: tail, update: update, layout: layout, q: q)
+                                }
+                            }
                         }
                     }
                 }
             }
+            initialised = words
         }
         wipe(&random)
         return out
     }
 
-    /// Writes the quantised weighted values and the tail (block weights, contributor flags) of
+    /// Writes the quantised weighted values and the tail (group weights, contributor flags) of
     /// the elements `range` to `dst` (element `range.lowerBound` at `dst[0]`).
     @inline(__always)
     private static func fill<W: FixedWidthInteger & UnsignedInteger>(
@@ -258,23 +302,58 @@ public struct AggregateResult: Sendable {
         return out
     }
 
-    static func dequantise(_ sum: [UInt32], config: SecAggConfig, survivors: [UInt32]) -> AggregateResult {
+    /// Dequantises the unmasked sum after checking every total against what the survivors can
+    /// have produced: each group's contributor count is exactly its surviving members (the block
+    /// map is signed), its weight sum lies within contributors x [1, maxWeight], and each element
+    /// is at most weight sum x levels. A total outside these bounds (a forged input or share that
+    /// slipped through) aborts with `implausibleTotal` instead of publishing garbage.
+    static func dequantise(_ sum: [UInt32], config: SecAggConfig, survivors: [UInt32]) throws -> AggregateResult {
         let layout = config.layout
         let p = layout.parameterCount
-        let nb = layout.blocks.count
+        let groups = config.groups
+        let ng = groups.count
         let wide = config.quantisation.wordsPerElement == 2
         func element(_ i: Int) -> UInt64 {
             wide ? UInt64(sum[2 * i]) | UInt64(sum[2 * i + 1]) << 32 : UInt64(sum[i])
+        }
+        let alive = Set(survivors)
+        let bounded = !config.weakened.contains(.totalBounds)
+        let maxWeight = UInt64(config.quantisation.maxWeight)
+        var groupWeights: [UInt64] = []
+        var groupContributors: [Int] = []
+        for g in 0 ..< ng {
+            let name = layout.blocks[groups.blockGroup.firstIndex(of: g)!].name
+            let expected = groups.members[g].filter { alive.contains($0) }.count
+            let w = element(p + g)
+            let c = element(p + ng + g)
+            guard c == UInt64(expected) || !bounded else {
+                throw SecAggError.implausibleTotal(block: name, reason: "\(c) contributors, the signed block map has \(expected) survivors")
+            }
+            guard w >= c && w <= c &* maxWeight || !bounded else {
+                throw SecAggError.implausibleTotal(block: name, reason: "weight sum \(w) outside [\(c), \(c) x \(maxWeight)]")
+            }
+            groupWeights.append(w)
+            groupContributors.append(expected)
         }
         let q = Quantiser(config.quantisation)
         var sums = [Float](repeating: 0, count: p)
         var weights: [UInt64] = []
         var contributors: [Int] = []
         for (b, block) in layout.blocks.enumerated() {
-            let w = element(p + b)
+            let g = groups.blockGroup[b]
+            let w = groupWeights[g]
             weights.append(w)
-            contributors.append(Int(element(p + nb + b)))
-            for i in block.range { sums[i] = Float(q.dequantise(element(i), totalWeight: w)) }
+            contributors.append(groupContributors[g])
+            let top = w &* UInt64(config.quantisation.levels)
+            var largest: UInt64 = 0
+            for i in block.range {
+                let e = element(i)
+                largest = max(largest, e)
+                sums[i] = Float(q.dequantise(e, totalWeight: w))
+            }
+            guard largest <= top || !bounded else {
+                throw SecAggError.implausibleTotal(block: block.name, reason: "element sum \(largest) exceeds weight sum x levels \(top)")
+            }
         }
         return AggregateResult(layout: layout, weightedSums: sums, blockWeights: weights,
                                blockContributors: contributors, survivors: survivors,

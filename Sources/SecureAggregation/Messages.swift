@@ -12,7 +12,10 @@ public protocol SecAggMessage: Equatable, Sendable {
 }
 
 public enum WireFormat {
-    public static let version: UInt8 = 1
+    /// The protocol version: the first byte of every message and part of the configuration
+    /// digest. 2: user ids in pairwise keys, signed block map, seed commitments, bound context.
+    /// A message of any other version is refused with `unsupportedVersion`.
+    public static let version: UInt8 = 2
     /// Longest list of users, shares or signatures a decoder accepts.
     public static let maximumUsers = 65_535
     /// Longest masked vector (words) a decoder accepts: 2^28 (1 GiB).
@@ -54,44 +57,72 @@ extension ByteReader {
 
 // MARK: Client -> server
 
-/// Phase 0: a user's two X25519 public keys, signed with its roster identity.
+/// Phase 0: a user's two X25519 public keys and its commitment to its self-mask seed, signed
+/// with its roster identity.
 public struct AdvertiseKeysMessage: SecAggMessage {
     public static let typeCode: UInt8 = 1
     public static let name = "AdvertiseKeys"
-    public static let encodedBodyLength = 4 + 32 + 32 + 64
+    public static let encodedBodyLength = 4 + 32 + 32 + 32 + 64
     public let round: UInt64
     public let sender: UInt32
     /// c_u: agreement key for encrypting shares.
     public let encryptionKey: KeyAgreement.PublicKey
     /// s_u: agreement key for pairwise masks.
     public let maskingKey: KeyAgreement.PublicKey
+    /// BLAKE2b-256 commitment to the self-mask seed b_u (see `seedCommitment(config:sender:seed:)`):
+    /// a reconstructed seed is checked against it, so a forged share cannot go unnoticed.
+    public let seedCommitment: [UInt8]
     public let signature: [UInt8]
 
     public init(round: UInt64, sender: UInt32, encryptionKey: KeyAgreement.PublicKey,
-                maskingKey: KeyAgreement.PublicKey, signature: [UInt8]) {
+                maskingKey: KeyAgreement.PublicKey, seedCommitment: [UInt8], signature: [UInt8]) {
         self.round = round
         self.sender = sender
         self.encryptionKey = encryptionKey
         self.maskingKey = maskingKey
+        self.seedCommitment = seedCommitment
         self.signature = signature
     }
 
-    /// The bytes the identity key signs: label, configuration digest (which includes the round),
-    /// sender and both keys.
-    static func transcript(config: SecAggConfig, sender: UInt32, encryptionKey: KeyAgreement.PublicKey,
-                           maskingKey: KeyAgreement.PublicKey) -> [UInt8] {
+    /// An advertisement signed by `identity` (the roster key of `sender`).
+    public static func signed(config: SecAggConfig, sender: UInt32, encryptionKey: KeyAgreement.PublicKey,
+                              maskingKey: KeyAgreement.PublicKey, seedCommitment: [UInt8],
+                              identity: Identity.SigningKey) -> AdvertiseKeysMessage {
+        let t = transcript(config: config, sender: sender, encryptionKey: encryptionKey, maskingKey: maskingKey,
+                           seedCommitment: seedCommitment)
+        return AdvertiseKeysMessage(round: config.round, sender: sender, encryptionKey: encryptionKey, maskingKey: maskingKey,
+                                    seedCommitment: seedCommitment, signature: identity.signature(for: t))
+    }
+
+    /// The commitment to a self-mask seed: keyed by nothing secret but the seed itself (32
+    /// uniformly random bytes), bound to the configuration and the sender.
+    public static func seedCommitment(config: SecAggConfig, sender: UInt32, seed: [UInt8]) -> [UInt8] {
         var w = ByteWriter()
-        w.bytes(Array("segviz-secagg/v1 advertise".utf8))
+        w.bytes(Array("segviz-secagg seed commitment".utf8))
+        w.bytes(config.digest)
+        w.u32(sender)
+        w.bytes(seed)
+        return BLAKE2b.hash(w.data, length: .bytes32)
+    }
+
+    /// The bytes the identity key signs: label, configuration digest (which includes the
+    /// protocol version and the round), sender, both keys and the seed commitment.
+    static func transcript(config: SecAggConfig, sender: UInt32, encryptionKey: KeyAgreement.PublicKey,
+                           maskingKey: KeyAgreement.PublicKey, seedCommitment: [UInt8]) -> [UInt8] {
+        var w = ByteWriter()
+        w.bytes(Array("segviz-secagg advertise".utf8))
         w.bytes(config.digest)
         w.u32(sender)
         w.bytes(encryptionKey.rawRepresentation)
         w.bytes(maskingKey.rawRepresentation)
+        w.bytes(seedCommitment)
         return w.data
     }
 
     func verify(config: SecAggConfig) throws {
         try config.checkUser(sender)
-        let t = Self.transcript(config: config, sender: sender, encryptionKey: encryptionKey, maskingKey: maskingKey)
+        let t = Self.transcript(config: config, sender: sender, encryptionKey: encryptionKey, maskingKey: maskingKey,
+                                seedCommitment: seedCommitment)
         guard config.roster[Int(sender)].isValidSignature(signature, for: t) else {
             throw SecAggError.invalidSignature(user: sender, what: "key advertisement")
         }
@@ -101,13 +132,27 @@ public struct AdvertiseKeysMessage: SecAggMessage {
         w.u32(sender)
         w.bytes(encryptionKey.rawRepresentation)
         w.bytes(maskingKey.rawRepresentation)
+        w.bytes(seedCommitment)
         w.bytes(signature)
     }
 
     public static func decodeBody(_ r: inout ByteReader, round: UInt64) throws -> AdvertiseKeysMessage {
         AdvertiseKeysMessage(round: round, sender: try r.u32(), encryptionKey: try r.x25519(),
-                             maskingKey: try r.x25519(), signature: try r.bytes(Identity.signatureLength))
+                             maskingKey: try r.x25519(), seedCommitment: try r.bytes(32),
+                             signature: try r.bytes(Identity.signatureLength))
     }
+}
+
+/// Every key in a key list must be distinct: a re-advertised key would make two pairwise masks
+/// cancel. Returns the first pair of users sharing a key.
+func firstDuplicateKey(_ ads: [AdvertiseKeysMessage]) -> (UInt32, UInt32)? {
+    var seen: [[UInt8]: UInt32] = [:]
+    for a in ads {
+        for key in [a.encryptionKey.rawRepresentation, a.maskingKey.rawRepresentation] {
+            if let other = seen.updateValue(a.sender, forKey: key) { return (other, a.sender) }
+        }
+    }
+    return nil
 }
 
 /// One encrypted pair of shares (self-mask seed share, masking-key share) between two users.
@@ -205,9 +250,16 @@ public struct ConsistencySignatureMessage: SecAggMessage {
         self.signature = signature
     }
 
+    /// `identity`'s signature on the survivor list `survivors` of the session.
+    public static func signed(config: SecAggConfig, session: [UInt8], survivors: [UInt32], sender: UInt32,
+                              identity: Identity.SigningKey) -> ConsistencySignatureMessage {
+        ConsistencySignatureMessage(round: config.round, sender: sender,
+                                    signature: identity.signature(for: transcript(config: config, session: session, survivors: survivors)))
+    }
+
     static func transcript(config: SecAggConfig, session: [UInt8], survivors: [UInt32]) -> [UInt8] {
         var w = ByteWriter()
-        w.bytes(Array("segviz-secagg/v1 consistency".utf8))
+        w.bytes(Array("segviz-secagg consistency".utf8))
         w.bytes(config.digest)
         w.bytes(session)
         w.u32(UInt32(survivors.count))

@@ -54,6 +54,21 @@ public enum SecAggError: Error, Equatable, Sendable, CustomStringConvertible {
     case tooFewContributors(block: String, contributors: Int)
     /// The state machine was used after it completed or aborted.
     case roundOver(String)
+    /// Two users of the key list advertised the same public key (a re-advertised key would make
+    /// pairwise masks cancel): the round aborts.
+    case duplicateKey(first: UInt32, second: UInt32)
+    /// The released weight sums would determine this user's weight (sample count).
+    case weightDisclosed(user: UInt32)
+    /// A reconstructed secret of `owner` did not match its commitment (self-mask seed) or its
+    /// advertised key: the shares sent by `holders` are not on the owner's polynomial. The round
+    /// aborts; `holders` is empty when the forger could not be singled out.
+    case forgedShare(owner: UInt32, holders: [UInt32])
+    /// An unmasked total is outside what the survivors can have produced.
+    case implausibleTotal(block: String, reason: String)
+    /// The configuration's bound application context differs from what this client expects.
+    case contextMismatch(expected: String, actual: String)
+    /// A consistency signature list names the same signer twice.
+    case duplicateSignature(user: UInt32)
 
     public var description: String {
         switch self {
@@ -66,7 +81,8 @@ public enum SecAggError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidUpdate(message): return "invalid update: \(message)"
         case let .truncated(message, needed, available): return "\(message): truncated, needed \(needed) bytes, have \(available)"
         case let .oversized(message, reason): return "\(message): oversized: \(reason)"
-        case let .unsupportedVersion(v): return "unsupported message version \(v)"
+        case let .unsupportedVersion(v):
+            return "message of protocol version \(v); this build speaks version \(WireFormat.version) only: upgrade the older peer"
         case let .unknownMessageType(t): return "unknown message type \(t)"
         case let .malformed(message, reason): return "\(message): malformed: \(reason)"
         case let .wrongRound(expected, actual): return "message for round \(actual), expected round \(expected)"
@@ -78,8 +94,16 @@ public enum SecAggError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .inconsistentSurvivors(message): return "inconsistent survivor set: \(message)"
         case let .conflictingShareRequest(user): return "refused to reveal both share kinds of user \(user)"
         case let .reconstructionFailed(user, reason): return "could not reconstruct secret of user \(user): \(reason)"
-        case let .tooFewContributors(block, n): return "block '\(block)' has \(n) contributor(s) (< 2): refusing to disclose it (set allowSmallBlocks to permit)"
+        case let .tooFewContributors(block, n): return "block '\(block)' has \(n) contributor(s), below the minimum: refusing to disclose it (set allowSmallBlocks to permit one)"
         case let .roundOver(message): return "round is over: \(message)"
+        case let .duplicateKey(a, b): return "users \(a) and \(b) advertised the same public key: refusing the key list"
+        case let .weightDisclosed(u): return "the weight sums would disclose the sample count of user \(u): refusing to release them"
+        case let .forgedShare(owner, holders):
+            return holders.isEmpty ? "the shares of user \(owner)'s secret do not match its commitment (forger not identifiable)"
+                : "forged share(s) of user \(owner)'s secret sent by user(s) \(holders.map(String.init).joined(separator: ", "))"
+        case let .implausibleTotal(block, reason): return "unmasked total of '\(block)' is impossible: \(reason)"
+        case let .contextMismatch(expected, actual): return "bound context \(actual) differs from the expected \(expected)"
+        case let .duplicateSignature(u): return "consistency signatures name user \(u) more than once"
         }
     }
 }

@@ -18,6 +18,8 @@ final class WordAccumulator {
 struct ServerKeys {
     let advertisements: [UInt32: AdvertiseKeysMessage]
     let session: [UInt8]
+    /// The neighbourhood graph, drawn from the session (every advertisement of U1).
+    let graph: Neighbourhood
 }
 
 /// The server's states, in protocol order. Each collects one kind of client message; `close()`
@@ -35,16 +37,21 @@ public enum Server {
             try config.checkUser(m.sender)
             guard received[m.sender] == nil else { throw SecAggError.duplicateMessage(sender: m.sender, message: AdvertiseKeysMessage.name) }
             try m.verify(config: config)
+            if !config.weakened.contains(.pairwiseBinding),
+               let (a, b) = firstDuplicateKey(received.values.sorted { $0.sender < $1.sender } + [m]) {
+                throw SecAggError.duplicateKey(first: a, second: b)
+            }
             received[m.sender] = m
         }
 
         func close() throws -> (ShareKeys, [Outgoing]) {
             guard received.count >= config.threshold else {
-                throw SecAggError.tooFewUsers(phase: "AdvertiseKeys", remaining: received.count, needed: config.threshold)
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.advertiseKeys.rawValue, remaining: received.count, needed: config.threshold)
             }
             let ads = received.keys.sorted().map { received[$0]! }
-            let keys = ServerKeys(advertisements: received,
-                                  session: KeyDerivation.sessionID(config: config, advertisements: ads))
+            let session = KeyDerivation.sessionID(config: config, advertisements: ads)
+            let keys = ServerKeys(advertisements: received, session: session,
+                                  graph: Neighbourhood(config: config, session: session))
             let list = ServerMessage.keyList(KeyListMessage(round: config.round, advertisements: ads))
             return (ShareKeys(config: config, keys: keys),
                     ads.map { Outgoing(recipient: $0.sender, message: list) })
@@ -62,7 +69,7 @@ public enum Server {
         mutating func receive(_ m: ShareKeysMessage) throws {
             guard keys.advertisements[m.sender] != nil else { throw SecAggError.unknownUser(m.sender) }
             guard received[m.sender] == nil else { throw SecAggError.duplicateMessage(sender: m.sender, message: ShareKeysMessage.name) }
-            let wanted = config.holders(of: m.sender).filter { $0 != m.sender && keys.advertisements[$0] != nil }
+            let wanted = keys.graph.holders(of: m.sender).filter { $0 != m.sender && keys.advertisements[$0] != nil }
             guard m.shares.map(\.peer) == wanted else {
                 throw SecAggError.malformed(message: ShareKeysMessage.name,
                                             reason: "user \(m.sender) must send one share to each of its \(wanted.count) holders in U1")
@@ -72,7 +79,7 @@ public enum Server {
 
         func close() throws -> (MaskedInput, [Outgoing]) {
             guard received.count >= config.threshold else {
-                throw SecAggError.tooFewUsers(phase: "ShareKeys", remaining: received.count, needed: config.threshold)
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.shareKeys.rawValue, remaining: received.count, needed: config.threshold)
             }
             let u2 = received.keys.sorted()
             var bundles: [UInt32: [EncryptedShare]] = [:]
@@ -127,9 +134,12 @@ public enum Server {
 
         func close() throws -> (ConsistencyCheck, [Outgoing]) {
             guard received.count >= config.threshold else {
-                throw SecAggError.tooFewUsers(phase: "MaskedInput", remaining: received.count, needed: config.threshold)
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.maskedInput.rawValue, remaining: received.count, needed: config.threshold)
             }
             let u3 = received.sorted()
+            // Abort now rather than ask for signatures on a survivor set that would release a
+            // block below the minimum of contributors or a node's weight.
+            try config.checkContributors(survivors: Set(u3))
             let request = ServerMessage.consistencyRequest(ConsistencyRequestMessage(round: config.round, survivors: u3))
             return (ConsistencyCheck(config: config, keys: keys, u2: u2, u3: u3, sum: sum),
                     u3.map { Outgoing(recipient: $0, message: request) })
@@ -161,13 +171,13 @@ public enum Server {
 
         func close() throws -> (Unmasking, [Outgoing]) {
             guard signatures.count >= config.threshold else {
-                throw SecAggError.tooFewUsers(phase: "ConsistencyCheck", remaining: signatures.count, needed: config.threshold)
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.consistencyCheck.rawValue, remaining: signatures.count, needed: config.threshold)
             }
             let u4 = signatures.keys.sorted()
             let u3set = Set(u3)
             let dropped = u2.filter { !u3set.contains($0) }
             let out = u4.map { u in
-                let sigs = u4.filter { config.areNeighbours(u, $0) }.map { SurvivorSignature(user: $0, signature: signatures[$0]!) }
+                let sigs = u4.filter { keys.graph.areNeighbours(u, $0) }.map { SurvivorSignature(user: $0, signature: signatures[$0]!) }
                 return Outgoing(recipient: u, message: .unmaskingRequest(
                     UnmaskingRequestMessage(round: config.round, dropped: dropped, signatures: sigs)))
             }
@@ -185,8 +195,8 @@ public enum Server {
         let u4: [UInt32]
         let dropped: [UInt32]
         let sum: WordAccumulator
-        var selfShares: [UInt32: [Shamir.Share]] = [:]
-        var keyShares: [UInt32: [Shamir.Share]] = [:]
+        var selfShares: [UInt32: [(holder: UInt32, share: Shamir.Share)]] = [:]
+        var keyShares: [UInt32: [(holder: UInt32, share: Shamir.Share)]] = [:]
         var responded: Set<UInt32> = []
 
         var expected: Int { u4.count }
@@ -200,65 +210,71 @@ public enum Server {
             var selfEntries: [(UInt32, Shamir.Share)] = []
             var keyEntries: [(UInt32, Shamir.Share)] = []
             for s in m.selfMaskShares {
-                guard u3.contains(s.owner), let x = config.shareX(owner: s.owner, holder: m.sender) else {
+                guard u3.contains(s.owner), let x = keys.graph.shareX(owner: s.owner, holder: m.sender) else {
                     throw SecAggError.malformed(message: UnmaskingResponseMessage.name,
                                                 reason: "self-mask share of user \(s.owner), not a survivor held by \(m.sender)")
                 }
                 selfEntries.append((s.owner, Shamir.Share(x: x, value: s.value)))
             }
             for s in m.keyShares {
-                guard dropped.contains(s.owner), let x = config.shareX(owner: s.owner, holder: m.sender) else {
+                guard dropped.contains(s.owner), let x = keys.graph.shareX(owner: s.owner, holder: m.sender) else {
                     throw SecAggError.malformed(message: UnmaskingResponseMessage.name,
                                                 reason: "key share of user \(s.owner), not a dropped user held by \(m.sender)")
                 }
                 keyEntries.append((s.owner, Shamir.Share(x: x, value: s.value)))
             }
             responded.insert(m.sender)
-            for (owner, share) in selfEntries { selfShares[owner, default: []].append(share) }
-            for (owner, share) in keyEntries { keyShares[owner, default: []].append(share) }
+            for (owner, share) in selfEntries { selfShares[owner, default: []].append((m.sender, share)) }
+            for (owner, share) in keyEntries { keyShares[owner, default: []].append((m.sender, share)) }
         }
 
         func close() throws -> (AggregateResult, [String]) {
             let t = config.threshold
             guard responded.count >= t else {
-                throw SecAggError.tooFewUsers(phase: "Unmasking", remaining: responded.count, needed: t)
+                throw SecAggError.tooFewUsers(phase: ProtocolPhase.unmasking.rawValue, remaining: responded.count, needed: t)
             }
+            // Never unmask a block below the minimum of contributors (nor disclosing weights).
+            try config.checkContributors(survivors: Set(u3))
+            let checked = !config.weakened.contains(.seedCommitment)
             var terms: [MaskTerm] = []
             for v in u3 {
                 let shares = selfShares[v] ?? []
-                guard shares.count >= t else {
-                    throw SecAggError.reconstructionFailed(user: v, reason: "\(shares.count) self-mask shares, threshold \(t)")
+                let commitment = keys.advertisements[v]!.seedCommitment
+                let seed: [UInt8]
+                if checked {
+                    seed = try Shamir.reconstruct(owner: v, shares: shares, threshold: t) { candidate in
+                        constantTimeEqual(AdvertiseKeysMessage.seedCommitment(config: config, sender: v, seed: candidate), commitment)
+                    }
+                } else {
+                    guard shares.count >= t else {
+                        throw SecAggError.reconstructionFailed(user: v, reason: "\(shares.count) self-mask shares, threshold \(t)")
+                    }
+                    seed = try Shamir.combine(shares.map(\.share), threshold: t)  // finding 6's vulnerable form
                 }
-                let seed = SecretBytes(try Shamir.combine(shares, threshold: t))
-                terms.append(MaskTerm(key: KeyDerivation.selfMaskKey(seed: seed, session: keys.session), negate: true))
+                terms.append(MaskTerm(key: KeyDerivation.selfMaskKey(seed: SecretBytes(seed), session: keys.session), negate: true))
             }
             for v in dropped {
-                let shares = keyShares[v] ?? []
-                guard shares.count >= t else {
-                    throw SecAggError.reconstructionFailed(user: v, reason: "\(shares.count) key shares, threshold \(t)")
+                let advertised = keys.advertisements[v]!.maskingKey
+                let raw = try Shamir.reconstruct(owner: v, shares: keyShares[v] ?? [], threshold: t) { candidate in
+                    (try? KeyAgreement.PrivateKey(rawRepresentation: candidate))?.publicKey == advertised
                 }
-                let key = try KeyAgreement.PrivateKey(rawRepresentation: try Shamir.combine(shares, threshold: t))
-                guard key.publicKey == keys.advertisements[v]!.maskingKey else {
-                    throw SecAggError.reconstructionFailed(user: v, reason: "the rebuilt masking key does not match its advertisement")
-                }
-                for w in u3 where w != v && config.areNeighbours(v, w) {
+                let key = try KeyAgreement.PrivateKey(rawRepresentation: raw)
+                for w in u3 where w != v && keys.graph.areNeighbours(v, w) {
                     let agreement = try key.sharedSecret(with: keys.advertisements[w]!.maskingKey)
                     // w added +PRG(s_wv) if w > v, -PRG otherwise: undo it.
-                    terms.append(MaskTerm(key: KeyDerivation.pairwiseMaskKey(agreement, session: keys.session), negate: w > v))
+                    terms.append(MaskTerm(key: KeyDerivation.pairwiseMaskKey(agreement, session: keys.session, pair: (v, w), config: config),
+                                          negate: w > v))
                 }
             }
             // The accumulator is not used again whatever happens next: unmask it in place.
             MaskArithmetic.apply(terms, to: &sum.words, wide: config.quantisation.wordsPerElement == 2)
-            let result = AggregateResult.dequantise(sum.words, config: config, survivors: u3)
+            let result = try AggregateResult.dequantise(sum.words, config: config, survivors: u3)
             var log: [String] = []
             for (b, block) in config.layout.blocks.enumerated() {
                 let c = result.blockContributors[b]
                 if c == 0 {
                     log.append("block '\(block.name)': no contributors this round; left unchanged")
                 } else if c < 2 {
-                    guard config.allowSmallBlocks else {
-                        throw SecAggError.tooFewContributors(block: block.name, contributors: c)
-                    }
                     log.append("block '\(block.name)': \(c) contributor, disclosed as configured (allowSmallBlocks)")
                 }
             }
@@ -290,17 +306,21 @@ public struct SecAggServer {
         case completed(Server.Completed)
         case aborted(Server.Aborted)
 
-        public var name: String {
+        /// The protocol phase this state belongs to.
+        public var phase: ProtocolPhase {
             switch self {
-            case .advertiseKeys: return "AdvertiseKeys"
-            case .shareKeys: return "ShareKeys"
-            case .maskedInput: return "MaskedInput"
-            case .consistencyCheck: return "ConsistencyCheck"
-            case .unmasking: return "Unmasking"
-            case .completed: return "Completed"
-            case .aborted: return "Aborted"
+            case .advertiseKeys: return .advertiseKeys
+            case .shareKeys: return .shareKeys
+            case .maskedInput: return .maskedInput
+            case .consistencyCheck: return .consistencyCheck
+            case .unmasking: return .unmasking
+            case .completed: return .completed
+            case .aborted: return .aborted
             }
         }
+
+        /// The phase's name (`phase.rawValue`), for callers that still read strings.
+        public var name: String { phase.rawValue }
     }
 
     public let config: SecAggConfig

@@ -59,8 +59,13 @@ public enum Shamir {
             throw SecAggError.invalidConfiguration(parameter: "threshold",
                                                    reason: "\(shares.count) shares, \(threshold) needed")
         }
-        let used = Array(shares.prefix(threshold))
-        let len = used[0].value.count
+        return try interpolate(Array(shares.prefix(threshold)), at: 0)
+    }
+
+    /// The value at `x` of the polynomial through `shares` (distinct non-zero x, equal lengths):
+    /// at 0 the secret; at another holder's x, what that holder's share must be.
+    public static func interpolate(_ used: [Share], at x: UInt8) throws -> [UInt8] {
+        guard let len = used.first?.value.count else { return [] }
         var xs = Set<UInt8>()
         for s in used {
             guard s.x != 0, xs.insert(s.x).inserted else {
@@ -70,13 +75,14 @@ public enum Shamir {
                 throw SecAggError.invalidLength(what: "Shamir share", expected: len, actual: s.value.count)
             }
         }
-        // Lagrange basis at 0: l_i = prod_{j != i} x_j / (x_j - x_i); subtraction is XOR.
+        if let hit = used.first(where: { $0.x == x }) { return hit.value }
+        // Lagrange basis at x: l_i = prod_{j != i} (x - x_j) / (x_i - x_j); subtraction is XOR.
         var lambdas = [UInt8](repeating: 0, count: used.count)
         for i in used.indices {
             var num: UInt8 = 1
             var den: UInt8 = 1
             for j in used.indices where j != i {
-                num = GF256.multiply(num, used[j].x)
+                num = GF256.multiply(num, used[j].x ^ x)
                 den = GF256.multiply(den, used[j].x ^ used[i].x)
             }
             lambdas[i] = GF256.multiply(num, GF256.inverse(den))
@@ -88,6 +94,37 @@ public enum Shamir {
                 for b in 0..<len { secret[b] ^= table[row | Int(share.value[b])] }
             }
         }
+        return secret
+    }
+
+    /// Rebuilds `owner`'s secret from every share received (each with its sender), accepting
+    /// only a secret that `accept` confirms (its commitment or advertised public key), and only
+    /// if every other share lies on the same polynomial. A share off it is forged: its senders
+    /// are named in `forgedShare`. If no t shares give an accepted secret with at most one share
+    /// left out, the forgers cannot be singled out (`forgedShare` with no holders).
+    static func reconstruct(owner: UInt32, shares: [(holder: UInt32, share: Share)], threshold t: Int,
+                            accept: ([UInt8]) -> Bool) throws -> [UInt8] {
+        guard shares.count >= t else {
+            throw SecAggError.reconstructionFailed(user: owner, reason: "\(shares.count) shares, threshold \(t)")
+        }
+        var basis: [Share]?
+        var secret: [UInt8] = []
+        // The first t, then the first t with each share in turn left out.
+        for skip in [-1] + Array(shares.indices) where shares.count - (skip < 0 ? 0 : 1) >= t {
+            let candidate = Array(shares.enumerated().filter { $0.offset != skip }.prefix(t).map(\.element.share))
+            if let s = try? interpolate(candidate, at: 0), accept(s) {
+                basis = candidate
+                secret = s
+                break
+            }
+        }
+        guard let basis else { throw SecAggError.forgedShare(owner: owner, holders: []) }
+        var forgers: [UInt32] = []
+        for (holder, share) in shares where !basis.contains(where: { $0.x == share.x }) {
+            let expected = try interpolate(basis, at: share.x)
+            if !constantTimeEqual(expected, share.value) { forgers.append(holder) }
+        }
+        guard forgers.isEmpty else { throw SecAggError.forgedShare(owner: owner, holders: forgers.sorted()) }
         return secret
     }
 

@@ -133,21 +133,30 @@ func checkLength(_ bytes: [UInt8], _ expected: Int, _ what: String) throws {
 // MARK: - Hashing (BLAKE2b)
 
 /// BLAKE2b (`crypto_generichash`), one-shot or streaming, 16...64 bytes of output, optional key
-/// of 16...64 bytes. minisign's "ED" prehashed signatures sign `BLAKE2b-512(file)` with plain
-/// Ed25519: stream the file through `BLAKE2b(outputLength: 64)` and sign the 64-byte digest.
+/// of up to 64 bytes. minisign's "ED" prehashed signatures sign `BLAKE2b-512(file)` with plain
+/// Ed25519: stream the file through `BLAKE2b(.bytes64)` and sign the 64-byte digest.
+///
+/// A value type with copy-on-write state: libsodium's 64-byte-aligned `crypto_generichash_state`
+/// lives in an owned allocation of that alignment (never inside a Swift array, which may move),
+/// and a copy that is updated gets its own state first, so both copies give the right digest.
 public struct BLAKE2b: Sendable {
     public static let minimumOutputLength = Int(crypto_generichash_BYTES_MIN)
     public static let maximumOutputLength = Int(crypto_generichash_BYTES_MAX)
     public static let maximumKeyLength = Int(crypto_generichash_KEYBYTES_MAX)
 
-    private var state: [UInt8]
+    /// The fixed digest lengths the protocol and the federation use: these cannot fail.
+    public enum DigestLength: Int, Sendable {
+        case bytes32 = 32
+        case bytes64 = 64
+    }
+
+    private var state: HashState
     public let outputLength: Int
     private var finalised = false
 
     /// A streaming hasher. Throws `invalidLength` for an output length outside 16...64 or a key
     /// longer than 64 bytes.
     public init(outputLength: Int = 32, key: [UInt8] = []) throws {
-        Sodium.ready()
         guard (Self.minimumOutputLength...Self.maximumOutputLength).contains(outputLength) else {
             throw SecAggError.invalidLength(what: "BLAKE2b output", expected: Self.maximumOutputLength,
                                             actual: outputLength)
@@ -156,50 +165,58 @@ public struct BLAKE2b: Sendable {
             throw SecAggError.invalidLength(what: "BLAKE2b key", expected: Self.maximumKeyLength,
                                             actual: key.count)
         }
-        self.outputLength = outputLength
-        state = [UInt8](repeating: 0, count: crypto_generichash_statebytes() + 64)
-        state.withUnsafeMutableBytes { st in
-            key.withUnsafeBytes { k in
-                _ = crypto_generichash_init(Self.aligned(st), k.bindMemory(to: UInt8.self).baseAddress,
-                                            key.count, outputLength)
-            }
-        }
+        self.init(checkedOutputLength: outputLength, key: key)
     }
 
-    /// crypto_generichash_state must be 64-byte aligned; the buffer carries 64 bytes of slack.
-    /// (The packed, aligned C struct imports as an opaque type.)
-    private static func aligned(_ raw: UnsafeMutableRawBufferPointer) -> OpaquePointer {
-        let address = Int(bitPattern: raw.baseAddress!)
-        let padded = (address + 63) & ~63
-        return OpaquePointer(bitPattern: padded)!
+    /// A streaming hasher of a fixed digest length, unkeyed: cannot fail.
+    public init(_ length: DigestLength) {
+        self.init(checkedOutputLength: length.rawValue, key: [])
+    }
+
+    /// A keyed streaming hasher of a fixed digest length. The key (a derived secret) must be at
+    /// most 64 bytes: a precondition, since every caller passes a fixed-length secret.
+    public init(_ length: DigestLength, key: SecretBytes) {
+        precondition(key.count <= Self.maximumKeyLength, "BLAKE2b key of \(key.count) bytes exceeds 64")
+        self = key.withBytes { Self(checkedOutputLength: length.rawValue, key: $0) }
+    }
+
+    private init(checkedOutputLength outputLength: Int, key: [UInt8]) {
+        Sodium.ready()
+        self.outputLength = outputLength
+        state = HashState()
+        let p = state.pointer
+        key.withUnsafeBufferPointer { k in
+            _ = crypto_generichash_init(p, k.baseAddress, k.count, outputLength)
+        }
     }
 
     public mutating func update(_ data: [UInt8]) {
-        precondition(!finalised, "BLAKE2b.update after finalize")
-        state.withUnsafeMutableBytes { st in
-            data.withUnsafeBytes { d in
-                _ = crypto_generichash_update(Self.aligned(st), d.bindMemory(to: UInt8.self).baseAddress,
-                                              UInt64(data.count))
-            }
-        }
+        data.withUnsafeBufferPointer { update(UnsafeRawBufferPointer($0)) }
     }
 
     public mutating func update(_ data: ArraySlice<UInt8>) {
-        update(Array(data))
+        data.withUnsafeBufferPointer { update(UnsafeRawBufferPointer($0)) }
+    }
+
+    private mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        precondition(!finalised, "BLAKE2b.update after finalize")
+        if !isKnownUniquelyReferenced(&state) { state = state.copy() }
+        _ = crypto_generichash_update(state.pointer, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                                      UInt64(bytes.count))
     }
 
     /// The digest; the hasher cannot be updated afterwards.
     public mutating func finalize() -> [UInt8] {
         precondition(!finalised, "BLAKE2b.finalize called twice")
         finalised = true
-        var out = [UInt8](repeating: 0, count: outputLength)
+        if !isKnownUniquelyReferenced(&state) { state = state.copy() }
         let n = outputLength
-        state.withUnsafeMutableBytes { st in
-            out.withUnsafeMutableBytes { o in
-                _ = crypto_generichash_final(Self.aligned(st), o.bindMemory(to: UInt8.self).baseAddress!, n)
-            }
+        let p = state.pointer
+        let out = [UInt8](unsafeUninitializedCapacity: n) { buffer, initialised in
+            _ = crypto_generichash_final(p, buffer.baseAddress!, n)
+            initialised = n
         }
-        wipe(&state)
+        state.wipe()
         return out
     }
 
@@ -208,6 +225,51 @@ public struct BLAKE2b: Sendable {
         var h = try BLAKE2b(outputLength: outputLength, key: key)
         h.update(data)
         return h.finalize()
+    }
+
+    /// One-shot unkeyed BLAKE2b of a fixed length: cannot fail.
+    public static func hash(_ data: [UInt8], length: DigestLength) -> [UInt8] {
+        var h = BLAKE2b(length)
+        h.update(data)
+        return h.finalize()
+    }
+
+    /// One-shot keyed BLAKE2b of a fixed length (key at most 64 bytes, a precondition).
+    public static func hash(_ data: [UInt8], length: DigestLength, key: SecretBytes) -> [UInt8] {
+        var h = BLAKE2b(length, key: key)
+        h.update(data)
+        return h.finalize()
+    }
+}
+
+/// libsodium's hash state in its own 64-byte-aligned allocation (the packed, aligned C struct
+/// imports as an opaque type). Shared between copies of a `BLAKE2b` until one of them writes:
+/// `BLAKE2b` copies it first unless it is uniquely referenced.
+/// @unchecked Sendable: no lock is needed because the state is never written while shared (every
+/// write goes through `BLAKE2b`'s uniqueness check), and a shared state is only read by `copy()`.
+private final class HashState: @unchecked Sendable {
+    static let size = crypto_generichash_statebytes()
+    static let alignment = 64
+    let raw: UnsafeMutableRawPointer
+
+    init() {
+        raw = UnsafeMutableRawPointer.allocate(byteCount: Self.size, alignment: Self.alignment)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: Self.size)
+    }
+
+    var pointer: OpaquePointer { OpaquePointer(raw) }
+
+    func copy() -> HashState {
+        let c = HashState()
+        c.raw.copyMemory(from: raw, byteCount: Self.size)
+        return c
+    }
+
+    func wipe() { sodium_memzero(raw, Self.size) }
+
+    deinit {
+        wipe()
+        raw.deallocate()
     }
 }
 
@@ -225,6 +287,12 @@ public enum Identity {
         public init(rawRepresentation: [UInt8]) throws {
             try checkLength(rawRepresentation, Identity.publicKeyLength, "Ed25519 public key")
             self.rawRepresentation = rawRepresentation
+        }
+
+        /// A key libsodium just produced (its length is right by construction: a precondition).
+        init(checkedRaw raw: [UInt8]) {
+            precondition(raw.count == Identity.publicKeyLength)
+            rawRepresentation = raw
         }
 
         /// Verifies a detached RFC 8032 Ed25519 signature over `message` (any length).
@@ -278,20 +346,25 @@ public enum Identity {
 
         /// A fresh identity from an injected random source.
         public init<R: RandomSource>(using random: inout R) {
-            // The seed length is right by construction.
-            try! self.init(seed: random.bytes(Identity.seedLength))
+            let seed = random.bytes(Identity.seedLength)
+            precondition(seed.count == Identity.seedLength, "RandomSource returned \(seed.count) bytes, asked \(Identity.seedLength)")
+            self.init(checkedSeed: seed)
         }
 
         /// Import the 32-byte RFC 8032 secret seed.
         public init(seed: [UInt8]) throws {
             try checkLength(seed, Identity.seedLength, "Ed25519 seed")
+            self.init(checkedSeed: seed)
+        }
+
+        private init(checkedSeed seed: [UInt8]) {
             Sodium.ready()
             var pk = [UInt8](repeating: 0, count: Identity.publicKeyLength)
             var sk = [UInt8](repeating: 0, count: Int(crypto_sign_SECRETKEYBYTES))
             _ = crypto_sign_seed_keypair(&pk, &sk, seed)
             self.seed = SecretBytes(seed)
             self.expanded = SecretBytes(sk)
-            self.publicKey = try PublicKey(rawRepresentation: pk)
+            self.publicKey = PublicKey(checkedRaw: pk)
         }
 
         /// Export of the 32-byte seed (for a key file); the caller must protect and wipe it.
@@ -339,6 +412,12 @@ public enum KeyAgreement {
             try checkLength(rawRepresentation, KeyAgreement.keyLength, "X25519 public key")
             self.rawRepresentation = rawRepresentation
         }
+
+        /// A key libsodium just produced (its length is right by construction: a precondition).
+        init(checkedRaw raw: [UInt8]) {
+            precondition(raw.count == KeyAgreement.keyLength)
+            rawRepresentation = raw
+        }
     }
 
     public struct PrivateKey: Sendable {
@@ -346,17 +425,23 @@ public enum KeyAgreement {
         public let publicKey: PublicKey
 
         public init<R: RandomSource>(using random: inout R) {
-            try! self.init(rawRepresentation: random.bytes(KeyAgreement.keyLength))
+            let raw = random.bytes(KeyAgreement.keyLength)
+            precondition(raw.count == KeyAgreement.keyLength, "RandomSource returned \(raw.count) bytes, asked \(KeyAgreement.keyLength)")
+            self.init(checkedRaw: raw)
         }
 
         /// Import a raw 32-byte scalar (clamped by X25519 itself, as RFC 7748 specifies).
         public init(rawRepresentation: [UInt8]) throws {
             try checkLength(rawRepresentation, KeyAgreement.keyLength, "X25519 private key")
+            self.init(checkedRaw: rawRepresentation)
+        }
+
+        private init(checkedRaw rawRepresentation: [UInt8]) {
             Sodium.ready()
             var pk = [UInt8](repeating: 0, count: KeyAgreement.keyLength)
             _ = crypto_scalarmult_base(&pk, rawRepresentation)
             scalar = SecretBytes(rawRepresentation)
-            publicKey = try PublicKey(rawRepresentation: pk)
+            publicKey = PublicKey(checkedRaw: pk)
         }
 
         public func exportRawRepresentation() -> [UInt8] { scalar.exportBytes() }
@@ -433,14 +518,16 @@ struct MaskExpander {
     /// mod 2^64 on little-endian word pairs when `wide`. `count <= chunkWords`, even when `wide`.
     mutating func apply(_ a: MaskKey, negate na: Bool, and b: MaskKey?, negate nb: Bool, chunk: Int, count: Int,
                         wide: Bool, into acc: UnsafeMutablePointer<UInt32>) {
+        precondition(count >= 0 && count <= Self.chunkWords && (!wide || count % 2 == 0),
+                     "mask chunk of \(count) words (limit \(Self.chunkWords), even when wide)")
         var s1 = stream, s2 = second
         stream = []  // keep the buffers uniquely referenced while they are written
         second = []
         s1.withUnsafeMutableBufferPointer { b1 in
             s2.withUnsafeMutableBufferPointer { b2 in
                 let p1 = b1.baseAddress!, p2 = b2.baseAddress!
-                words(key: a, chunk: chunk, count: count, into: p1)
-                if let b { words(key: b, chunk: chunk, count: count, into: p2) }
+                Self.words(key: a, chunk: chunk, count: count, into: p1)
+                if let b { Self.words(key: b, chunk: chunk, count: count, into: p2) }
                 if wide {
                     let n = count / 2
                     acc.withMemoryRebound(to: UInt64.self, capacity: n) { a64 in
@@ -475,14 +562,20 @@ struct MaskExpander {
     }
 
     /// Fills `out[0..<count]` with the words `[chunk*chunkWords, +count)` of `key`'s stream.
-    mutating func words(key: MaskKey, chunk: Int, count: Int, into out: UnsafeMutablePointer<UInt32>) {
-        let counter = UInt32(chunk) &* Self.blocksPerChunk
+    /// `out` must hold `count` words, `count <= chunkWords` (a precondition: the chunk index
+    /// times the blocks per chunk must fit ChaCha20's 32-bit block counter).
+    static func words(key: MaskKey, chunk: Int, count: Int, into out: UnsafeMutablePointer<UInt32>) {
+        precondition(count >= 0 && count <= chunkWords, "mask chunk of \(count) words exceeds \(chunkWords)")
+        precondition(chunk >= 0 && chunk < Int(UInt32.max / blocksPerChunk), "mask chunk \(chunk) beyond ChaCha20's counter")
+        Sodium.ready()
+        let counter = UInt32(chunk) &* blocksPerChunk
         // Zero the (L1-resident) buffer and XOR the keystream in place: measurably faster than
         // reading a separate zero buffer.
         out.update(repeating: 0, count: count)
-        let bytes = UnsafeMutableRawPointer(out).assumingMemoryBound(to: UInt8.self)
-        key.secret.withBytes { k in
-            _ = crypto_stream_chacha20_ietf_xor_ic(bytes, bytes, UInt64(count * 4), Self.nonce, counter, k)
+        out.withMemoryRebound(to: UInt8.self, capacity: count * 4) { bytes in
+            key.secret.withBytes { k in
+                _ = crypto_stream_chacha20_ietf_xor_ic(bytes, bytes, UInt64(count * 4), nonce, counter, k)
+            }
         }
         #if _endian(big)
         for i in 0..<count { out[i] = UInt32(littleEndian: out[i]) }

@@ -2,17 +2,18 @@
 // and an in-memory transport that runs whole rounds with scripted dropouts and a tamper hook.
 import SecureAggregation
 
-/// A reproducible random source: the ChaCha20-IETF keystream of BLAKE2b-256(label || seed).
+/// A reproducible random source: buffer i is the mask stream (ChaCha20-IETF keystream) of the
+/// key BLAKE2b-256(BLAKE2b-256(label || seed) || i).
 public struct SeededRandom: RandomSource {
     private let key: [UInt8]
     private var buffer: [UInt8] = []
     private var position = 0
-    private var block: UInt32 = 0
+    private var block: UInt64 = 0
 
     public init(seed: UInt64) {
         var bytes = Array("segviz-secagg test rng".utf8)
         withUnsafeBytes(of: seed.littleEndian) { bytes.append(contentsOf: $0) }
-        key = try! BLAKE2b.hash(bytes, outputLength: 32)
+        key = BLAKE2b.hash(bytes, length: .bytes32)
     }
 
     public mutating func bytes(_ count: Int) -> [UInt8] {
@@ -20,8 +21,11 @@ public struct SeededRandom: RandomSource {
         out.reserveCapacity(count)
         while out.count < count {
             if position == buffer.count {
-                buffer = try! ChaCha20.keystream(count: 4096, key: key, counter: block)
-                block &+= 64
+                var input = key
+                withUnsafeBytes(of: block.littleEndian) { input.append(contentsOf: $0) }
+                let words = KeyDerivation.maskWords(key: SecretBytes(BLAKE2b.hash(input, length: .bytes32)), count: 1024)
+                buffer = words.flatMap { w in (0 ..< 4).map { UInt8(truncatingIfNeeded: w >> (8 * $0)) } }
+                block &+= 1
                 position = 0
             }
             let take = min(count - out.count, buffer.count - position)
@@ -76,12 +80,19 @@ public struct FakeNetwork {
     public var serverView: [ClientMessage] = []
     public var tamper: ((Outgoing) -> [Outgoing])?
     public var deliverToServer: ((UInt32, ClientMessage) -> [ClientMessage])?
+    /// A lying server's own messages, asked for whenever the real server has nothing to send
+    /// and has ended (completed or aborted); the round ends when it returns none.
+    public var lateMessages: (() -> [Outgoing])?
+    /// Deliver server messages to clients as values (skipping the byte decoders), as a lying
+    /// server in the same process could.
+    public var deliverValues = false
     private var pendingAdvertisements: [(UInt32, ClientMessage)] = []
 
     /// Builds the clients (identities from `identities`, seeds per user) and starts them. With
     /// `systemRandom` the clients use the production source (libsodium's randombytes) instead.
     public init(config: SecAggConfig, identities: [Identity.SigningKey], updates: [ClientUpdate],
-                drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1, systemRandom: Bool = false) throws {
+                drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1, systemRandom: Bool = false,
+                randomSources: [UInt32: any RandomSource] = [:], expectedContext: [UInt8]? = nil) throws {
         self.config = config
         server = SecAggServer(config: config)
         self.drops = drops
@@ -92,9 +103,10 @@ public struct FakeNetwork {
                 clients.append(nil)
                 continue
             }
+            let random: any RandomSource = randomSources[id]
+                ?? (systemRandom ? SystemRandom() : SeededRandom(seed: Self.clientSeed(network: seed, user: id)))
             let (client, ad) = try SecAggClient.start(config: config, id: id, identity: identities[i], update: update,
-                                                      random: systemRandom ? SystemRandom() as any RandomSource
-                                                          : SeededRandom(seed: seed &* 1_000_003 &+ UInt64(i)))
+                                                      random: random, expectedContext: expectedContext ?? config.boundContext)
             clients.append(client)
             pendingAdvertisements.append((id, ad))
         }
@@ -135,7 +147,9 @@ public struct FakeNetwork {
             toServer = []
             if toClients.isEmpty {
                 switch server.state {
-                case .completed, .aborted: return server.result
+                case .completed, .aborted:
+                    toClients = lateMessages?() ?? []
+                    if toClients.isEmpty { return server.result }
                 default: toClients = server.closePhase()
                 }
                 if toClients.isEmpty { continue }
@@ -146,10 +160,11 @@ public struct FakeNetwork {
                 let u = o.recipient
                 guard Int(u) < clients.count, var client = clients[Int(u)], !dropsBefore(o.message, u) else { continue }
                 do {
-                    let replies = try client.receive(bytes: o.message.encode())
+                    let replies = deliverValues ? try client.receive(o.message)
+                        : try client.receive(bytes: o.message.encode()).map { try ClientMessage.decode($0) }
                     clients[Int(u)] = client
                     if drops[u] == .duringUnmasking, case .unmaskingRequest = o.message { continue }
-                    for r in replies { toServer.append((u, try ClientMessage.decode(r))) }
+                    for r in replies { toServer.append((u, r)) }
                 } catch let e as SecAggError {
                     clients[Int(u)] = client
                     clientErrors[u, default: []].append(e)
@@ -158,6 +173,11 @@ public struct FakeNetwork {
                 }
             }
         }
+    }
+
+    /// The seed of user `user`'s `SeededRandom` in a network built with `seed`.
+    public static func clientSeed(network seed: UInt64, user: UInt32) -> UInt64 {
+        seed &* 1_000_003 &+ UInt64(user)
     }
 
     /// Convenience: n fresh identities from a seed.

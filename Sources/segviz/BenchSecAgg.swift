@@ -43,15 +43,13 @@ struct BenchSecAgg: AsyncParsableCommand {
         }
         let n = clients, m = params, d = dropouts
         let k = neighbours.map { min($0, n - 1) } ?? (n - 1)
-        let holders = min(k + 1, n)
-        let threshold = holders / 2 + 1
         let maxWeight: UInt32 = 100
 
         // Setup, not timed: identities, configuration, synthetic updates.
         let identities = (0 ..< n).map { _ in Identity.SigningKey() }
         let layout = try VectorLayout.single(count: m)
         let levels = modulusBits == 64 ? UInt32(1) << 24 : min(UInt32(1) << 20, Quantisation.maximumLevels(clients: n, maxWeight: maxWeight))
-        let config = try SecAggConfig(round: 1, roster: identities.map(\.publicKey), threshold: threshold, layout: layout,
+        let config = try SecAggConfig(round: 1, roster: identities.map(\.publicKey), layout: layout,
                                       quantisation: Quantisation(clip: 0.05, levels: levels, maxWeight: maxWeight, modulusBits: modulusBits),
                                       neighbours: neighbours == nil ? nil : k, publicSeed: SecureRandom.bytes(32))
         var generator = SplitMix64(seed: seed)
@@ -60,6 +58,7 @@ struct BenchSecAgg: AsyncParsableCommand {
         }
         // Spread the dropouts over the id range.
         let dropped = Set((0 ..< d).map { UInt32($0 * n / d) })
+        let threshold = config.threshold  // the safe default, floor(2h/3) + 1 of h holders
         print("secagg: N=\(n) M=\(m) D=\(d) K=\(k)\(config.neighbours == nil ? " (complete graph)" : " (SecAgg+)") t=\(threshold) levels=\(levels)")
 
         let chachaBefore = try measureChaCha()

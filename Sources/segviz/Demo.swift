@@ -10,8 +10,9 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a complete secure federation on loopback: phantom sites, keys, aggregator and node processes, rounds, verify, infer.",
         discussion: """
-        Three sites by default: a liver-only MSD site, a spleen-only MSD site and a second liver-only site, plus a
-        BTCV-style external set with both organs labelled. The last line is
+        Four sites: two liver-only and two spleen-only MSD sites (so that no organ block has a single contributor and,
+        at the threshold that resists colluding nodes, 3 of 4, one site may drop out), plus a BTCV-style external set
+        with both organs labelled. The last line is
         dice_liver=<x> dice_spleen=<y> rounds=<n> secure=1 model=<path> pubkey=<path> external=<path>.
         """)
 
@@ -54,7 +55,7 @@ struct Demo: AsyncParsableCommand {
         // 1. Phantom sites and the external set.
         let gen = PhantomGenerator(dims: dims, spacing: SIMD3(spacing, spacing, spacing))
         let sites: [(id: String, annotate: PhantomAnnotation, seed: UInt64)] = [
-            ("liver-a", .liver, 11), ("spleen-b", .spleen, 22), ("liver-c", .liver, 33)]
+            ("liver-a", .liver, 11), ("spleen-b", .spleen, 22), ("liver-c", .liver, 33), ("spleen-d", .spleen, 44)]
         var mappings: [String: String] = [:]
         for s in sites {
             let w = PhantomDatasetWriter(generator: gen, layout: .msd, annotate: s.annotate, seed: s.seed)
@@ -64,12 +65,12 @@ struct Demo: AsyncParsableCommand {
         let extWriter = PhantomDatasetWriter(generator: gen, layout: .btcv, annotate: .all, seed: 99)
         let external = work.appendingPathComponent("external")
         _ = try extWriter.write(to: external, cases: externalCases)
-        say("phantoms: 3 sites x \(cases) cases (liver-only, spleen-only, liver-only) + \(externalCases) external BTCV-style cases")
+        say("phantoms: \(sites.count) sites x \(cases) cases (liver-only, spleen-only, liver-only, spleen-only) + \(externalCases) external BTCV-style cases")
 
         // 2. Keys and the federation file.
         let port = try freeLoopbackPort()
         let keys = work.appendingPathComponent("keys").path
-        let organs: [String: [String]] = ["liver-a": ["liver"], "spleen-b": ["spleen"], "liver-c": ["liver"]]
+        let organs: [String: [String]] = ["liver-a": ["liver"], "spleen-b": ["spleen"], "liver-c": ["liver"], "spleen-d": ["spleen"]]
         let f = try FederationSetup.create(keysDirectory: keys, name: "segviz-demo", url: "http://127.0.0.1:\(port)",
                                            nodes: sites.map { .init(id: $0.id, organs: organs[$0.id]!) }) { f in
             f.rounds = rounds

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import SecureAggregation
 @testable import Federation
 
 /// The `segviz` executable built beside the test bundle.
@@ -80,7 +81,9 @@ struct ProcessFederation {
             f.localEpochs = 1
             f.phaseTimeoutSeconds = phaseTimeout
             f.trainingTimeoutSeconds = trainingTimeout
-            if let threshold { f.secureAggregation.threshold = threshold }
+            // Three sites that survive one crash need t = 2, below the colluding-nodes default of 3: an explicit choice.
+            f.secureAggregation.threshold = threshold ?? 2
+            f.secureAggregation.collusionTolerance = CollusionTolerance.none
         }
         fedPath = "\(dir)/keys/federation.json"
     }

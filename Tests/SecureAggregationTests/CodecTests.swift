@@ -8,7 +8,7 @@ func sampleMessages(_ rng: inout SeededRandom, users: Int, words: Int) -> (clien
     let round = UInt64(rng.bytes(1)[0])
     func key() -> KeyAgreement.PublicKey { try! KeyAgreement.PublicKey(rawRepresentation: rng.bytes(32)) }
     let ids = (0 ..< UInt32(users)).map { $0 * 3 + 1 }
-    let ad = AdvertiseKeysMessage(round: round, sender: 7, encryptionKey: key(), maskingKey: key(), signature: rng.bytes(64))
+    let ad = AdvertiseKeysMessage(round: round, sender: 7, encryptionKey: key(), maskingKey: key(), seedCommitment: rng.bytes(32), signature: rng.bytes(64))
     let shares = ids.map { EncryptedShare(peer: $0, nonce: rng.bytes(24), ciphertext: rng.bytes(80)) }
     let revealed = ids.map { RevealedShare(owner: $0, value: rng.bytes(32)) }
     let wordBytes = rng.bytes(4 * words)
@@ -21,7 +21,7 @@ func sampleMessages(_ rng: inout SeededRandom, users: Int, words: Int) -> (clien
         .consistencySignature(ConsistencySignatureMessage(round: round, sender: 4, signature: rng.bytes(64))),
         .unmaskingResponse(UnmaskingResponseMessage(round: round, sender: 5, selfMaskShares: revealed, keyShares: Array(revealed.prefix(users / 2)))),
     ]
-    let ads = ids.map { AdvertiseKeysMessage(round: round, sender: $0, encryptionKey: key(), maskingKey: key(), signature: rng.bytes(64)) }
+    let ads = ids.map { AdvertiseKeysMessage(round: round, sender: $0, encryptionKey: key(), maskingKey: key(), seedCommitment: rng.bytes(32), signature: rng.bytes(64)) }
     let server: [ServerMessage] = [
         .keyList(KeyListMessage(round: round, advertisements: ads)),
         .shareBundle(ShareBundleMessage(round: round, receiver: 9, shares: shares)),
@@ -67,8 +67,8 @@ func sampleMessages(_ rng: inout SeededRandom, users: Int, words: Int) -> (clien
         var rng = SeededRandom(seed: 3)
         let (client, server) = sampleMessages(&rng, users: 4, words: 2)
         var bytes = client[2].encode()
-        bytes[0] = 2
-        #expect(throws: SecAggError.unsupportedVersion(2)) { try ClientMessage.decode(bytes) }
+        bytes[0] = 3
+        #expect(throws: SecAggError.unsupportedVersion(3)) { try ClientMessage.decode(bytes) }
         bytes = client[2].encode()
         bytes[1] = 42
         #expect(throws: SecAggError.unknownMessageType(42)) { try ClientMessage.decode(bytes) }
@@ -77,13 +77,13 @@ func sampleMessages(_ rng: inout SeededRandom, users: Int, words: Int) -> (clien
         #expect(throws: SecAggError.unknownMessageType(3)) { try ShareKeysMessage.decode(client[2].encode()) }
         // A count far beyond the limit is refused before anything is allocated.
         var huge = ByteWriter()
-        huge.u8(1); huge.u8(3); huge.u64(0); huge.u32(0); huge.u32(UInt32.max)
+        huge.u8(WireFormat.version); huge.u8(3); huge.u64(0); huge.u32(0); huge.u32(UInt32.max)
         #expect { try MaskedInputMessage.decode(huge.data) } throws: { e in
             if case .oversized = e as? SecAggError { return true }
             return false
         }
         var lying = ByteWriter()
-        lying.u8(1); lying.u8(3); lying.u64(0); lying.u32(0); lying.u32(1000); lying.u32(1)
+        lying.u8(WireFormat.version); lying.u8(3); lying.u64(0); lying.u32(0); lying.u32(1000); lying.u32(1)
         #expect { try MaskedInputMessage.decode(lying.data) } throws: { e in
             if case .truncated = e as? SecAggError { return true }
             return false

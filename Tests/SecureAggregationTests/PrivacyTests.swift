@@ -35,21 +35,10 @@ func referenceChaCha20Words(key: [UInt8], count: Int) -> [UInt32] {
 /// What the server can compute for user u from its view alone: y_u minus u's self mask, rebuilt
 /// from the self-mask shares the survivors revealed.
 func unmaskedBySelfMask(view: [ClientMessage], config: SecAggConfig, user: UInt32) throws -> [UInt32] {
-    var ads: [AdvertiseKeysMessage] = []
-    var y: [UInt32] = []
-    var shares: [Shamir.Share] = []
-    for m in view {
-        switch m {
-        case let .advertiseKeys(a): ads.append(a)
-        case let .maskedInput(mi) where mi.sender == user: y = mi.words
-        case let .unmaskingResponse(r):
-            for s in r.selfMaskShares where s.owner == user {
-                shares.append(Shamir.Share(x: config.shareX(owner: user, holder: r.sender)!, value: s.value))
-            }
-        default: break
-        }
-    }
-    let session = KeyDerivation.sessionID(config: config, advertisements: ads.sorted { $0.sender < $1.sender })
+    let transcript = ServerTranscript(config: config, messages: view)
+    let y = transcript.maskedInput(of: user) ?? []
+    let shares = transcript.revealedShares(of: user)
+    let session = transcript.session
     let seed = SecretBytes(try Shamir.combine(shares, threshold: config.threshold))
     let mask = KeyDerivation.maskWords(key: KeyDerivation.selfMaskKey(seed: seed, session: session).secret, count: y.count)
     return zip(y, mask).map { $0 &- $1 }
@@ -98,7 +87,7 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
 
         let selfKey = KeyDerivation.derive(from: s0.seed, label: "self-mask", session: s0.session)
         let agreement = try s0.maskingKey.sharedSecret(with: s0.peers[1]!.maskingKey)
-        let pairKey = KeyDerivation.derive(from: agreement, label: "pairwise-mask", session: s0.session)
+        let pairKey = KeyDerivation.derive(from: agreement, label: "pairwise-mask", session: s0.session, pair: (0, 1))
         let n = config.maskedWords
         let selfWords = referenceChaCha20Words(key: selfKey.exportBytes(), count: n)
         let pairWords = referenceChaCha20Words(key: pairKey.exportBytes(), count: n)
@@ -107,7 +96,7 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
         var r = ByteReader(sodium, message: "keystream")
         #expect(try (0 ..< n).map { _ in try r.u32() } == selfWords)
         #expect(KeyDerivation.maskWords(key: selfKey, count: n) == selfWords)
-        let tail: [UInt64] = [1, 1]  // block weight, contributor flag
+        let tail: [UInt64] = [1, 1]  // the group's weight, contributor flag
         let wpe = modulusBits / 32
         func element(_ w: [UInt32], _ i: Int) -> UInt64 {
             wpe == 1 ? UInt64(w[i]) : UInt64(w[2 * i]) | UInt64(w[2 * i + 1]) << 32
@@ -123,7 +112,7 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
         // The pair key is symmetric: user 1 derives the same key from its side.
         guard case let .shareKeys(s1) = clients[1].state else { Issue.record("client 1 not in ShareKeys"); return }
         let agreement1 = try s1.maskingKey.sharedSecret(with: s1.peers[0]!.maskingKey)
-        #expect(KeyDerivation.derive(from: agreement1, label: "pairwise-mask", session: s1.session) == pairKey)
+        #expect(KeyDerivation.derive(from: agreement1, label: "pairwise-mask", session: s1.session, pair: (1, 0)) == pairKey)
         #expect(s1.session == s0.session)
     }
 
@@ -131,7 +120,7 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
     /// (y_0 minus the rebuilt self mask) has the same distribution over many runs.
     @Test func serverViewIsIndistinguishableForEqualSums() throws {
         let ids = FakeNetwork.identities(count: 3, seed: 32)
-        let config = try SecAggConfig(round: 1, roster: ids.map(\.publicKey), threshold: 2,
+        let config = try SecAggConfig(round: 1, roster: ids.map(\.publicKey), threshold: 3,
                                       layout: try VectorLayout.single(count: 2),
                                       quantisation: Quantisation(clip: 1, levels: 4, maxWeight: 1))
         // Levels 4, clip 1: 0.5 -> 3, -0.5 -> 1, 0 -> 2 exactly (no rounding randomness).
@@ -171,7 +160,8 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
     /// the weight and contributor words of every masked vector are masked, only their sums are
     /// released. Runs on the production random source.
     @Test func weightsAreMaskedAndOnlySumsReleased() throws {
-        let weights: [[UInt32]] = [[7, 0], [3, 9], [5, 2], [1, 1]]
+        // One weight per node; block 1's contributors are two nodes, so no single weight follows from the sums.
+        let weights: [[UInt32]] = [[7, 0], [3, 0], [5, 5], [1, 1]]
         let f = try Fixture(n: 4, m: 10, blockCount: 2, seed: 34, weights: { u, b in weights[u][b] })
         var net = try f.network(systemRandom: true)
         let out = net.run()
@@ -183,13 +173,13 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
             guard case let .maskedInput(mi) = m else { continue }
             inputs += 1
             let tail = Array(mi.words[p...])
-            let plain = weights[Int(mi.sender)] + weights[Int(mi.sender)].map { $0 > 0 ? 1 : 0 }
+            let plain = weights[Int(mi.sender)] + weights[Int(mi.sender)].map { $0 > 0 ? 1 : 0 }  // one group per block here
             // Each masked word equals its plain value with probability 2^-32.
             #expect(zip(tail, plain).allSatisfy { $0 != $1 })
         }
         #expect(inputs == 4)
-        #expect(result.blockWeights == [16, 12])
-        #expect(result.blockContributors == [4, 3])
+        #expect(result.blockWeights == [16, 6])
+        #expect(result.blockContributors == [4, 2])
     }
 
     /// Nothing the server is sent lets it rebuild a survivor's masking key: it holds no key share
@@ -198,15 +188,12 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
         let f = try Fixture(n: 8, m: 32, seed: 33)
         var net = try f.network(drops: [2: .afterSharing, 6: .afterSharing])
         f.check(net.run(), survivors: [0, 1, 3, 4, 5, 7])
+        let transcript = ServerTranscript(config: f.config, messages: net.serverView)
         var keyShares: [UInt32: [Shamir.Share]] = [:]
-        var ads: [UInt32: AdvertiseKeysMessage] = [:]
-        for m in net.serverView {
-            if case let .advertiseKeys(a) = m { ads[a.sender] = a }
-            if case let .unmaskingResponse(r) = m {
-                for s in r.keyShares {
-                    keyShares[s.owner, default: []].append(Shamir.Share(x: f.config.shareX(owner: s.owner, holder: r.sender)!, value: s.value))
-                }
-            }
+        let ads = Dictionary(uniqueKeysWithValues: transcript.advertisements.map { ($0.sender, $0) })
+        for u in 0 ..< UInt32(8) {
+            let s = transcript.revealedShares(of: u, maskingKey: true)
+            if !s.isEmpty { keyShares[u] = s }
         }
         #expect(Set(keyShares.keys) == [2, 6])
         for (owner, shares) in keyShares {

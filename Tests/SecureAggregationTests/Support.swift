@@ -22,11 +22,16 @@ struct Fixture {
     let config: SecAggConfig
     let updates: [ClientUpdate]
 
-    /// n users, m parameters in `blockCount` equal-ish blocks, values in [-range, range], weights 1...maxWeight.
-    init(n: Int, m: Int, threshold: Int? = nil, neighbours: Int? = nil, blockCount: Int = 1, clip: Float = 1,
+    /// n users, m parameters in `blockCount` equal-ish blocks, values in [-range, range], one
+    /// weight per user (1...maxWeight; `weights(u, b)` may give 0 where user u does not
+    /// contribute, which becomes the signed block map). `threshold` nil: the safe default; a
+    /// test that needs a weaker one passes `collusionTolerance: .none` with it, explicitly.
+    init(n: Int, m: Int, threshold: Int? = nil, collusionTolerance: CollusionTolerance = .colludingClients,
+         neighbours: Int? = nil, blockCount: Int = 1, clip: Float = 1,
          levels: UInt32? = nil, maxWeight: UInt32 = 10, valueRange: Float = 0.9, seed: UInt64 = 1,
          allowSmallBlocks: Bool = false, weights: ((Int, Int) -> UInt32)? = nil, round: UInt64 = 3,
-         modulusBits: Int = 32) throws {
+         modulusBits: Int = 32, boundContext: [UInt8] = [UInt8](repeating: 0, count: 32),
+         publicSeed: [UInt8]? = nil, weakened: Set<Weakening> = []) throws {
         identities = FakeNetwork.identities(count: n, seed: seed)
         var blocks: [Block] = []
         let per = m / blockCount
@@ -35,26 +40,44 @@ struct Fixture {
             blocks.append(Block(name: "block\(b)", offset: b * per, count: count))
         }
         let layout = try VectorLayout(blocks: blocks)
-        let holders = neighbours.map { min($0 + 1, n) } ?? n
-        let t = threshold ?? (holders / 2 + 1)
         let lv = levels ?? min(1 << 16, Quantisation.maximumLevels(clients: n, maxWeight: maxWeight))
-        config = try SecAggConfig(round: round, roster: identities.map(\.publicKey), threshold: t, layout: layout,
+        let w = (0 ..< n).map { u in (0 ..< blockCount).map { b in weights?(u, b) ?? UInt32(1 + (u * 7) % Int(maxWeight)) } }
+        config = try SecAggConfig(round: round, roster: identities.map(\.publicKey), threshold: threshold, layout: layout,
                                   quantisation: Quantisation(clip: clip, levels: lv, maxWeight: maxWeight, modulusBits: modulusBits),
-                                  neighbours: neighbours, publicSeed: [UInt8](repeating: UInt8(seed & 0xff), count: 32),
-                                  allowSmallBlocks: allowSmallBlocks)
+                                  neighbours: neighbours, publicSeed: publicSeed ?? [UInt8](repeating: UInt8(seed & 0xff), count: 32),
+                                  allowSmallBlocks: allowSmallBlocks, blockMap: w.map { $0.map { $0 > 0 } },
+                                  collusionTolerance: collusionTolerance, boundContext: boundContext, weakened: weakened)
         var rng = SeededRandom(seed: seed &+ 99)
         var ups: [ClientUpdate] = []
         for u in 0 ..< n {
             let values = (0 ..< m).map { _ in rng.nextUnitFloat() * valueRange }
-            let w = (0 ..< blockCount).map { b in weights?(u, b) ?? UInt32(1 + (u * 7 + b) % Int(maxWeight)) }
-            ups.append(ClientUpdate(values: values, blockWeights: w))
+            ups.append(ClientUpdate(values: values, blockWeights: w[u]))
         }
         updates = ups
     }
 
-    func network(drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1, systemRandom: Bool = false) throws -> FakeNetwork {
+    /// The same fixture with some defences switched off (the same digest, so its messages mix
+    /// with the strict configuration's: a lying server can run on it against strict clients).
+    func weakened(_ w: Set<Weakening>) throws -> SecAggConfig {
+        let c = config
+        return try SecAggConfig(round: c.round, roster: c.roster, threshold: c.threshold, layout: c.layout,
+                                quantisation: c.quantisation, neighbours: c.neighbours, publicSeed: c.publicSeed,
+                                allowSmallBlocks: c.allowSmallBlocks, blockMap: c.blockMap,
+                                collusionTolerance: c.collusionTolerance, boundContext: c.boundContext, weakened: w)
+    }
+
+    func network(drops: [UInt32: DropPoint] = [:], seed: UInt64 = 1, systemRandom: Bool = false,
+                 randomSources: [UInt32: any RandomSource] = [:]) throws -> FakeNetwork {
         try FakeNetwork(config: config, identities: identities, updates: updates, drops: drops, seed: seed,
-                        systemRandom: systemRandom)
+                        systemRandom: systemRandom, randomSources: randomSources)
+    }
+
+    /// The session of this fixture's round with network seed `seed` (advertisements do not
+    /// depend on later dropouts): what the neighbourhood graph is drawn from.
+    func session(seed: UInt64 = 1) throws -> [UInt8] {
+        var probe = try network(seed: seed)
+        _ = probe.run()
+        return ServerTranscript(config: config, messages: probe.serverView).session
     }
 
     /// The exact weighted mean of the clipped updates of `survivors`.

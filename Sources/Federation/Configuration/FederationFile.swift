@@ -1,4 +1,5 @@
 import Foundation
+import SecureAggregation
 
 /// The federation file both the aggregator and every node pin (e.g. `keys/federation.json`).
 ///
@@ -111,6 +112,9 @@ public struct FederationFile: Codable, Equatable, Sendable {
         public var neighbours: Int?
         /// Allow a block (e.g. one organ's head) with a single contributor, which discloses it as is.
         public var allowSingleContributorBlocks: Bool
+        /// Which collusion the threshold tolerates: absent or `colludingClients` (threshold at least
+        /// floor(2h/3) + 1 of h holders), or `none`, an explicit weaker choice (above h/2).
+        public var collusionTolerance: CollusionTolerance? = nil
     }
 
     /// Errors reading a federation file; each names the file and the problem.
@@ -166,6 +170,12 @@ public struct FederationFile: Codable, Equatable, Sendable {
         }
         let t = secureAggregation.threshold
         if t < 2 || t > nodes.count { try fail("secureAggregation.threshold: \(t) must be within 2...\(nodes.count)") }
+        let holders = secureAggregation.neighbours.map { min($0 + 1, nodes.count) } ?? nodes.count
+        let tolerance = secureAggregation.collusionTolerance ?? .colludingClients
+        if t < tolerance.minimumThreshold(holders: holders) {
+            try fail("secureAggregation.threshold: \(t) is below \(tolerance.minimumThreshold(holders: holders)) for \(holders) share holders "
+                     + (tolerance == .colludingClients ? "(floor(2h/3) + 1 resists colluding nodes; set secureAggregation.collusionTolerance to \"none\" to choose a weaker threshold explicitly)" : "(more than half)"))
+        }
         if !(secureAggregation.clip > 0) { try fail("secureAggregation.clip: must be positive") }
         if !(phaseTimeoutSeconds > 0) { try fail("phaseTimeoutSeconds: must be positive") }
         if !(trainingTimeoutSeconds > 0) { try fail("trainingTimeoutSeconds: must be positive") }

@@ -28,7 +28,8 @@ public enum FederationSetup {
             // Clip 256: batch norm's running variances move by up to ~120 in a round (measured in the demo), and a
             // clipped running statistic corrupts the global model. The quantum grows with the clip (about 1.5e-3
             // with 3 nodes) but the rounding is unbiased, so its noise on the average stays far below a round's step.
-            secureAggregation: .init(threshold: nodes.count / 2 + 1, clip: 256, neighbours: nil,
+            // Threshold floor(2n/3) + 1: safe against nodes colluding with the aggregator (with 4 nodes, 3: one may drop out).
+            secureAggregation: .init(threshold: 2 * nodes.count / 3 + 1, clip: 256, neighbours: nil,
                                      allowSingleContributorBlocks: false),
             phaseTimeoutSeconds: 30, trainingTimeoutSeconds: 600)
     }

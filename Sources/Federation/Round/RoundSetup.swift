@@ -26,7 +26,15 @@ public enum RoundSetup {
                                  maxWeight: maximumWeight)
         return try SecAggConfig(round: UInt64(round), roster: try roster(f), threshold: s.threshold,
                                 layout: try layout(model), quantisation: q, neighbours: s.neighbours,
-                                publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks)
+                                publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks,
+                                blockMap: blockMap(federation: f, model: model),
+                                collusionTolerance: s.collusionTolerance ?? .colludingClients)
+    }
+
+    /// Which node contributes to which tensor (signed into the round's configuration): every node to
+    /// the shared tensors, and to a head only if it annotates that organ (as `blockWeights` weighs them).
+    public static func blockMap(federation f: FederationFile, model: FederatedModel) -> [[Bool]] {
+        f.nodes.map { node in model.entries.map { e in e.organ.map { node.organs.contains($0) } ?? true } }
     }
 
     /// Tensors of `model` whose entries in `delta` exceed the clipping range (they would be clipped before
