@@ -5,7 +5,7 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/segviz
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build release test demo bench fuzz clean help api-fuzz
+.PHONY: deps build release test demo bench fuzz clean help api-fuzz interop
 
 help:
 	@echo "make demo   - install what is missing, build (release), run the federated demo"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench  - release-build benchmarks (key=value figures on each last line)"
 	@echo "make fuzz   - libFuzzer+ASan on every decoder, FUZZ_SECONDS (60) each; not part of make test"
 	@echo "make api-fuzz - schemathesis against openapi.yaml with signed, unsigned and mis-signed requests"
+	@echo "make interop - MONAI's own pipeline vs segviz infer on demo models and the real CT (throwaway venv, ~6 GB)"
 
 deps:
 	@bash scripts/install-deps.sh
@@ -38,6 +39,10 @@ bench: release
 api-fuzz: deps
 	SEGVIZ_OPTIMIZE=1 $(SWIFT) build --product segviz
 	bash scripts/api-fuzz.sh .build/debug/segviz
+
+# MONAI (PyPI, throwaway venv) and segviz infer give the same masks; not part of make test.
+interop: deps
+	SWIFT=$(SWIFT) bash scripts/interop.sh
 
 fuzz: deps
 	SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh

@@ -39,6 +39,11 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // DICOM through GDCM (C++; Debian libgdcm-dev): a C interface in one shim file. The shim includes GDCM's
+        // headers by absolute path (GDCM ships no pkg-config file), so no unsafe -I flag is needed.
+        .target(name: "CGDCM",
+                linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"), .linkedLibrary("gdcmDICT"),
+                                 .linkedLibrary("gdcmIOD"), .linkedLibrary("gdcmCommon"), .linkedLibrary("stdc++")]),
         .target(name: "CNIfTI",
                 linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"),
                                  .linkedLibrary("z"), .linkedLibrary("m")]),
@@ -48,7 +53,7 @@ let package = Package(
                 swiftSettings: optimizeInDebug),
         .target(name: "NN", dependencies: ["Tensor"],
                 swiftSettings: optimizeInDebug),
-        .target(name: "Imaging", dependencies: ["NN", "Tensor", "CNIfTI"],
+        .target(name: "Imaging", dependencies: ["NN", "Tensor", "CNIfTI", "CGDCM"],
                 swiftSettings: optimizeInDebug),
         .target(name: "SecureAggregation", dependencies: ["CSodium"],
                 swiftSettings: optimizeInDebug),

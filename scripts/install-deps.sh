@@ -3,8 +3,9 @@
 # Uses sudo only when not root. Safe to run repeatedly (make demo / make test call it first).
 set -euo pipefail
 
-APT_PACKAGES=(libsodium-dev libnifti-dev libopenblas-dev pkg-config zlib1g-dev libpng-dev libsqlite3-dev minisign chromium fonts-dejavu-core iproute2)
-PIP_PACKAGES=(nibabel safetensors numpy schemathesis cryptography)
+APT_PACKAGES=(libsodium-dev libnifti-dev libgdcm-dev libopenblas-dev pkg-config zlib1g-dev libpng-dev libsqlite3-dev minisign chromium fonts-dejavu-core iproute2)
+# name or name:module when the import name differs; pydicom with a JPEG 2000 decoder is the DICOM tests' oracle
+PIP_PACKAGES=(nibabel safetensors numpy schemathesis cryptography pydicom pylibjpeg pylibjpeg-openjpeg:openjpeg)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
@@ -26,8 +27,9 @@ fi
 if [ "${SEGVIZ_SKIP_PIP:-0}" != 1 ]; then
   PY=${PYTHON:-python3}
   need=()
-  for p in "${PIP_PACKAGES[@]}"; do
-    "$PY" -c "import $p" >/dev/null 2>&1 || need+=("$p")
+  for entry in "${PIP_PACKAGES[@]}"; do
+    p=${entry%%:*}; module=${entry#*:}
+    "$PY" -c "import $module" >/dev/null 2>&1 || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing Python packages for interop checks: ${need[*]}"

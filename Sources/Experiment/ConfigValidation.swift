@@ -66,8 +66,8 @@ extension ExperimentConfig {
         if t.patch.count != 3 || t.patch.contains(where: { $0 < 8 || $0 % multiple != 0 }) {
             try fail("training.patch", "needs three sizes of at least 8, each a multiple of \(multiple) for \(network.channels.count) levels")
         }
-        if phantom.size.count == 3 && (t.patch[0] > phantom.size[2] || t.patch[1] > phantom.size[1] || t.patch[2] > phantom.size[0]) {
-            try fail("training.patch", "patch D,H,W \(t.patch) is larger than the phantom (k,j,i) \(phantom.size.reversed().map { $0 })")
+        if phantom.size.count == 3 && (0..<3).contains(where: { t.patch[$0] > phantom.size[$0] }) {
+            try fail("training.patch", "patch (i,j,k) \(t.patch) is larger than the phantom \(phantom.size)")
         }
         if t.patchesPerVolume < 1 { try fail("training.patchesPerVolume", "must be at least 1") }
         if !(t.learningRate > 0) { try fail("training.learningRate", "must be positive") }

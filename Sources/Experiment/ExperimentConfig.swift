@@ -44,7 +44,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         public var rounds: Int
         /// Local epochs per round (the paper: 10).
         public var localEpochs: Int
-        /// Patch D, H, W in voxels.
+        /// Patch size in voxels along (i, j, k) of the RAS grid (the tensor's D, H, W, as MONAI).
         public var patch: [Int]
         /// Patches per volume per epoch.
         public var patchesPerVolume: Int
@@ -88,7 +88,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
                 Site(id: "liver-c", organ: "liver", cases: 6, seed: 33)],
         external: External(cases: 6, seed: 99),
         network: Network(channels: [8, 16, 32, 64], numResUnits: 2, norm: "instance"),
-        training: Training(rounds: 8, localEpochs: 10, patch: [32, 48, 48], patchesPerVolume: 4,
+        training: Training(rounds: 8, localEpochs: 10, patch: [48, 48, 32], patchesPerVolume: 4,
                            learningRate: 2e-3, seed: 2024, window: [-175, 250]),
         setups: Setup.allCases.map(\.rawValue), seeds: 1, clip: 8, distillFromRound: 2, threads: 2)
 

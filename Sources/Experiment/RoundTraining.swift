@@ -74,8 +74,8 @@ struct RoundTraining {
     }
 
     private func batchList(sites: [SiteData], round: Int, epoch: Int) -> [(Int, Tensor, Tensor)] {
-        // --patch is D,H,W (tensor order); the sampler counts along (i, j, k) = (W, H, D).
-        let sampler = PatchSampler(size: [patch[2], patch[1], patch[0]])
+        // The patch is the tensor's (D, H, W) = the RAS grid's (i, j, k), as MONAI.
+        let sampler = PatchSampler(size: patch)
         return sites.enumerated().flatMap { n, s in
             s.set.epoch(round * 10_000 + epoch, sampler: sampler, patchesPerVolume: patchesPerVolume, seed: s.samplingSeed)
                 .map { (n, $0.input, $0.labels) }

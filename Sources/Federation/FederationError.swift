@@ -6,12 +6,17 @@ public enum FederationError: Error, CustomStringConvertible {
     case file(path: String, problem: String)
     /// An argument (CLI flag or field) is unusable.
     case invalidArgument(name: String, problem: String)
+    /// A signed model of an older layout (`format`), refused rather than run with the wrong axis order.
+    case outdatedModel(path: String, format: String)
 
     public var description: String {
         switch self {
         case let .ledger(p, pr): return "\(p): \(pr)"
         case let .file(p, pr): return "\(p): \(pr)"
         case let .invalidArgument(n, pr): return "\(n): \(pr)"
+        case let .outdatedModel(p, f):
+            return "\(p): model layout \(f) is refused: its network was trained on (k, j, i) tensors, while segviz now feeds "
+                + "MONAI's (i, j, k) order, so its masks would be wrong; retrain it with this version (\(ModelArtifact.formatValue))"
         }
     }
 }

@@ -22,7 +22,7 @@ struct BenchInfer: ParsableCommand {
     @Option(help: "CT volume (.nii/.nii.gz).") var input: String?
     @Option(help: "Model weights (.safetensors from segviz train).") var model: String?
     @Option(help: "Target voxel size in mm (one number or three).") var spacing: String = "1.5,1.5,2"
-    @Option(help: "Window D,H,W (one number or three, multiples of 16).") var roi: String = "96"
+    @Option(help: "Window along i,j,k of the RAS grid, MONAI's roi_size order (one number or three, multiples of 16).") var roi: String = "96"
     @Option(help: "Window overlap.") var overlap: Double = 0.25
     @Option(help: "Windows per network call.") var batch: Int = 1
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount

@@ -24,7 +24,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Phantom size in voxels i,j,k.") var size: String = "64,64,48"
     @Option(help: "Phantom and training voxel size (mm).") var spacing: Double = 4.5
     @Option(help: "U-Net channels per level.") var channels: String = "8,16,32,64"
-    @Option(help: "Training patch D,H,W.") var patch: String = "32,48,48"
+    @Option(help: "Training patch along i,j,k of the RAS grid (MONAI's order).") var patch: String = "48,48,32"
     @Option(help: "Aggregation strategy: single or heads.") var strategy: String = "single"
     @Option(help: "Normalisation in the U-Net: batch or instance.") var norm: String = "batch"
     @Option(help: "Adam learning rate at the nodes.") var lr: Double = 2e-3

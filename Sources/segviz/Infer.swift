@@ -7,15 +7,20 @@ import Tensor
 /// `segviz infer`: segments a CT with a signed global model, after verifying it.
 struct Infer: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Segment a NIfTI CT with a signed global model (verified first; there is no way to skip that).",
-        discussion: "Writes a label mask (0 background, 1 liver, 2 spleen) with the input's exact dims and affine.")
+        abstract: "Segment a CT (NIfTI file or DICOM series folder) with a signed global model (verified first; there is no way to skip that).",
+        discussion: """
+        Writes a NIfTI label mask (0 background, 1 liver, 2 spleen) with the input's exact dims and affine; for a \
+        DICOM series, the series' grid (columns, rows, slices sorted by position; affine from Image Position and \
+        Orientation, in RAS). The network sees MONAI's (channel, i, j, k) order of the RAS grid, so --roi is along \
+        i, j, k, as MONAI's roi_size.
+        """)
 
     @Option(help: "Global model (.safetensors with MODEL.minisig beside it).") var model: String
     @Option(help: "The aggregator's public key.") var pubkey: String?
     @Option(help: "Federation file (alternative to --pubkey: its aggregator key).") var federation: String?
-    @Option(help: "Input CT (.nii or .nii.gz).") var input: String
+    @Option(help: "Input CT: a .nii/.nii.gz file, or a folder holding one DICOM series.") var input: String
     @Option(help: "Output mask (.nii or .nii.gz).") var output: String
-    @Option(help: "Sliding-window size D,H,W (default: the training patch).") var roi: String?
+    @Option(help: "Sliding-window size along i,j,k of the RAS grid, as MONAI's roi_size (default: the model's training patch).") var roi: String?
     @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -34,12 +39,12 @@ struct Infer: ParsableCommand {
             let r: [Int]
             if let roi {
                 r = roi.split(separator: ",").compactMap { Int($0) }
-                guard r.count == 3 else { throw ValidationError("--roi needs D,H,W") }
+                guard r.count == 3, r.allSatisfy({ $0 > 0 }) else { throw ValidationError("--roi needs three positive sizes i,j,k") }
             } else {
                 r = try trainingPatch(verified)
             }
             let inference = try GlobalModelInference(verified: verified, roi: r, overlap: overlap)
-            let image = try NIfTI.read(URL(fileURLWithPath: input))
+            let image = try Volume.read(image: URL(fileURLWithPath: input))
             let mask = try inference.segment(image)
             let url = URL(fileURLWithPath: output)
             let tmp = url.deletingLastPathComponent()

@@ -24,7 +24,7 @@ struct Train: ParsableCommand {
     @Option(help: "Output model file (.safetensors).") var out: String
     @Option(help: "Target voxel size in mm (one number or three).") var spacing: String = "1.5,1.5,2.0"
     @Option(help: "HU window mapped to 0..1.") var window: String = "-175..250"
-    @Option(help: "Patch size D,H,W in voxels (one number or three, multiples of 16).") var patch: String = "96"
+    @Option(help: "Patch size in voxels along i,j,k of the RAS grid (MONAI's order) (one number or three, multiples of 16).") var patch: String = "96"
     @Option(help: "Random patches per volume per epoch.") var patches: Int = 4
     @Option(help: "Adam learning rate.") var lr: Float = 1e-3
     @Option(help: "Seed for initialisation, patches and augmentation.") var seed: UInt64 = 1
@@ -57,8 +57,8 @@ struct Train: ParsableCommand {
         let net = UNet(.segviz(outChannels: Organ.classCount, channels: ch), seed: seed)
         let adam = Adam(net.parameters, learningRate: lr)
         let loss = DiceCELoss.marginal(classes: Organ.classCount, annotated: organs.map(\.rawValue))
-        // --patch is D,H,W (tensor order); the sampler counts along (i, j, k) = (W, H, D)
-        let sampler = PatchSampler(size: [p[2], p[1], p[0]])
+        // --patch is the tensor's (D, H, W) = the RAS grid's (i, j, k), as MONAI
+        let sampler = PatchSampler(size: p)
         let info = ModelInfo(organs: organs, labels: mapping.description, spacing: pre.spacing, window: win, patch: p, channels: ch)
         for e in 0..<epochs {
             let batches = set.epoch(e, sampler: sampler, patchesPerVolume: patches, seed: seed)

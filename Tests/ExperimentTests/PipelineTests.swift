@@ -13,7 +13,7 @@ import Testing
         c.network = .init(channels: [4, 8, 16], numResUnits: 1, norm: "batch")
         c.training.rounds = 2
         c.training.localEpochs = 1
-        c.training.patch = [16, 32, 32]
+        c.training.patch = [32, 32, 16]
         c.training.patchesPerVolume = 2
         return c
     }

@@ -20,7 +20,7 @@ import Testing
         let s = try signedModel()
         let r = try run([segvizExecutable(), "verify", "--model", s.model, "--federation", s.fed])
         #expect(r.status == 0, "\(r.output)")
-        #expect(r.output.contains("format: segviz-global-model/1"))
+        #expect(r.output.contains("format: segviz-global-model/2"))
         #expect(r.output.contains("round: 0"))
         let m = try run(["minisign", "-Vm", s.model, "-p", s.dir + "/keys/aggregator.pub"])
         #expect(m.status == 0, "\(m.output)")

@@ -22,7 +22,7 @@ import Tensor
         #expect(sw.starts(size: 96, roi: 96) == [0])
         #expect(sw.starts(size: 60, roi: 96) == [0])
         let map = SlidingWindow(roi: [5, 4, 3]).importanceMap()
-        #expect(map.count == 60 && map.max() == 1 && map.min()! >= 1e-3)
+        #expect(map.count == 60 && map.max()! < 1 && map.min()! >= 1e-3)
         // symmetric about the centre
         #expect(map[0] == map[59])
     }
@@ -45,7 +45,7 @@ import Tensor
         let ct = try NIfTI.read(TestSupport.realCT)
         let pre = Preprocessing()
         let net = pre.image(ct)
-        #expect(net.orientation == "RAS" && net.dims == [244, 202, 168] && net.grid.spacing == SIMD3(1.5, 1.5, 2.0))
+        #expect(net.orientation == "RAS" && net.dims == [243, 201, 168] && net.grid.spacing == SIMD3(1.5, 1.5, 2.0))
         #expect(net.range.min == 0 && net.range.max == 1)
         let seg = Segmenter(preprocessing: Preprocessing(spacing: SIMD3(3, 3, 3)), window: SlidingWindow(roi: [64, 64, 64]))
         // in LPS storage too: the output must match each input's grid exactly

@@ -88,7 +88,7 @@ public struct FederationFile: Codable, Equatable, Sendable {
 
     /// Local training settings.
     public struct TrainingSpec: Codable, Equatable, Sendable {
-        /// Patch size (D, H, W) in voxels.
+        /// Patch size in voxels along (i, j, k) of the RAS grid: the network tensor's (D, H, W), as MONAI.
         public var patch: [Int]
         /// Patches per volume per epoch (SegViz: 4, half centred on foreground).
         public var patchesPerVolume: Int

@@ -23,7 +23,7 @@ public enum FederationSetup {
             nodes: nodes.map { .init(id: $0.0.id, publicKey: $0.1.base64, organs: $0.0.organs) },
             network: .init(channels: [8, 16, 32, 64], strides: [2, 2, 2], numResUnits: 2, norm: "batch"),
             strategy: .single, localPatterns: [], rounds: 3, localEpochs: 2,
-            training: .init(patch: [48, 48, 32], patchesPerVolume: 4, learningRate: 2e-3, spacing: [3, 3, 3],
+            training: .init(patch: [32, 48, 48], patchesPerVolume: 4, learningRate: 2e-3, spacing: [3, 3, 3],
                             window: [-175, 250], seed: 2024),
             // Clip 256: batch norm's running variances move by up to ~120 in a round (measured in the demo), and a
             // clipped running statistic corrupts the global model. The quantum grows with the clip (about 1.5e-3

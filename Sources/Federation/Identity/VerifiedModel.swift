@@ -20,6 +20,9 @@ public struct VerifiedModel: Sendable {
         do { f = try SafetensorsFile.decode(bytes, file: path) } catch {
             throw FederationError.file(path: path, problem: "\(error)")
         }
+        if f.metadata["format"] == ModelArtifact.oldFormatValue {
+            throw FederationError.outdatedModel(path: path, format: ModelArtifact.oldFormatValue)
+        }
         guard f.metadata["format"] == ModelArtifact.formatValue else {
             throw FederationError.file(path: path, problem: "not a SegViz global model (metadata format is \(f.metadata["format"] ?? "missing"))")
         }

@@ -142,6 +142,20 @@ public final class FederatedModel: @unchecked Sendable {
         return f
     }
 
+    /// One network as a MONAI `UNet` state dict (MONAI's names only, F32 tensors and I64 counters): for `heads`,
+    /// the shared core plus `organ`'s head (a 2-class network: background, organ); for `single`, the whole model.
+    /// `UNet(...).load_state_dict(..., strict=True)` accepts it.
+    public func monaiStateDict(organ: String? = nil, metadata: [String: String]) -> SafetensorsFile {
+        precondition(strategy == .single || organ.map(organs.contains) == true,
+                     "FederatedModel.monaiStateDict: a heads model needs one of \(organs), got \(organ ?? "nil")")
+        var f = SafetensorsFile(metadata: metadata)
+        for e in entries(forOrgan: organ) {
+            f.set(e.networkName, .f32(shape: e.shape, values: Array(values[e.range])))
+        }
+        for (name, v) in integerBuffers { f.set(name, .i64(shape: [], values: [v])) }
+        return f
+    }
+
     /// Loads values from a safetensors file written by ``safetensors(metadata:)``; every entry must be
     /// present with its shape.
     public func load(_ file: SafetensorsFile, path: String) throws {

@@ -4,8 +4,11 @@ import Tensor
 
 /// The global model file: MONAI-named safetensors with a manifest in its metadata.
 public enum ModelArtifact {
-    /// Metadata keys of the manifest.
-    public static let formatValue = "segviz-global-model/1"
+    /// The layout version in the manifest's `format`: 2 since networks see MONAI's (channel, i, j, k) axis order
+    /// of the RAS grid (version 1 models were trained on (k, j, i) tensors and are refused).
+    public static let formatValue = "segviz-global-model/2"
+    /// The previous layout, refused with an explanation.
+    public static let oldFormatValue = "segviz-global-model/1"
 
     /// Encodes a model with its manifest.
     public static func encode(model: FederatedModel, federation: FederationFile, round: Int, participants: [String],

@@ -44,7 +44,9 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
 ///   (`./imagesTr/x.nii.gz`, `./labelsTr/x.nii.gz`) and `test` images (`./imagesTs/...`).
 /// - `btcv`: BTCV's `img/imgNNNN.nii.gz` with `label/labelNNNN.nii.gz`.
 /// - `pairs`: `images/` with `labels/` (or `imagesTr/` with `labelsTr/`) holding files of equal names.
-/// Hidden files (`.x`, and macOS `._x` copies found in the real MSD archives) are skipped.
+/// Hidden files (`.x`, and macOS `._x` copies found in the real MSD archives) are skipped. An image entry may
+/// be a folder holding one DICOM series (``DICOMSeries``); its label is a NIfTI file on the series' grid
+/// (in `btcv`/`pairs` layouts named as the folder plus `.nii.gz`).
 public struct Dataset: Sendable {
     /// Which layout the folder has.
     public enum Layout: String, Sendable { case msd, btcv, pairs }
@@ -91,6 +93,13 @@ public struct Dataset: Sendable {
             .filter { !$0.hasPrefix(".") && ($0.hasSuffix(".nii.gz") || $0.hasSuffix(".nii")) }.sorted()
     }
 
+    /// NIfTI files and DICOM series folders (any visible sub-folder) in `dir`.
+    static func imageEntries(_ dir: URL) -> [String] {
+        let folders = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
+            .filter { !$0.hasPrefix(".") && DICOMSeries.isSeriesFolder(dir.appendingPathComponent($0)) }
+        return (niftiFiles(dir) + folders).sorted()
+    }
+
     /// A file name without `.nii.gz` or `.nii`.
     static func stem(_ name: String) -> String {
         name.hasSuffix(".nii.gz") ? String(name.dropLast(7)) : name.hasSuffix(".nii") ? String(name.dropLast(4)) : name
@@ -100,8 +109,10 @@ public struct Dataset: Sendable {
                               labelName: (String) -> String) throws(DatasetError) -> Dataset {
         let imgDir = root.appendingPathComponent(images), labDir = root.appendingPathComponent(labels)
         var cases = [Case]()
-        for f in niftiFiles(imgDir) {
-            let label = labDir.appendingPathComponent(labelName(f))
+        for f in imageEntries(imgDir) {
+            // a series folder's label is the NIfTI file of the same name
+            let series = DICOMSeries.isSeriesFolder(imgDir.appendingPathComponent(f))
+            let label = labDir.appendingPathComponent(labelName(f) + (series ? ".nii.gz" : ""))
             guard FileManager.default.fileExists(atPath: label.path) else {
                 throw .missingFile(file: label.path, referencedBy: imgDir.appendingPathComponent(f).path)
             }

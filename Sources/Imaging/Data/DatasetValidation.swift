@@ -4,6 +4,8 @@ import Foundation
 public enum CaseProblem: Error, Equatable, CustomStringConvertible {
     /// The image or label file cannot be read.
     case unreadable(NIfTIError)
+    /// The image is a DICOM series folder that cannot be read as one series.
+    case unreadableSeries(DICOMError)
     /// The label's dims differ from the image's.
     case shapeMismatch(label: String, imageDims: [Int], labelDims: [Int])
     /// The label's affine differs from the image's by more than 1e-3 mm.
@@ -17,6 +19,7 @@ public enum CaseProblem: Error, Equatable, CustomStringConvertible {
     public var file: String {
         switch self {
         case .unreadable(let e): e.file
+        case .unreadableSeries(let e): e.location
         case .shapeMismatch(let f, _, _), .affineMismatch(let f), .unknownLabels(let f, _, _): f
         case .missingLabel(let f): f
         }
@@ -25,6 +28,7 @@ public enum CaseProblem: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unreadable(let e): e.description
+        case .unreadableSeries(let e): e.description
         case .shapeMismatch(let f, let a, let b): "\(f): label dims \(b) differ from the image's \(a)"
         case .affineMismatch(let f): "\(f): label affine differs from the image's"
         case .unknownLabels(let f, let v, let m):
@@ -44,13 +48,24 @@ public struct LabelledVolume: Sendable {
     public var label: Volume
 }
 
+public extension Volume {
+    /// Reads a CT image: a `.nii`/`.nii.gz` file, or a folder holding one DICOM series (``DICOMSeries``).
+    static func read(image url: URL) throws(CaseProblem) -> Volume {
+        if DICOMSeries.isSeriesFolder(url) {
+            do { return try DICOMSeries.read(folder: url) } catch { throw .unreadableSeries(error) }
+        }
+        do { return try NIfTI.read(url) } catch { throw .unreadable(error) }
+    }
+}
+
 public extension Dataset {
     /// Reads one training case and checks it: both files readable, same dims and affine, and every
     /// label value known by `mapping`. Returns the label already mapped to federation numbering.
     func load(_ c: Case, mapping: LabelMapping) throws(CaseProblem) -> LabelledVolume {
         guard let labelURL = c.label else { throw .missingLabel(image: c.image.path) }
         let image: Volume, raw: Volume
-        do { image = try NIfTI.read(c.image); raw = try NIfTI.read(labelURL) } catch { throw .unreadable(error) }
+        image = try Volume.read(image: c.image)
+        do { raw = try NIfTI.read(labelURL) } catch { throw .unreadable(error) }
         guard image.dims == raw.dims else {
             throw .shapeMismatch(label: labelURL.path, imageDims: image.dims, labelDims: raw.dims)
         }

@@ -30,8 +30,9 @@ public struct VoxelGrid: Sendable, Equatable {
 
 /// A 3-D scalar volume on a ``VoxelGrid``: CT intensities, label numbers or class scores.
 ///
-/// Memory order is NIfTI's: i varies fastest, then j, then k, so `voxels` viewed as a tensor is
-/// `[1, 1, nk, nj, ni]` in the networks' NCDHW order (see ``tensor``).
+/// Memory order is NIfTI's: i varies fastest, then j, then k. A network sees the volume as MONAI does,
+/// `[1, 1, ni, nj, nk]` with k fastest (C order of the (i, j, k) array, see ``tensor``): the same weights
+/// then give the same logits in MONAI's pipeline and in segviz.
 public struct Volume: Sendable, Equatable {
     /// The sampling grid.
     public var grid: VoxelGrid
@@ -64,8 +65,40 @@ public struct Volume: Sendable, Equatable {
         set { voxels[index(i, j, k)] = newValue }
     }
 
-    /// The voxels as a `[1, 1, D, H, W]` tensor with D = k, H = j, W = i.
-    public var tensor: Tensor { Tensor(shape: [1, 1, dims[2], dims[1], dims[0]], scalars: voxels) }
+    /// The voxels as a `[1, 1, ni, nj, nk]` tensor (D = i, H = j, W = k; k fastest), MONAI's
+    /// `(channel, i, j, k)` array of the same grid with a batch axis in front.
+    public var tensor: Tensor { Tensor(shape: [1, 1, dims[0], dims[1], dims[2]], scalars: tensorOrderScalars) }
+
+    /// The voxels in tensor order: C order of the (i, j, k) array, k fastest.
+    public var tensorOrderScalars: [Float] { Volume.transposed(voxels, dims: dims, toTensorOrder: true) }
+
+    /// A volume on `grid` from scalars in tensor order (k fastest), e.g. one channel of a network's output.
+    public init(grid: VoxelGrid, tensorOrder scalars: ArraySlice<Float>) {
+        precondition(scalars.count == grid.count, "Volume: \(grid.dims) needs \(grid.count) voxels, got \(scalars.count)")
+        self.init(grid: grid, voxels: Volume.transposed(Array(scalars), dims: grid.dims, toTensorOrder: false))
+    }
+
+    /// Reverses the axis order of a dims[0] x dims[1] x dims[2] block: i fastest (volume order) to k fastest
+    /// (tensor order) or back.
+    static func transposed(_ src: [Float], dims: [Int], toTensorOrder: Bool) -> [Float] {
+        let (ni, nj, nk) = (dims[0], dims[1], dims[2])
+        var out = [Float](repeating: 0, count: src.count)
+        src.withUnsafeBufferPointer { s in
+            out.withUnsafeMutableBufferPointer { d in
+                let (sb, db) = (UncheckedBox(s), UncheckedBox(d))
+                parallelFor(nk) { k in
+                    for j in 0..<nj {
+                        let v = ni * (j + nj * k)
+                        for i in 0..<ni {
+                            let t = (i * nj + j) * nk + k
+                            if toTensorOrder { db.value[t] = sb.value[v + i] } else { db.value[v + i] = sb.value[t] }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
 
     /// Smallest and largest voxel value (0, 0 for an empty volume).
     public var range: (min: Float, max: Float) {

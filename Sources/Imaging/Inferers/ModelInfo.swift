@@ -9,7 +9,8 @@ public struct ModelInfo: Sendable, Equatable {
     public var spacing: SIMD3<Double>
     /// HU window of the input.
     public var window: HUWindow
-    /// Training patch size (D, H, W), also the default inference window.
+    /// Training patch size along (i, j, k) of the RAS grid (the tensor's D, H, W, as MONAI), also the
+    /// default inference window.
     public var patch: [Int]
     /// U-Net channels per level.
     public var channels: [Int]
@@ -24,9 +25,12 @@ public struct ModelInfo: Sendable, Equatable {
         self.channels = channels
     }
 
+    /// The layout version of `segviz train` models: 2 since network tensors follow MONAI's (i, j, k) axis order.
+    public static let formatValue = "segviz-site-model/2"
+
     /// The metadata entries.
     public var metadata: [String: String] {
-        ["segviz.organs": organs.sorted().map(\.description).joined(separator: ","), "segviz.labels": labels,
+        ["segviz.format": Self.formatValue, "segviz.organs": organs.sorted().map(\.description).joined(separator: ","), "segviz.labels": labels,
          "segviz.spacing": "\(spacing.x),\(spacing.y),\(spacing.z)", "segviz.window": window.description,
          "segviz.patch": patch.map(String.init).joined(separator: ","), "segviz.channels": channels.map(String.init).joined(separator: ",")]
     }
@@ -41,6 +45,11 @@ public struct ModelInfo: Sendable, Equatable {
             let v = try field(k).split(separator: ",").compactMap { Int($0) }
             guard !v.isEmpty else { throw ModelInfoError(file: file, key: k) }
             return v
+        }
+        guard m["segviz.format"] == Self.formatValue else {
+            throw ModelInfoError(file: file, key: "segviz.format",
+                                 reason: m["segviz.format"].map { "layout \($0) is not \(Self.formatValue)" }
+                                     ?? "no layout version: a model from before segviz fed networks MONAI's (i, j, k) axis order; its weights would run on transposed volumes, retrain it")
         }
         let organs = try field("segviz.organs").split(separator: ",").compactMap { Organ(name: String($0)) }
         let sp = try field("segviz.spacing").split(separator: ",").compactMap { Double($0) }
@@ -58,5 +67,17 @@ public struct ModelInfoError: Error, Equatable, CustomStringConvertible {
     public var file: String
     /// The metadata key at fault.
     public var key: String
-    public var description: String { "\(file): metadata \(key) missing or malformed (not a segviz train model?)" }
+    /// Why, when more is known than "missing or malformed".
+    public var reason: String?
+
+    /// An error naming the file, the key and, optionally, why.
+    public init(file: String, key: String, reason: String? = nil) {
+        self.file = file
+        self.key = key
+        self.reason = reason
+    }
+
+    public var description: String {
+        "\(file): metadata \(key) " + (reason ?? "missing or malformed (not a segviz train model?)")
+    }
 }

@@ -33,7 +33,7 @@ public struct Segmenter: Sendable {
             for c in 0..<k { probs[c * n + v] /= sum }
         }
         return (0..<k).map { c in
-            var v = Volume(grid: net.grid, voxels: Array(probs[(c * n)..<((c + 1) * n)]))
+            var v = Volume(grid: net.grid, tensorOrder: probs[(c * n)..<((c + 1) * n)])
                 .resampled(to: ras.grid, interpolation: .linear)
                 .reoriented(to: image.orientation)
             v.grid.affine = image.affine  // the exact inverse of the reorientation; drop rounding

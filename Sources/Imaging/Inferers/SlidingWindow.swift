@@ -6,12 +6,13 @@ import Foundation
 /// padding_mode="constant", cval=0)`: windows of ``roi`` step by `roi * (1 - overlap)`, the last
 /// window of each axis is moved back to end at the border, images smaller than the window are padded
 /// symmetrically with 0, and each window's output is weighted by a Gaussian importance map
-/// (sigma = 0.125 * roi, normalised to a maximum of 1, clamped below at its minimum or 1e-3).
+/// (sigma = 0.125 * roi, clamped below at its minimum or 1e-3). The three spatial axes are the tensor's,
+/// which for a ``Volume/tensor`` are the volume's (i, j, k) as in MONAI.
 public struct SlidingWindow: Sendable {
     /// A network: a batch of patches `[B, C, D, H, W]` to logits `[B, K, D, H, W]`.
     public typealias Predictor = (Tensor) throws -> Tensor
 
-    /// Window size along (D, H, W).
+    /// Window size along the tensor's spatial axes (D, H, W), i.e. (i, j, k) of a ``Volume/tensor``.
     public var roi: [Int]
     /// Fraction of a window shared with its neighbour along each axis (0 ..< 1).
     public var overlap: Double
@@ -40,17 +41,18 @@ public struct SlidingWindow: Sendable {
         return (0...n).map { min($0 * interval, size - r) }
     }
 
-    /// The Gaussian importance map of the window, `roi` elements in (D, H, W) order.
+    /// The Gaussian importance map of the window, `roi` elements in tensor order (the last axis fastest), as
+    /// MONAI's `compute_importance_map` (monai/data/utils.py, MONAI 1.5): per axis `exp(-x^2 / (2 sigma^2))` at
+    /// `x = -(n-1)/2 ... (n-1)/2` in float32, their outer product (not rescaled), clamped below at its minimum or
+    /// 1e-3, whichever is larger.
     public func importanceMap() -> [Float] {
-        let axes = (0..<3).map { a -> [Double] in
-            let n = roi[a], sigma = Double(n) * sigmaScale
-            return (0..<n).map { i in let x = Double(i) - Double(n - 1) / 2; return exp(-x * x / (2 * sigma * sigma)) }
+        let axes = (0..<3).map { a -> [Float] in
+            let n = roi[a], sigma = Float(Double(n) * sigmaScale)
+            return (0..<n).map { i in let x = Float(i) - Float(n - 1) / 2; return exp(x * x / (-2 * sigma * sigma)) }
         }
         var map = [Float]()
         map.reserveCapacity(roi.reduce(1, *))
-        for z in axes[0] { for y in axes[1] { for x in axes[2] { map.append(Float(z * y * x)) } } }
-        let top = map.max() ?? 1
-        map = map.map { $0 / top }
+        for z in axes[0] { for y in axes[1] { for x in axes[2] { map.append(z * y * x) } } }
         let floor = max(map.min() ?? 1e-3, 1e-3)
         return map.map { max($0, floor) }
     }

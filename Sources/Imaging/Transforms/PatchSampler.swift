@@ -1,6 +1,6 @@
 import Tensor
 
-/// One training sample: an image patch and its label patch, each `[1, 1, D, H, W]` (D along k).
+/// One training sample: an image patch and its label patch, each `[1, 1, D, H, W]` with (D, H, W) = (i, j, k).
 public struct TrainingPatch: Sendable {
     /// Windowed intensities.
     public var image: Tensor

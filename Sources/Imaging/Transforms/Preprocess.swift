@@ -1,6 +1,8 @@
-/// The deterministic part of the SegViz preprocessing pipeline: orientation to RAS, resampling to a
-/// target spacing (trilinear for images, nearest for labels), HU windowing to 0...1 and an optional
-/// crop to the foreground (the bounding box of windowed intensities above 0, i.e. the body).
+/// The deterministic part of the SegViz preprocessing pipeline, as MONAI's `Orientation("RAS")`,
+/// `Spacing(pixdim, bilinear)` (its output grid: ``VoxelGrid/withSpacing(_:)``; trilinear for images, nearest for
+/// labels), `ScaleIntensityRange(clip=True)` (HU window to 0...1) and an optional crop to the foreground (the
+/// bounding box of windowed intensities above 0, i.e. the body). ``Volume/tensor`` then gives the network MONAI's
+/// `(channel, i, j, k)` array.
 public struct Preprocessing: Sendable, Equatable {
     /// Target voxel size in mm along (i, j, k) after reorientation to RAS (x, y, z).
     public var spacing: SIMD3<Double>

@@ -73,25 +73,78 @@ public extension Volume {
         return Volume(grid: target, voxels: out)
     }
 
-    /// This volume on a grid with the same orientation and first-voxel centre and the given voxel
-    /// size in mm along (i, j, k); each extent becomes `round(n * old / new)` voxels (at least 1).
+    /// This volume resampled to voxel size `spacing` in mm along (i, j, k) on MONAI's `Spacing` grid (see
+    /// ``VoxelGrid/withSpacing(_:)``). As MONAI, a grid within 1e-3 of the current one (same dims) is kept as is.
     func resampled(toSpacing spacing: SIMD3<Double>, interpolation: Interpolation) -> Volume {
-        resampled(to: grid.withSpacing(spacing), interpolation: interpolation)
+        let target = grid.withSpacing(spacing)
+        if target.matches(grid, tolerance: VoxelGrid.affineTolerance) { return self }
+        return resampled(to: target, interpolation: interpolation)
     }
 }
 
 public extension VoxelGrid {
-    /// The grid covering the same extent with voxel size `spacing` (see ``Volume/resampled(toSpacing:interpolation:)``).
+    /// MONAI's `AFFINE_TOL`: affines closer than this are the same grid.
+    static let affineTolerance = 1e-3
+
+    /// The grid MONAI's `Spacing(pixdim: spacing, diagonal: false, scale_extent: false)` resamples this grid to
+    /// (monai/transforms/spatial/array.py `Spacing.__call__`, monai/data/utils.py `zoom_affine` and
+    /// `compute_shape_offset`, MONAI 1.5): the direction of each axis is kept (the rotation of the affine's
+    /// 3x3 part after removing zoom and shear by a Cholesky factor), its voxel size becomes `spacing`; the
+    /// extent counts voxel centres, `round(span / new + 1)` rounding half to even as numpy; the first voxel sits
+    /// on the input's corner voxel that comes first along every new axis, or, if no corner does, the two
+    /// grids' centres coincide.
     func withSpacing(_ spacing: SIMD3<Double>) -> VoxelGrid {
         precondition(spacing.min() > 0, "VoxelGrid.withSpacing: spacing must be positive, got \(spacing)")
-        let old = self.spacing
-        var a = affine
-        var nd = dims
-        for c in 0..<3 {
-            let f = spacing[c] / old[c]
-            for r in 0..<3 { a[r, c] *= f }
-            nd[c] = max(1, Int((Double(dims[c]) / f).rounded()))
+        let a = affine
+        // rzs^T rzs = U^T U with U upper triangular (Cholesky); rotation = rzs U^-1.
+        var g = [[Double]](repeating: [0, 0, 0], count: 3)
+        for r in 0..<3 { for c in 0..<3 { g[r][c] = (0..<3).reduce(0.0) { $0 + a[$1, r] * a[$1, c] } } }
+        var u = [[Double]](repeating: [0, 0, 0], count: 3)
+        for r in 0..<3 {
+            for c in r..<3 {
+                let s = g[r][c] - (0..<r).reduce(0.0) { $0 + u[$1][r] * u[$1][c] }
+                u[r][c] = r == c ? s.squareRoot() : s / u[r][r]
+            }
         }
-        return VoxelGrid(dims: nd, affine: a)
+        var uInv = [[Double]](repeating: [0, 0, 0], count: 3)  // inverse of the upper-triangular U
+        for c in 0..<3 {
+            for r in stride(from: c, through: 0, by: -1) {
+                let rhs = (r == c ? 1.0 : 0.0) - ((r + 1)..<3).reduce(0.0) { $0 + u[r][$1] * uInv[$1][c] }
+                uInv[r][c] = rhs / u[r][r]
+            }
+        }
+        var out = Affine.identity
+        for r in 0..<3 { for c in 0..<3 {
+            let rot = (0..<3).reduce(0.0) { $0 + a[r, $1] * uInv[$1][c] }
+            out[r, c] = rot * spacing[c]
+        } }
+        guard let outInverse = out.inverse else { preconditionFailure("VoxelGrid.withSpacing: singular affine \(affine)") }
+        let toOut = outInverse * a
+        // The 8 corners in numpy's meshgrid(indexing="ij") order: the last axis fastest.
+        var corners: [SIMD3<Double>] = []
+        for x in [0, dims[0] - 1] { for y in [0, dims[1] - 1] { for z in [0, dims[2] - 1] {
+            corners.append(SIMD3(Double(x), Double(y), Double(z)))
+        } } }
+        let mapped = corners.map { toOut.apply($0) }
+        var nd = [0, 0, 0]
+        for c in 0..<3 {
+            let lo = mapped.map { $0[c] }.min()!, hi = mapped.map { $0[c] }.max()!
+            nd[c] = max(1, Int((hi - lo + 1).rounded(.toNearestOrEven)))
+        }
+        let first = mapped.indices.first { i in
+            (0..<3).allSatisfy { c in abs(mapped.map { $0[c] - mapped[i][c] }.min()!) <= 1e-8 }
+        }
+        let origin: SIMD3<Double>
+        if let first {
+            origin = a.apply(corners[first])
+        } else {
+            let half = SIMD3(Double(dims[0]), Double(dims[1]), Double(dims[2])) / 2
+            let outHalf = SIMD3(Double(nd[0]), Double(nd[1]), Double(nd[2])) / 2
+            var o = Affine.identity
+            for r in 0..<3 { for c in 0..<3 { o[r, c] = out[r, c] } }
+            origin = a.apply(half) - o.apply(outHalf)
+        }
+        out[0, 3] = origin.x; out[1, 3] = origin.y; out[2, 3] = origin.z
+        return VoxelGrid(dims: nd, affine: out)
     }
 }
