@@ -5,7 +5,7 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/segviz
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build release test demo bench fuzz clean help api-fuzz
+.PHONY: deps build release test demo bench fuzz clean help api-fuzz consumer-check
 
 help:
 	@echo "make demo   - install what is missing, build (release), run the federated demo"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench  - release-build benchmarks (key=value figures on each last line)"
 	@echo "make fuzz   - libFuzzer+ASan on every decoder, FUZZ_SECONDS (60) each; not part of make test"
 	@echo "make api-fuzz - schemathesis against openapi.yaml with signed, unsigned and mis-signed requests"
+	@echo "make consumer-check - a throwaway package depending on SegVizKit by version (1.0.0 tag in a clone) builds and runs"
 
 deps:
 	@bash scripts/install-deps.sh
@@ -35,9 +36,19 @@ demo: release
 bench: release
 	$(RELEASE_BIN) bench --help
 
-api-fuzz: deps
+api-# A throwaway package depends on the committed HEAD's SegVizKit by version and builds (a full build of the
+# dependencies in a fresh folder: about as long as a clean `swift build`, so not part of make test).
+consumer-check: deps
+	SWIFT=$(SWIFT) bash scripts/consumer-check.sh
+
+fuzz: deps
 	SEGVIZ_OPTIMIZE=1 $(SWIFT) build --product segviz
 	bash scripts/api-fuzz.sh .build/debug/segviz
+
+# A throwaway package depends on the committed HEAD's SegVizKit by version and builds (a full build of the
+# dependencies in a fresh folder: about as long as a clean `swift build`, so not part of make test).
+consumer-check: deps
+	SWIFT=$(SWIFT) bash scripts/consumer-check.sh
 
 fuzz: deps
 	SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
