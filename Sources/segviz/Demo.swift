@@ -119,10 +119,10 @@ struct Demo: AsyncParsableCommand {
         let pub = try KeyFiles.loadPublicKey(path: "\(keys)/aggregator.pub")
         let check = try ledger.verify(aggregatorKey: pub)
         guard check.ok else { throw ValidationError("ledger does not verify: \(check.problems)") }
-        guard let last = check.records.last(where: { $0.status == "completed" }) else {
+        guard let last = check.records.last(where: { $0.status == .completed }) else {
             throw ValidationError("no round completed; see \(logs.path)")
         }
-        let modelPath = state.appendingPathComponent(String(format: "models/global-r%04d.safetensors", last.round)).path
+        let modelPath = ModelStore.path(stateDirectory: state.path, round: last.round)
         let verified = try VerifiedModel.open(path: modelPath, publicKey: pub)
         say("verified \(modelPath) (\(verified.trustedComment)); ledger: \(check.records.count) round(s), chain OK")
         Compute.threads = ProcessInfo.processInfo.activeProcessorCount
@@ -137,7 +137,7 @@ struct Demo: AsyncParsableCommand {
         say("segviz infer wrote \(mask)")
         say(String(format: "done in %.0f s", Date().timeIntervalSince(t0)))
         print(String(format: "dice_liver=%.4f dice_spleen=%.4f rounds=%d secure=1 model=%@ pubkey=%@ external=%@",
-                     dice["liver"] ?? 0, dice["spleen"] ?? 0, check.records.filter { $0.status == "completed" }.count,
+                     dice["liver"] ?? 0, dice["spleen"] ?? 0, check.records.filter { $0.status == .completed }.count,
                      modelPath, "\(keys)/aggregator.pub", external.path))
     }
 

@@ -93,7 +93,8 @@ public struct NodeRunner: Sendable {
 
     /// One round: verified model, local training, secure aggregation. Returns the trained local model.
     func takePart(in a: RoundAnnouncement, local: FederatedModel?) async throws -> FederatedModel {
-        let (bytes, sigText) = try await client.model()
+        let file = try await client.model()
+        let bytes = file.bytes, sigText = file.signature
         let signature: Minisign.Signature
         do { signature = try Minisign.Signature(text: sigText) } catch {
             throw FederationError.invalidArgument(name: "model", problem: "global model signature is malformed: \(error)")
