@@ -7,6 +7,9 @@ enum TestSupport {
     /// The shared data folder (SegVizTesting: `$SEGVIZ_SHARED/data`, else `<repo>/../shared/data`).
     static var sharedData: URL { SharedData.data }
 
+    /// The repository's root folder (for its scripts).
+    static var repoRoot: URL { SharedData.repositoryRoot }
+
     /// The real CT (TotalSegmentator example CT, Apache-2.0 / CC BY 4.0; see shared/data/README.md).
     static var realCT: URL { SharedData.realCT }
 
