@@ -57,7 +57,7 @@ public final class SiteTrainer: LocalTrainer, @unchecked Sendable {
     /// Trains `model` in place; returns the number of training volumes (the node's weight).
     public func train(model: FederatedModel, epochs: Int, round: Int) throws -> Int {
         // --patch is D,H,W (tensor order); the sampler counts along (i, j, k) = (W, H, D).
-        let sampler = PatchSampler(size: [patch[2], patch[1], patch[0]])
+        let sampler = PatchSampler(size: [patch[2], patch[1], patch[0]], augmentation: .standard)
         switch model.strategy {
         case .single:
             let net = model.network()

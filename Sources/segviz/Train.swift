@@ -58,7 +58,7 @@ struct Train: ParsableCommand {
         let adam = Adam(net.parameters, learningRate: lr)
         let loss = DiceCELoss.marginal(classes: Organ.classCount, annotated: organs.map(\.rawValue))
         // --patch is D,H,W (tensor order); the sampler counts along (i, j, k) = (W, H, D)
-        let sampler = PatchSampler(size: [p[2], p[1], p[0]])
+        let sampler = PatchSampler(size: [p[2], p[1], p[0]], augmentation: .standard)
         let info = ModelInfo(organs: organs, labels: mapping.description, spacing: pre.spacing, window: win, patch: p, channels: ch)
         for e in 0..<epochs {
             let batches = set.epoch(e, sampler: sampler, patchesPerVolume: patches, seed: seed)
