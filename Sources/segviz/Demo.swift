@@ -21,7 +21,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Local epochs per round.") var localEpochs: Int = 5
     @Option(help: "Training cases per site.") var cases: Int = 8
     @Option(help: "External (BTCV-style) evaluation cases.") var externalCases: Int = 4
-    @Option(help: "Phantom size in voxels i,j,k.") var size: String = "64,64,48"
+    @Option(help: "Phantom size in voxels i,j,k (unused: phantoms are scanned on clinical-like grids and resampled to --spacing).") var size: String = "64,64,48"
     @Option(help: "Phantom and training voxel size (mm).") var spacing: Double = 4.5
     @Option(help: "U-Net channels per level.") var channels: String = "8,16,32,64"
     @Option(help: "Training patch along i,j,k of the RAS grid (MONAI's order).") var patch: String = "48,48,32"
@@ -53,7 +53,8 @@ struct Demo: AsyncParsableCommand {
         let t0 = Date()
 
         // 1. Phantom sites and the external set.
-        let gen = PhantomGenerator(dims: dims, spacing: SIMD3(spacing, spacing, spacing))
+        // Each case scanned on its own clinical-like grid, then resampled to the training spacing.
+        let gen = PhantomGenerator(dims: dims, spacing: SIMD3(spacing, spacing, spacing), scanner: true)
         let sites: [(id: String, annotate: PhantomAnnotation, seed: UInt64)] = [
             ("liver-a", .liver, 11), ("spleen-b", .spleen, 22), ("liver-c", .liver, 33), ("spleen-d", .spleen, 44)]
         var mappings: [String: String] = [:]

@@ -58,7 +58,7 @@ struct Train: ParsableCommand {
         let adam = Adam(net.parameters, learningRate: lr)
         let loss = DiceCELoss.marginal(classes: Organ.classCount, annotated: organs.map(\.rawValue))
         // --patch is the tensor's (D, H, W) = the RAS grid's (i, j, k), as MONAI
-        let sampler = PatchSampler(size: p)
+        let sampler = PatchSampler(size: p, augmentation: .standard)
         let info = ModelInfo(organs: organs, labels: mapping.description, spacing: pre.spacing, window: win, patch: p, channels: ch)
         for e in 0..<epochs {
             let batches = set.epoch(e, sampler: sampler, patchesPerVolume: patches, seed: seed)

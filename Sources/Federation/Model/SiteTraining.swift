@@ -41,7 +41,7 @@ public struct SiteTraining: Sendable {
     @discardableResult
     public func train(model: FederatedModel, epochs: Int, round: Int, epochDone: (Int, Float) -> Void = { _, _ in }) -> Float {
         // The patch is the tensor's (D, H, W) = the RAS grid's (i, j, k), as MONAI.
-        let sampler = PatchSampler(size: patch)
+        let sampler = PatchSampler(size: patch, augmentation: .standard)
         var last: Float = 0
         switch model.strategy {
         case .single:
