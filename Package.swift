@@ -33,6 +33,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // Direct 3x3x3 convolution kernels: portable C plus an AVX2/FMA path chosen at run time
+        // (function-level target attributes, no global flags).
+        .target(name: "CKernels"),
         .target(name: "CNIfTI",
                 linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"),
                                  .linkedLibrary("z"), .linkedLibrary("m")]),
@@ -40,7 +43,7 @@ let package = Package(
         // MARK: Libraries, in the data's order
         // Tensor and NN are numeric: optimised (-O) even in debug builds so `swift test` is fast;
         // @testable import still works (SwiftPM passes -enable-testing in debug).
-        .target(name: "Tensor", dependencies: ["COpenBLAS"],
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "NN", dependencies: ["Tensor"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),

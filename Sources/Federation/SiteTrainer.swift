@@ -41,7 +41,10 @@ public final class SiteTrainer: LocalTrainer, @unchecked Sendable {
         let pre = Preprocessing(spacing: SIMD3(t.spacing[0], t.spacing[1], t.spacing[2]),
                                 window: HUWindow(lower: Float(t.window[0]), upper: Float(t.window[1])))
         let ds = try Dataset.open(URL(fileURLWithPath: dataset))
-        set = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases)
+        // Two cases in flight at most (each holds its full-resolution volumes until preprocessed);
+        // the originals are not kept: a node needs only the preprocessed volumes.
+        set = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases,
+                                   keepOriginals: false, workers: 2)
         for p in set.skipped { log("skipping bad case: \(p)") }
         organs = mapping.annotatedOrgans.sorted()
         patch = t.patch
@@ -78,16 +81,16 @@ public final class SiteTrainer: LocalTrainer, @unchecked Sendable {
     private func run(net: UNet, loss: DiceCELoss, sampler: PatchSampler, epochs: Int, round: Int, relabel: Float?) {
         let adam = Adam(net.parameters, learningRate: learningRate)
         for e in 0..<epochs {
-            let batches = set.epoch(round * 10_000 + e, sampler: sampler, patchesPerVolume: patchesPerVolume, seed: seed)
-            var total: Float = 0
-            for b in batches {
+            var total: Float = 0, count = 0
+            set.forEachBatch(round * 10_000 + e, sampler: sampler, patchesPerVolume: patchesPerVolume, seed: seed) { b in
+                count += 1
                 var labels = b.labels
                 if let target = relabel {
                     labels = Tensor(shape: labels.shape, scalars: labels.scalars.map { $0 == target ? 1 : 0 })
                 }
                 total += net.trainStep(input: b.input, labels: labels, loss: loss, optimizer: adam)
             }
-            log(String(format: "round %d epoch %d/%d mean loss %.4f", round, e + 1, epochs, total / Float(max(batches.count, 1))))
+            log(String(format: "round %d epoch %d/%d mean loss %.4f", round, e + 1, epochs, total / Float(max(count, 1))))
         }
     }
 }
