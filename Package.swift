@@ -44,12 +44,15 @@ let package = Package(
         .target(name: "CGDCM",
                 linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"), .linkedLibrary("gdcmDICT"),
                                  .linkedLibrary("gdcmIOD"), .linkedLibrary("gdcmCommon"), .linkedLibrary("stdc++")]),
+        // Direct 3x3x3 convolution kernels: portable C plus an AVX2/FMA path chosen at run time
+        // (function-level target attributes, no global flags).
+        .target(name: "CKernels"),
         .target(name: "CNIfTI",
                 linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"),
                                  .linkedLibrary("z"), .linkedLibrary("m")]),
 
         // MARK: Libraries, in the data's order
-        .target(name: "Tensor", dependencies: ["COpenBLAS"],
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CKernels"],
                 swiftSettings: optimizeInDebug),
         .target(name: "NN", dependencies: ["Tensor"],
                 swiftSettings: optimizeInDebug),

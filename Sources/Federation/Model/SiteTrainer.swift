@@ -36,7 +36,10 @@ public struct SiteTrainer: LocalTrainer {
             throw FederationError.invalidArgument(name: "training", problem: "patch needs 3 values")
         }
         let ds = try Dataset.open(URL(fileURLWithPath: dataset))
-        let set = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases)
+        // Two cases in flight at most (each holds its full-resolution volumes until preprocessed);
+        // the originals are not kept: a node needs only the preprocessed volumes.
+        let set = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases,
+                                       keepOriginals: false, workers: 2)
         for p in set.skipped { log("skipping bad case: \(p)") }
         var h: UInt64 = t.seed
         for b in node.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }

@@ -65,16 +65,16 @@ public struct SiteTraining: Sendable {
         let adam = Adam(net.parameters, learningRate: learningRate)
         var mean: Float = 0
         for e in 0..<epochs {
-            let batches = set.epoch(round * 10_000 + e, sampler: sampler, patchesPerVolume: patchesPerVolume, seed: seed)
-            var total: Float = 0
-            for b in batches {
+            var total: Float = 0, count = 0
+            set.forEachBatch(round * 10_000 + e, sampler: sampler, patchesPerVolume: patchesPerVolume, seed: seed) { b in
+                count += 1
                 var labels = b.labels
                 if let target = relabel {
                     labels = Tensor(shape: labels.shape, scalars: labels.scalars.map { $0 == target ? 1 : 0 })
                 }
                 total += net.trainStep(input: b.input, labels: labels, loss: loss, optimizer: adam)
             }
-            mean = total / Float(max(batches.count, 1))
+            mean = total / Float(max(count, 1))
             epochDone(e, mean)
         }
         return mean
