@@ -172,9 +172,9 @@ struct BenchNode: ParsableCommand {
         bar.finish()
         let manifest: [String: Any] = ["name": "SegVizBenchNode", "labels": ["0": "background", "1": "liver", "2": "cancer"],
                                        "modality": ["0": "CT"], "numTraining": cases, "numTest": 0, "training": entries, "test": [String]()]
-        try atomicWrite(JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]),
-                        to: dir.appendingPathComponent("dataset.json"))
-        try atomicWrite(Data(key.utf8), to: stamp)
+        try AtomicFile.write(path: dir.appendingPathComponent("dataset.json").path,
+                             contents: JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]))
+        try AtomicFile.write(path: stamp.path, contents: Data(key.utf8))
         log("wrote \(cases) cases into \(dir.path) in " + String(format: "%.1f s", Date().timeIntervalSince(t0)))
     }
 }
