@@ -39,7 +39,7 @@ public struct SiteTraining: Sendable {
     /// Trains `model` in place for `epochs` of round `round`; `epochDone(epoch, meanLoss)` follows each epoch of
     /// each trained network. Returns the mean loss of the last epoch.
     @discardableResult
-    public func train(model: FederatedModel, epochs: Int, round: Int, epochDone: (Int, Float) -> Void = { _, _ in }) -> Float {
+    public func train(model: inout FederatedModel, epochs: Int, round: Int, epochDone: (Int, Float) -> Void = { _, _ in }) -> Float {
         // --patch is D,H,W (tensor order); the sampler counts along (i, j, k) = (W, H, D).
         let sampler = PatchSampler(size: [patch[2], patch[1], patch[0]])
         var last: Float = 0
