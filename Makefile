@@ -5,7 +5,7 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/segviz
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build release test demo bench fuzz clean help api-fuzz interop consumer-check
+.PHONY: deps build release test demo bench fuzz clean help api-fuzz interop consumer-check tsan
 
 help:
 	@echo "make demo   - install what is missing, build (release), run the federated demo"
@@ -14,6 +14,7 @@ help:
 	@echo "make fuzz   - libFuzzer+ASan on every decoder, FUZZ_SECONDS (60) each; not part of make test"
 	@echo "make api-fuzz - schemathesis against openapi.yaml with signed, unsigned and mis-signed requests"
 	@echo "make interop - MONAI's own pipeline vs segviz infer on demo models and the real CT (throwaway venv, ~6 GB)"
+	@echo "make tsan   - ThreadSanitizer run of the concurrency-heavy suites (own build in .build-tsan); not part of make test"
 	@echo "make consumer-check - a throwaway package depending on SegVizKit by version (1.0.0 tag in a clone) builds and runs"
 
 deps:
@@ -44,6 +45,15 @@ api-fuzz: deps
 # MONAI (PyPI, throwaway venv) and segviz infer give the same masks; not part of make test.
 interop: deps
 	SWIFT=$(SWIFT) bash scripts/interop.sh
+
+# ThreadSanitizer over the suites where threads and tasks meet: the coordinator actor with its compute pool and
+# long-polls, in-process secure rounds over HTTP(S), the intake limiter, signed requests, the compute pool itself.
+# Its own scratch folder (a sanitized build shares nothing with .build); halts on the first report.
+TSAN_SUITES ?= SecureRoundTests|IntakeTests|RequestAuthTests|TLSTests|ComputePoolTests|FederationSmokeTests
+tsan: deps
+	SEGVIZ_OPTIMIZE=1 $(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp" SEGVIZ_OPTIMIZE=1 \
+	    $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(TSAN_SUITES)'
 
 # A throwaway package depends on the committed HEAD's SegVizKit by version and builds (a full build of the
 # dependencies in a fresh folder: about as long as a clean `swift build`, so not part of make test).

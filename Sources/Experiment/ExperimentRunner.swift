@@ -41,13 +41,13 @@ public final class ExperimentRunner {
         case .individual:
             return try sites.map { site in
                 try timed(name: "individual-\(site.id)", setup: setup, seed: seed, organs: [site.organ], strategy: .heads) { model, round in
-                    training.trainHead(model: model, site: site, epochs: config.training.localEpochs, round: round)
+                    training.trainHead(model: &model, site: site, epochs: config.training.localEpochs, round: round)
                     return nil
                 }
             }
         case .centralised:
             return [try timed(name: setup.rawValue, setup: setup, seed: seed, organs: Organ.allCases, strategy: .single) { model, round in
-                training.trainSingle(model: model, sites: sites, epochs: config.training.localEpochs, round: round, teacher: nil)
+                training.trainSingle(model: &model, sites: sites, epochs: config.training.localEpochs, round: round, teacher: nil)
                 return nil
             }]
         case .segviz, .segvizSecure, .segvizFedBN, .global, .globalDistill:
@@ -56,23 +56,23 @@ public final class ExperimentRunner {
                                             localPatterns: setup == .segvizFedBN ? [".adn.N."] : [],
                                             distill: setup == .globalDistill)
             return [try timed(name: setup.rawValue, setup: setup, seed: seed, organs: Organ.allCases, strategy: strategy) { model, round in
-                try federated.round(global: model, round: round)
+                try federated.round(global: &model, round: round)
             }]
         }
     }
 
     /// Runs `rounds` rounds of `step` on a fresh model (initialised from the seed), evaluating after each.
     private func timed(name: String, setup: Setup, seed: Int, organs: [Organ], strategy: FederationFile.Strategy,
-                       step: (FederatedModel, Int) throws -> SecureRoundCheck?) throws -> SetupRun {
+                       step: (inout FederatedModel, Int) throws -> SecureRoundCheck?) throws -> SetupRun {
         let t0 = Date()
         var spec = try config.network.federationSpec()
         if setup == .segvizFedBN { spec.norm = "batch" }  // FedBN is defined on batch-norm layers
-        let model = FederatedModel(strategy: strategy, organs: Organ.allCases.sorted().map(\.description), network: spec,
+        var model = FederatedModel(strategy: strategy, organs: Organ.allCases.sorted().map(\.description), network: spec,
                                    seed: config.training.seed &+ UInt64(seed))
         var rounds: [RoundDice] = []
         var checks: [SecureRoundCheck] = []
         for r in 1...config.training.rounds {
-            if let check = try step(model, r) { checks.append(check) }
+            if let check = try step(&model, r) { checks.append(check) }
             let dice = try evaluator.meanDice(model: model, organs: organs)
             rounds.append(RoundDice(round: r, dice: dice))
             let text = dice.sorted { $0.key < $1.key }.map { String(format: "%@ %.3f", $0.key, $0.value) }.joined(separator: " ")
@@ -111,11 +111,11 @@ final class FederatedRounds {
     }
 
     /// One round on `global` (updated in place); returns the secure-vs-plain check for secure rounds.
-    func round(global: FederatedModel, round r: Int) throws -> SecureRoundCheck? {
+    func round(global: inout FederatedModel, round r: Int) throws -> SecureRoundCheck? {
         let teacher = distill && r >= config.distillFromRound ? global.network() : nil
         var contributions: [Contribution] = []
         for (k, site) in sites.enumerated() {
-            let local = global.copy(values: global.values)
+            var local = global
             if let previous = locals[k] {
                 for i in local.entryIndices(matching: localPatterns) {
                     let e = local.entries[i]
@@ -123,8 +123,8 @@ final class FederatedRounds {
                 }
             }
             switch global.strategy {
-            case .single: training.trainSingle(model: local, sites: [site], epochs: config.training.localEpochs, round: r, teacher: teacher)
-            case .heads: training.trainHead(model: local, site: site, epochs: config.training.localEpochs, round: r)
+            case .single: training.trainSingle(model: &local, sites: [site], epochs: config.training.localEpochs, round: r, teacher: teacher)
+            case .heads: training.trainHead(model: &local, site: site, epochs: config.training.localEpochs, round: r)
             }
             if !localPatterns.isEmpty { locals[k] = local }
             var delta = local.values

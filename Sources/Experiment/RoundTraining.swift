@@ -27,7 +27,7 @@ struct RoundTraining {
     /// prediction wherever the site says background (hard distillation), and the loss is the full Dice-CE.
     /// Returns the mean loss of the last epoch.
     @discardableResult
-    func trainSingle(model: FederatedModel, sites: [SiteData], epochs: Int, round: Int, teacher: UNet?) -> Float {
+    func trainSingle(model: inout FederatedModel, sites: [SiteData], epochs: Int, round: Int, teacher: UNet?) -> Float {
         let net = model.network()
         let adam = Adam(net.parameters, learningRate: learningRate)
         let losses = sites.map { DiceCELoss.marginal(classes: classes, annotated: [$0.organ.rawValue]) }
@@ -56,10 +56,10 @@ struct RoundTraining {
     /// Trains the core plus `site`'s organ head of `model` (strategy `heads`): binary organ-vs-rest Dice-CE, with
     /// Federation's site training (what a node runs). Returns the mean loss of the last epoch.
     @discardableResult
-    func trainHead(model: FederatedModel, site: SiteData, epochs: Int, round: Int) -> Float {
+    func trainHead(model: inout FederatedModel, site: SiteData, epochs: Int, round: Int) -> Float {
         precondition(model.strategy == .heads, "trainHead: a heads model")
         return SiteTraining(set: site.set, organs: [site.organ], patch: patch, patchesPerVolume: patchesPerVolume,
-                            learningRate: learningRate, seed: site.samplingSeed).train(model: model, epochs: epochs, round: round)
+                            learningRate: learningRate, seed: site.samplingSeed).train(model: &model, epochs: epochs, round: round)
     }
 
     private func batchList(sites: [SiteData], round: Int, epoch: Int) -> [(Int, Tensor, Tensor)] {

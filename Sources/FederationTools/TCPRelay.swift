@@ -80,7 +80,7 @@ struct SocketAddress4 {
 }
 
 /// Both sockets of one relayed connection; closed once, by whichever direction ends first with an error.
-final class Link: @unchecked Sendable {
+final class Link: @unchecked Sendable {  // `lock` guards `open`; the descriptors are immutable.
     let a: Int32, b: Int32
     private let lock = NSLock()
     private var open = 2
@@ -92,7 +92,7 @@ final class Link: @unchecked Sendable {
 }
 
 /// Seeded draws shared by every connection.
-final class Chance: @unchecked Sendable {
+final class Chance: @unchecked Sendable {  // `lock` guards `state`.
     private let lock = NSLock()
     private var state: SplitMix64
     init(seed: UInt64) { state = SplitMix64(seed: seed) }
@@ -102,7 +102,7 @@ final class Chance: @unchecked Sendable {
 
 /// One direction of a connection: a reader thread queues chunks with their release time, a writer thread
 /// sends each when its time comes.
-final class DelayLine: @unchecked Sendable {
+final class DelayLine: @unchecked Sendable {  // `ready` (an NSCondition) guards `queue` and `ended`.
     let from: Int32, to: Int32, link: Link, chance: Chance
     let delay: Double, jitter: Double, loss: Double, resetRate: Double
     private let ready = NSCondition()

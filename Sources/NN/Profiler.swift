@@ -1,7 +1,8 @@
 import Foundation
 
 /// Wall time and floating-point work per layer type, for `segviz bench unet --profile`.
-public final class Profiler: @unchecked Sendable {
+public final class Profiler: @unchecked Sendable {  // `lock` guards the four dictionaries.
+    private let lock = NSLock()
     private var seconds: [String: Double] = [:]
     private var cpuSeconds: [String: Double] = [:]
     private var flops: [String: Double] = [:]
@@ -17,10 +18,13 @@ public final class Profiler: @unchecked Sendable {
         let t0 = DispatchTime.now().uptimeNanoseconds, c0 = Self.processCPU()
         let r = body()
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        seconds[kind, default: 0] += dt
-        cpuSeconds[kind, default: 0] += Self.processCPU() - c0
-        flops[kind, default: 0] += f
-        calls[kind, default: 0] += 1
+        let cpu = Self.processCPU() - c0
+        lock.withLock {
+            seconds[kind, default: 0] += dt
+            cpuSeconds[kind, default: 0] += cpu
+            flops[kind, default: 0] += f
+            calls[kind, default: 0] += 1
+        }
         return r
     }
 
@@ -28,7 +32,7 @@ public final class Profiler: @unchecked Sendable {
     public var totalFlops: Double { flops.values.reduce(0, +) }
 
     /// Clears all figures.
-    public func reset() { seconds = [:]; cpuSeconds = [:]; flops = [:]; calls = [:] }
+    public func reset() { lock.withLock { seconds = [:]; cpuSeconds = [:]; flops = [:]; calls = [:] } }
 
     /// CPU time of the whole process (all threads), in seconds: unlike wall time, it does not
     /// grow when other processes compete for the cores.
@@ -41,6 +45,7 @@ public final class Profiler: @unchecked Sendable {
     /// One line per layer type: wall seconds, share, GFLOP, GFLOP/s of wall time, CPU seconds and
     /// GFLOP/s per CPU second (sorted by wall time).
     public func report(divideBy steps: Int = 1) -> String {
+        let (seconds, cpuSeconds, flops) = lock.withLock { (self.seconds, self.cpuSeconds, self.flops) }
         let total = seconds.values.reduce(0, +)
         return seconds.sorted { $0.value > $1.value }.map { k, s in
             let f = flops[k, default: 0], c = cpuSeconds[k, default: 0]

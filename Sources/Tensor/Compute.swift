@@ -19,13 +19,26 @@ public enum Compute {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// Worker threads used by every kernel (at least 1). OpenBLAS itself stays single-threaded.
+    /// Worker threads used by every kernel called from this thread (at least 1): the count of
+    /// ``withThreads(_:_:)`` when inside it, else the process default. OpenBLAS itself stays single-threaded.
+    /// Setting it changes the process default.
     public static var threads: Int {
-        get { storedThreads.load(ordering: .relaxed) }
+        get { ThreadCount.current ?? storedThreads.load(ordering: .relaxed) }
         set {
             precondition(newValue >= 1, "Compute.threads must be at least 1, got \(newValue)")
             storedThreads.store(newValue, ordering: .relaxed)
         }
+    }
+
+    /// Runs `body` with `threads` kernel workers for every kernel it calls on this thread; other threads,
+    /// and this one afterwards, keep their count. The way to give one job its own count without changing
+    /// the process default that other jobs (or parallel tests) use.
+    public static func withThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+        precondition(threads >= 1, "Compute.withThreads needs at least 1 thread, got \(threads)")
+        let saved = ThreadCount.current
+        ThreadCount.current = threads
+        defer { ThreadCount.current = saved }
+        return try body()
     }
 
     /// A description of the BLAS in use (build options and the CPU kernel OpenBLAS picked).
@@ -79,8 +92,22 @@ public enum Compute {
     package static func workers(_ tasks: Int) -> Int { max(1, min(threads, tasks)) }
 }
 
+/// The per-thread kernel worker count of ``Compute/withThreads(_:_:)`` (a pthread key: each thread reads only its own).
+private enum ThreadCount {
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        precondition(pthread_key_create(&k, nil) == 0, "pthread_key_create failed")
+        return k
+    }()
+
+    static var current: Int? {
+        get { pthread_getspecific(key).map { Int(bitPattern: $0) } }
+        set { pthread_setspecific(key, newValue.flatMap { UnsafeRawPointer(bitPattern: $0) }) }
+    }
+}
+
 /// Wraps a value that is safe to share across the workers of one kernel call by construction
-/// (disjoint writes, or reads only).
+/// (disjoint writes, or reads only). No lock: `concurrentPerform` returning is the synchronisation point.
 package struct UncheckedSendable<T>: @unchecked Sendable {
     package let value: T
     package init(_ value: T) { self.value = value }
@@ -92,7 +119,7 @@ package struct UncheckedSendable<T>: @unchecked Sendable {
 /// ``pointer`` from several workers on disjoint ranges. Blocks are recycled through
 /// ``MemoryPool``: a training step allocates the same sizes every time, so after the first step
 /// its activations reuse memory that is already mapped instead of faulting in fresh pages.
-package final class FloatBuffer: @unchecked Sendable {
+package final class FloatBuffer: @unchecked Sendable {  // No lock: one owner; kernel workers write disjoint ranges.
     /// First element.
     package let pointer: UnsafeMutablePointer<Float>
     /// Number of elements.

@@ -37,9 +37,9 @@ struct Aggregator: AsyncParsableCommand {
             let k = try KeyFiles.loadSecretKey(path: keyPath)
             let (host, port) = try parseHostPort(listen ?? f.aggregator.url)
             let log: @Sendable (String) -> Void = { logLine("aggregator", $0) }
-            let coordinator = try Coordinator(federation: f, stateDirectory: state, key: k, log: log)
+            let compute = ComputePool(jobs: 1, kernelThreads: max(1, threads))
+            let coordinator = try Coordinator(federation: f, stateDirectory: state, key: k, compute: compute, log: log)
             if let evaluate {
-                Compute.threads = max(1, threads)
                 let ds = try Dataset.open(URL(fileURLWithPath: evaluate))
                 let mapping = try LabelMapping(parsing: try evaluateLabels ?? PhantomLabels.read(ds.root))
                 let roi = f.training.patch

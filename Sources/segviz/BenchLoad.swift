@@ -95,7 +95,7 @@ struct BenchLoad: AsyncParsableCommand {
 }
 
 /// Samples a process's peak resident set (VmHWM in /proc/PID/status).
-final class MemoryWatch: @unchecked Sendable {
+final class MemoryWatch: @unchecked Sendable {  // `lock` guards `peak`; `timer` is set once in init.
     let pid: Int32
     private var peak = 0
     private let lock = NSLock()

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A child process whose standard error goes to a log file (and, line by line, to `echo`).
-final class ChildProcess: @unchecked Sendable {
+final class ChildProcess: @unchecked Sendable {  // Immutable after init; `done` (a semaphore) signals the exit.
     let process = Process()
     private let done = DispatchSemaphore(value: 0)
 
@@ -37,7 +37,7 @@ final class ChildProcess: @unchecked Sendable {
 }
 
 /// Splits a byte stream into lines.
-final class LineBuffer: @unchecked Sendable {
+final class LineBuffer: @unchecked Sendable {  // `lock` guards `pending`.
     private var pending = Data()
     private let lock = NSLock()
     func feed(_ d: Data) -> [String] {

@@ -52,20 +52,25 @@ struct Demo: AsyncParsableCommand {
         say("work folder: \(work.path)")
         let t0 = Date()
 
-        // 1. Phantom sites and the external set.
+        // 1. Phantom sites and the external set (generated on the compute pool, not on the cooperative pool).
         // Each case scanned on its own clinical-like grid, then resampled to the training spacing.
         let gen = PhantomGenerator(dims: dims, spacing: SIMD3(spacing, spacing, spacing), scanner: true)
         let sites: [(id: String, annotate: PhantomAnnotation, seed: UInt64)] = [
             ("liver-a", .liver, 11), ("spleen-b", .spleen, 22), ("liver-c", .liver, 33), ("spleen-d", .spleen, 44)]
-        var mappings: [String: String] = [:]
-        for s in sites {
-            let w = PhantomDatasetWriter(generator: gen, layout: .msd, annotate: s.annotate, seed: s.seed)
-            _ = try w.write(to: work.appendingPathComponent("sites/\(s.id)"), cases: cases)
-            mappings[s.id] = w.labelMapping
-        }
-        let extWriter = PhantomDatasetWriter(generator: gen, layout: .btcv, annotate: .all, seed: 99)
         let external = work.appendingPathComponent("external")
-        _ = try extWriter.write(to: external, cases: externalCases)
+        let (cases, externalCases) = (cases, externalCases)
+        let siteList = sites.map { ($0.id, $0.annotate, $0.seed) }
+        let (mappings, externalMapping) = try await ComputePool.shared.run { () throws -> ([String: String], String) in
+            var mappings: [String: String] = [:]
+            for (id, annotate, seed) in siteList {
+                let w = PhantomDatasetWriter(generator: gen, layout: .msd, annotate: annotate, seed: seed)
+                _ = try w.write(to: work.appendingPathComponent("sites/\(id)"), cases: cases)
+                mappings[id] = w.labelMapping
+            }
+            let extWriter = PhantomDatasetWriter(generator: gen, layout: .btcv, annotate: .all, seed: 99)
+            _ = try extWriter.write(to: external, cases: externalCases)
+            return (mappings, extWriter.labelMapping)
+        }
         say("phantoms: \(sites.count) sites x \(cases) cases (liver-only, spleen-only, liver-only, spleen-only) + \(externalCases) external BTCV-style cases")
 
         // 2. Keys and the federation file.
@@ -92,7 +97,7 @@ struct Demo: AsyncParsableCommand {
         try fm.createDirectory(at: logs, withIntermediateDirectories: true)
         let fedPath = "\(keys)/federation.json"
         let agg = try ChildProcess(exe, ["aggregator", "--federation", fedPath, "--state", work.appendingPathComponent("state").path,
-                                         "--evaluate", external.path, "--evaluate-labels", extWriter.labelMapping, "--threads", "1"],
+                                         "--evaluate", external.path, "--evaluate-labels", externalMapping, "--threads", "1"],
                                    log: logs.appendingPathComponent("aggregator.log"), echo: { line in
                                        if line.contains("completed") || line.contains("evaluation") || line.contains("aborted")
                                            || line.contains("started") || line.contains("dropped") || line.contains("deadline") {
@@ -126,10 +131,11 @@ struct Demo: AsyncParsableCommand {
         let modelPath = ModelStore.path(stateDirectory: state.path, round: last.round)
         let verified = try VerifiedModel.open(path: modelPath, publicKey: pub)
         say("verified \(modelPath) (\(verified.trustedComment)); ledger: \(check.records.count) round(s), chain OK")
-        Compute.threads = ProcessInfo.processInfo.activeProcessorCount
         let inference = try GlobalModelInference(verified: verified, roi: p)
         let ds = try Dataset.open(external)
-        let dice = try inference.meanDice(dataset: ds, mapping: try LabelMapping(parsing: extWriter.labelMapping))
+        let mapping = try LabelMapping(parsing: externalMapping)
+        let evaluation = ComputePool(jobs: 1, kernelThreads: ProcessInfo.processInfo.activeProcessorCount)
+        let dice = try await evaluation.run { try inference.meanDice(dataset: ds, mapping: mapping) }
         let firstCase = ds.training[0].image.path
         let mask = work.appendingPathComponent("external-case0-mask.nii.gz").path
         let infer = try ChildProcess(exe, ["infer", "--model", modelPath, "--pubkey", "\(keys)/aggregator.pub",

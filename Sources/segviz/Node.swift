@@ -32,13 +32,13 @@ struct Node: AsyncParsableCommand {
             let k = try KeyFiles.loadSecretKey(path: key)
             let mapping: LabelMapping
             do { mapping = try LabelMapping(parsing: labels) } catch { throw ValidationError("\(error)") }
-            Compute.threads = max(1, threads)
+            let compute = ComputePool(jobs: 1, kernelThreads: max(1, threads))
             let log: @Sendable (String) -> Void = { [id] in logLine(id, $0) }
             let trainer = try SiteTrainer(federation: f, node: id, dataset: dataset, mapping: mapping,
                                           skipBadCases: skipBadCases, log: log)
             let crash = crashAt, crashRound = crashRound, hold = holdAt, holdSeconds = holdSeconds
             let runner = try NodeRunner(federation: f, id: id, key: k, trainer: trainer, aggregatorURL: f.aggregator.url,
-                                        log: log, onPhase: { phase, round in
+                                        compute: compute, log: log, onPhase: { phase, round in
                                             guard round == crashRound else { return }
                                             if phase == crash {
                                                 log("simulated crash at \(phase) in round \(round)")

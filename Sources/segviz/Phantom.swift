@@ -69,7 +69,8 @@ func parseTriple(_ text: String, option: String) throws -> [Double] {
 }
 
 /// A progress bar on a terminal, plain log lines otherwise (stderr).
-final class ProgressReporter: @unchecked Sendable {
+final class ProgressReporter: @unchecked Sendable {  // `lock` guards `lastLine` (updates may come from workers).
+    private let lock = NSLock()
     private let label: String, total: Int
     private let tty = isatty(2) != 0
     private var lastLine = Date.distantPast
@@ -82,6 +83,8 @@ final class ProgressReporter: @unchecked Sendable {
 
     /// Reports `done` of `total`, with an optional status text.
     func update(_ done: Int, status: String = "") {
+        lock.lock()
+        defer { lock.unlock() }
         let elapsed = Date().timeIntervalSince(start)
         if tty {
             let width = 30, filled = width * min(done, total) / total

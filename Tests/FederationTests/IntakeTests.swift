@@ -33,24 +33,7 @@ import Testing
     /// A message for a phase that already closed without the node (it missed the deadline) is a 409
     /// (the round moved on), not a 400 (malformed): nodes treat 409 as "rejoin at the next round".
     @Test func lateMessageAfterThePhaseClosedIs409() async throws {
-        let dir = try temporaryDirectory()
-        // 2 of 3 must be able to go on without node2: below the colluding-nodes default of 3, an explicit choice.
-        let f = try smallFederation(dir: dir, rounds: 1, port: freePort()) { f in
-            f.secureAggregation.threshold = 2
-            f.secureAggregation.collusionTolerance = CollusionTolerance.none
-        }
-        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state",
-                                    key: try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key"), log: { _ in })
-        let a = await coord.announcement()
-        let model = await coord.model
-        let config = try RoundSetup.config(federation: f, model: model, announcement: a)
-        var ads: [[UInt8]] = []
-        for i in 0 ..< 3 {
-            let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
-            let update = ClientUpdate(values: [Float](repeating: 0, count: model.values.count),
-                                      blockWeights: RoundSetup.blockWeights(model: model, organs: ["liver"], samples: 1))
-            ads.append(try SecAggClient.start(config: config, id: UInt32(i), identity: key.signingKey, update: update).1.encode())
-        }
+        let (coord, a, ads) = try await coordinatorWithAdvertisements()
         for i in 0 ..< 2 { try await coord.receive(node: "node\(i)", round: a.round, session: a.session, bytes: ads[i]) }
         await coord.tick(now: Date().addingTimeInterval(3600))  // the advertisement deadline passes without node2
         #expect(await coord.announcement().phase == .shareKeys)
@@ -120,4 +103,28 @@ actor Counter {
     let ledger = try Ledger(path: path)
     #expect(try ledger.records().isEmpty)
     #expect(Date().timeIntervalSince(started) > 0.5, "the lock was not held while the ledger opened")
+}
+
+/// A coordinator of a fresh three-node federation (one round) and the three nodes' signed key advertisements for
+/// its first round, not yet delivered.
+func coordinatorWithAdvertisements() async throws -> (Coordinator, RoundAnnouncement, [[UInt8]]) {
+    let dir = try temporaryDirectory()
+    // 2 of 3 must be able to go on without node2: below the colluding-nodes default of 3, an explicit choice.
+    let f = try smallFederation(dir: dir, rounds: 1, port: freePort()) { f in
+        f.secureAggregation.threshold = 2
+        f.secureAggregation.collusionTolerance = CollusionTolerance.none
+    }
+    let coord = try Coordinator(federation: f, stateDirectory: dir + "/state",
+                                key: try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key"), log: { _ in })
+    let a = await coord.announcement()
+    let model = await coord.model
+    let config = try RoundSetup.config(federation: f, model: model, announcement: a)
+    var ads: [[UInt8]] = []
+    for i in 0 ..< 3 {
+        let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
+        let update = ClientUpdate(values: [Float](repeating: 0, count: model.values.count),
+                                  blockWeights: RoundSetup.blockWeights(model: model, organs: ["liver"], samples: 1))
+        ads.append(try SecAggClient.start(config: config, id: UInt32(i), identity: key.signingKey, update: update).1.encode())
+    }
+    return (coord, a, ads)
 }

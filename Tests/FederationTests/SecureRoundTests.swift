@@ -6,7 +6,7 @@ import Testing
 struct KnownDeltaTrainer: LocalTrainer {
     let delta: Float
     let samples: Int
-    func train(model: FederatedModel, epochs: Int, round: Int) throws -> Int {
+    func train(model: inout FederatedModel, epochs: Int, round: Int) throws -> Int {
         for i in model.values.indices { model.values[i] += delta * Float(1 + i % 7) }
         return samples
     }

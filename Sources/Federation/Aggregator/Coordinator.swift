@@ -1,9 +1,14 @@
 import Foundation
 import SecureAggregation
+import Tensor
 
 /// The aggregator's round logic: owns the secure-aggregation server state machine, the per-node message
 /// queues, phase deadlines, the signed global models and the ledger. Transport-agnostic: the HTTP server
 /// calls it with authenticated node ids; `tick` enforces deadlines.
+///
+/// Compute-heavy steps (the new model's encoding, hashing and signing, its evaluation, the status page's
+/// ledger and model checks) run on `compute`, never on the actor's executor; the state-changing entry points
+/// (`receive`, `tick`) are serialised across those suspensions by a gate, so a round ends as one step.
 public actor Coordinator {
     /// What a caller did wrong; `status` maps to HTTP.
     public struct Refusal: Error, CustomStringConvertible {
@@ -19,6 +24,8 @@ public actor Coordinator {
     let ledger: Ledger
     let key: IdentityKey
     let log: @Sendable (String) -> Void
+    /// Where compute-heavy work runs.
+    let compute: ComputePool
     let roster: [String]
     private(set) var model: FederatedModel
     private(set) var modelRound: Int
@@ -34,13 +41,23 @@ public actor Coordinator {
     private(set) var phaseName = ""
     /// Round -> status of its model file and signature (models are immutable, so checked once).
     var modelStatusCache: [Int: String] = [:]
+    /// The ledger and model checks the status page shows, refreshed when a round ends (nil: not yet computed).
+    var ledgerStatus: LedgerStatus?
+    /// True while a completed round's model is being written, signed and evaluated.
+    private var finishing = false
+    /// The gate of the state-changing entry points: held by one of them at a time, across its suspensions.
+    private var busy = false
+    private var gateQueue: [CheckedContinuation<Void, Never>] = []
+    /// Message long-polls waiting for a change (a message queued, a round started or ended, a timeout).
+    private var waiters: [UUID: (node: String, continuation: CheckedContinuation<Void, Never>)] = [:]
     /// Dice per organ after each round, when an evaluation hook is set (status page).
     public private(set) var history: [(round: Int, dice: [String: Double])] = []
     private var evaluate: (@Sendable (FederatedModel, Int) -> [String: Double])?
 
     /// Opens the state directory: the ledger and the latest signed global model (creating round 0's model on
     /// first start). Resumes after the last recorded round.
-    public init(federation: FederationFile, stateDirectory: String, key: IdentityKey,
+    /// Compute-heavy steps run on `compute` (default: the shared pool).
+    public init(federation: FederationFile, stateDirectory: String, key: IdentityKey, compute: ComputePool = .shared,
                 log: @escaping @Sendable (String) -> Void) throws {
         guard key.publicKey == (try Minisign.PublicKey(text: federation.aggregator.publicKey)) else {
             throw FederationError.invalidArgument(name: "--key", problem: "is not the aggregator key of the federation file")
@@ -48,6 +65,7 @@ public actor Coordinator {
         self.federation = federation
         self.key = key
         self.log = log
+        self.compute = compute
         roster = federation.nodes.map(\.id)
         store = try ModelStore(directory: stateDirectory, federation: federation)
         ledger = try Ledger(path: URL(fileURLWithPath: stateDirectory).appendingPathComponent("ledger.sqlite").path)
@@ -76,7 +94,7 @@ public actor Coordinator {
     public func announcement() -> RoundAnnouncement {
         startRoundIfNeeded()
         return RoundAnnouncement(round: min(round, federation.rounds + 1), session: hex(session),
-                                 phase: finished ? .finished : RoundPhase(rawValue: phaseName) ?? .advertiseKeys,
+                                 phase: finished ? .finished : finishing ? .unmasking : RoundPhase(rawValue: phaseName) ?? .advertiseKeys,
                                  modelRound: modelRound, modelHash: modelHash, rounds: federation.rounds)
     }
 
@@ -86,7 +104,9 @@ public actor Coordinator {
     }
 
     /// A node's protocol message for `round`/`session`.
-    public func receive(node: String, round r: Int, session s: String, bytes: [UInt8]) throws {
+    public func receive(node: String, round r: Int, session s: String, bytes: [UInt8]) async throws {
+        await enter()
+        defer { leave() }
         startRoundIfNeeded()
         guard !finished else { throw Refusal(status: 409, reason: "the federation has finished") }
         guard r == round, s == hex(session), var srv = server else {
@@ -95,13 +115,23 @@ public actor Coordinator {
         guard let idx = roster.firstIndex(of: node) else { throw Refusal(status: 403, reason: "unknown node") }
         let phaseBefore = srv.state.name
         let out: [Outgoing]
-        do { out = try srv.receive(bytes: bytes, from: UInt32(idx)) } catch {
+        // Checking signatures and, at the last phase, removing the masks (expanding every survivor's seeds to
+        // the model's length) is CPU work: the server state machine moves to the pool and back.
+        let moved = Handoff(srv), sender = UInt32(idx)
+        do {
+            let back = try await compute.run { () throws -> Handoff<(SecAggServer, [Outgoing])> in
+                var s = moved.value
+                let o = try s.receive(bytes: bytes, from: sender)
+                return Handoff((s, o))
+            }
+            (srv, out) = back.value
+        } catch {
             throw Refusal(status: Self.status(of: error), reason: "refused message from \(node): \(error)")
         }
         if let p = RoundPhase(rawValue: phaseBefore) { recorder.record(node, in: p) }
         server = srv
         deliver(out)
-        afterTransition()
+        await afterTransition()
     }
 
     /// 409 for a message that came too late or too early (the phase closed without the node, or it is not
@@ -127,15 +157,62 @@ public actor Coordinator {
         return index >= 0 && index < q.count ? q[index] : nil
     }
 
+    /// The `index`-th message for `node` in `round`/`session`, waiting up to `timeout` seconds for it to be queued
+    /// (woken when a message for the node is queued or a round starts or ends, not by polling); nil when none came.
+    public func nextMessage(node: String, round r: Int, session s: String, index: Int, timeout: Double) async throws -> [UInt8]? {
+        let until = ContinuousClock.now + .milliseconds(Int64(max(0, timeout) * 1000))
+        while true {
+            if let m = try message(node: node, round: r, session: s, index: index) { return m }
+            if ContinuousClock.now >= until { return nil }
+            let id = UUID()
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                waiters[id] = (node, c)
+                Task { [weak self] in
+                    try? await Task.sleep(until: until, clock: .continuous)
+                    await self?.wake(id)
+                }
+            }
+        }
+    }
+
+    /// Long-polls waiting now (for tests).
+    var waitingLongPolls: Int { waiters.count }
+
+    private func wake(_ id: UUID) { waiters.removeValue(forKey: id)?.continuation.resume() }
+
+    /// Wakes the long-polls of `node` (every node when nil) to look again.
+    private func wakeWaiters(node: String?) {
+        for (id, w) in waiters where node == nil || w.node == node { wake(id) }
+    }
+
     /// Enforces the phase deadline; call periodically.
-    public func tick(now: Date = Date()) {
+    public func tick(now: Date = Date()) async {
+        await enter()
+        defer { leave() }
         startRoundIfNeeded()
         guard var srv = server, now >= deadline else { return }
         log("round \(round): \(srv.state.name) deadline passed with \(srv.outstanding) node(s) silent")
-        let out = srv.closePhase()
+        let moved = Handoff(srv)
+        let back = await compute.run { () -> Handoff<(SecAggServer, [Outgoing])> in
+            var s = moved.value
+            let o = s.closePhase()
+            return Handoff((s, o))
+        }
+        let out: [Outgoing]
+        (srv, out) = back.value
         server = srv
         deliver(out)
-        afterTransition()
+        await afterTransition()
+    }
+
+    /// Waits for the gate of the state-changing entry points (handed over in arrival order).
+    private func enter() async {
+        if busy { await withCheckedContinuation { gateQueue.append($0) } } else { busy = true }
+    }
+
+    /// Hands the gate to the next waiter, or opens it.
+    private func leave() {
+        if gateQueue.isEmpty { busy = false } else { gateQueue.removeFirst().resume() }
     }
 
     private func startRoundIfNeeded() {
@@ -153,15 +230,17 @@ public actor Coordinator {
         phaseName = RoundPhase.advertiseKeys.rawValue
         deadline = Date().addingTimeInterval(federation.trainingTimeoutSeconds)
         log("round \(round)/\(federation.rounds) started from global model round \(modelRound)")
+        wakeWaiters(node: nil)
     }
 
     private func deliver(_ out: [Outgoing]) {
         for o in out where Int(o.recipient) < roster.count {
             outbox[roster[Int(o.recipient)], default: []].append(o.message.encode())
+            wakeWaiters(node: roster[Int(o.recipient)])
         }
     }
 
-    private func afterTransition() {
+    private func afterTransition() async {
         guard let srv = server else { return }
         for line in srv.log.dropFirst(loggedLines) { log("round \(round): \(line)") }
         loggedLines = srv.log.count
@@ -171,27 +250,34 @@ public actor Coordinator {
             deadline = Date().addingTimeInterval(federation.phaseTimeoutSeconds)
         }
         if let result = srv.result {
-            finishRound(result: result)
+            await finishRound(result: result)
         } else if let reason = srv.abortReason {
-            abortRound(reason: reason)
+            await abortRound(reason: reason)
         }
     }
     private var loggedLines = 0
 
-    private func finishRound(result: AggregateResult) {
-        let mean = result.weightedMean()
+    private func finishRound(result: AggregateResult) async {
+        finishing = true
+        defer { finishing = false }
         let survivors = result.survivors.map { roster[Int($0)] }
-        var next = model.values
-        for i in next.indices { next[i] += mean[i] }
         let previousHash = modelHash
         do {
-            let updated = model.copy(values: next)
             var rec = recorder.record(status: .completed, abortReason: nil, roster: roster, lastPhase: .unmasking,
                                       survivors: survivors, modelHash: "", previousModelHash: previousHash,
                                       finishedAt: Date())
-            let hash = try store.write(model: updated, round: round, participants: survivors,
-                                       previousModelHash: previousHash, previousRecordHash: try ledger.last()?.recordHash ?? Ledger.genesisHash,
-                                       key: key)
+            let previousRecordHash = try ledger.last()?.recordHash ?? Ledger.genesisHash
+            let (current, store, key, r) = (model, store, key, round)
+            // The new model's values, encoding, hash and signature: tens of megabytes of work, on the pool.
+            let (updated, hash) = try await compute.run { () throws -> (FederatedModel, String) in
+                let mean = result.weightedMean()
+                var next = current.values
+                for i in next.indices { next[i] += mean[i] }
+                let updated = current.copy(values: next)
+                let hash = try store.write(model: updated, round: r, participants: survivors, previousModelHash: previousHash,
+                                           previousRecordHash: previousRecordHash, key: key)
+                return (updated, hash)
+            }
             rec.modelHash = hash
             let stored = try ledger.append(rec, signer: key)
             model = updated
@@ -199,19 +285,21 @@ public actor Coordinator {
             modelHash = hash
             log("round \(round) completed: \(survivors.count) survivor(s) \(survivors), dropouts \(stored.dropouts), model \(hash.prefix(16))")
             if let evaluate {
-                let d = evaluate(updated, round)
+                let d = await compute.run { evaluate(updated, r) }
                 history.append((round, d))
                 log("round \(round) evaluation: " + d.sorted { $0.key < $1.key }.map { "dice_\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " "))
             }
         } catch {
             log("round \(round): could not store the new global model: \(error); the round will be repeated")
             server = nil
+            wakeWaiters(node: nil)
             return
         }
         advance()
+        await refreshLedgerStatus()
     }
 
-    private func abortRound(reason: String) {
+    private func abortRound(reason: String) async {
         let rec = recorder.record(status: .aborted, abortReason: reason, roster: roster,
                                   lastPhase: RoundPhase(rawValue: phaseName) ?? .advertiseKeys, survivors: [],
                                   modelHash: modelHash, previousModelHash: modelHash, finishedAt: Date())
@@ -220,6 +308,7 @@ public actor Coordinator {
         }
         log("round \(round) aborted: \(reason)")
         advance()
+        await refreshLedgerStatus()
     }
 
     private func advance() {
@@ -229,5 +318,6 @@ public actor Coordinator {
         loggedLines = 0
         deadline = .distantFuture
         if finished { phaseName = RoundPhase.finished.rawValue; log("all \(federation.rounds) rounds done") }
+        wakeWaiters(node: nil)
     }
 }

@@ -28,19 +28,45 @@ extension Coordinator {
         return out
     }
 
+    /// Recomputes the status page's ledger and model checks on the compute pool (when a round ends, and on the
+    /// first view): the ledger's chain and signatures, the current model's signature, and each completed round's
+    /// model file against the ledger's hash (files that verified once are not hashed again).
+    func refreshLedgerStatus() async {
+        let (ledger, store, key, current, cache) = (ledger, store, key, modelRound, modelStatusCache)
+        let status = await compute.run { () -> LedgerStatus in
+            let v = try? ledger.verify(aggregatorKey: key.publicKey)
+            let sigOK = (try? ModelSignature.verifyFile(path: store.path(round: current), publicKey: key.publicKey)) != nil
+            var models: [Int: String] = [:]
+            for r in v?.records ?? [] where r.status == .completed {
+                models[r.round] = cache[r.round] ?? Self.modelFileStatus(store: store, key: key, round: r.round, hash: r.modelHash)
+            }
+            return LedgerStatus(verification: v, modelSignatureOK: sigOK, models: models)
+        }
+        for (r, s) in status.models where s == Self.verifies { modelStatusCache[r] = s }
+        ledgerStatus = status
+    }
+
+    static let verifies = "verifies"
+
     /// Whether round `r`'s model file exists, hashes to the ledger's `hash` and carries a valid signature by the
-    /// aggregator key; checked once per round (the files are immutable) and a failure re-checked each time.
-    func modelFileStatus(round r: Int, hash: String) -> String {
-        if let s = modelStatusCache[r] { return s }
+    /// aggregator key.
+    static func modelFileStatus(store: ModelStore, key: IdentityKey, round r: Int, hash: String) -> String {
         let path = store.path(round: r)
-        let status: String
         do {
             let (bytes, _) = try ModelSignature.verifyFile(path: path, publicKey: key.publicKey)
-            status = hex(FedCrypto.blake2b256(bytes)) == hash ? "verifies" : "FILE DOES NOT MATCH THE LEDGER HASH"
+            return hex(FedCrypto.blake2b256(bytes)) == hash ? verifies : "FILE DOES NOT MATCH THE LEDGER HASH"
         } catch {
-            status = "DOES NOT VERIFY: \(error)"
+            return "DOES NOT VERIFY: \(error)"
         }
-        if status == "verifies" { modelStatusCache[r] = status }
-        return status
     }
+}
+
+/// The ledger and model-file checks the status page shows, as of the last round's end.
+struct LedgerStatus: Sendable {
+    /// The ledger's verification (nil when it cannot be read).
+    var verification: LedgerVerification?
+    /// Whether the current model's signature verifies.
+    var modelSignatureOK: Bool
+    /// Round -> "verifies" or what is wrong with that round's model file or signature.
+    var models: [Int: String]
 }

@@ -48,12 +48,12 @@ public struct ModelStore: Sendable {
     /// The latest global model according to the ledger (round 0's is created and signed on first start).
     /// Each file is verified against the aggregator key and the hash the ledger recorded.
     func latest(ledger records: [LedgerRecord], key: IdentityKey) throws -> StoredModel {
-        let model = initialModel()
+        var model = initialModel()
         guard let last = records.last(where: { $0.status == .completed }) else {
             let p = path(round: 0)
             if FileManager.default.fileExists(atPath: p) {
                 let (bytes, _) = try ModelSignature.verifyFile(path: p, publicKey: key.publicKey)
-                try ModelArtifact.load(bytes: bytes, into: model, path: p)
+                try ModelArtifact.load(bytes: bytes, into: &model, path: p)
                 return StoredModel(model: model, round: 0, hash: hex(FedCrypto.blake2b256(bytes)))
             }
             let h = try write(model: model, round: 0, participants: [], previousModelHash: Ledger.genesisHash,
@@ -66,7 +66,7 @@ public struct ModelStore: Sendable {
         guard h == last.modelHash else {
             throw FederationError.file(path: p, problem: "hash \(h.prefix(16)) differs from the ledger's \(last.modelHash.prefix(16))")
         }
-        try ModelArtifact.load(bytes: bytes, into: model, path: p)
+        try ModelArtifact.load(bytes: bytes, into: &model, path: p)
         return StoredModel(model: model, round: last.round, hash: h)
     }
 

@@ -39,7 +39,7 @@ public struct VerifiedModel: Sendable {
               let organs = arch["organs"] as? [String] else {
             throw FederationError.file(path: path, problem: "manifest 'architecture' is missing or malformed")
         }
-        let m = FederatedModel(strategy: strategy, organs: organs,
+        var m = FederatedModel(strategy: strategy, organs: organs,
                                network: .init(channels: channels, strides: strides, numResUnits: units, norm: norm), seed: 0)
         try m.load(file, path: path)
         return m

@@ -9,7 +9,10 @@ import Tensor
 ///   task head stored as `heads.<organ>.model.2.*`; organ `o`'s network is the core plus its head.
 ///
 /// Integer buffers (`num_batches_tracked`) are carried from the template network and not aggregated.
-public final class FederatedModel: @unchecked Sendable {
+///
+/// A value type: copies are independent (the values array is copy-on-write), so a model handed to a trainer,
+/// an evaluation or another thread cannot change under its other holders.
+public struct FederatedModel: Sendable {
     /// One tensor of the flat vector.
     public struct Entry: Sendable, Equatable {
         /// Name in the artifact (MONAI name, or `heads.<organ>.` + MONAI name).
@@ -114,7 +117,7 @@ public final class FederatedModel: @unchecked Sendable {
     }
 
     /// Copies a trained network's tensors back into the vector (for `heads`, into `organ`'s head and the core).
-    public func absorb(_ net: UNet, organ: String? = nil) {
+    public mutating func absorb(_ net: UNet, organ: String? = nil) {
         let store = net.parameters
         let flat = store.flat()
         for e in entries(forOrgan: organ) {
@@ -158,7 +161,7 @@ public final class FederatedModel: @unchecked Sendable {
 
     /// Loads values from a safetensors file written by ``safetensors(metadata:)``; every entry must be
     /// present with its shape.
-    public func load(_ file: SafetensorsFile, path: String) throws {
+    public mutating func load(_ file: SafetensorsFile, path: String) throws {
         var v = values
         for e in entries {
             guard let t = file.tensors[e.name] else {

@@ -38,7 +38,7 @@ public enum ModelArtifact {
     }
 
     /// Loads a model file's tensors into `model` (shapes checked).
-    public static func load(bytes: [UInt8], into model: FederatedModel, path: String) throws {
+    public static func load(bytes: [UInt8], into model: inout FederatedModel, path: String) throws {
         let f: SafetensorsFile
         do { f = try SafetensorsFile.decode(bytes, file: path) } catch {
             throw FederationError.file(path: path, problem: "\(error)")

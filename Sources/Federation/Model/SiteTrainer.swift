@@ -50,8 +50,8 @@ public struct SiteTrainer: LocalTrainer {
     }
 
     /// Trains `model` in place; returns the number of training volumes (the node's weight).
-    public func train(model: FederatedModel, epochs: Int, round: Int) throws -> Int {
-        training.train(model: model, epochs: epochs, round: round) { e, mean in
+    public func train(model: inout FederatedModel, epochs: Int, round: Int) throws -> Int {
+        training.train(model: &model, epochs: epochs, round: round) { e, mean in
             log(String(format: "round %d epoch %d/%d mean loss %.4f", round, e + 1, epochs, mean))
         }
         return training.set.items.count

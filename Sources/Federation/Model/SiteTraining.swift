@@ -39,7 +39,7 @@ public struct SiteTraining: Sendable {
     /// Trains `model` in place for `epochs` of round `round`; `epochDone(epoch, meanLoss)` follows each epoch of
     /// each trained network. Returns the mean loss of the last epoch.
     @discardableResult
-    public func train(model: FederatedModel, epochs: Int, round: Int, epochDone: (Int, Float) -> Void = { _, _ in }) -> Float {
+    public func train(model: inout FederatedModel, epochs: Int, round: Int, epochDone: (Int, Float) -> Void = { _, _ in }) -> Float {
         // The patch is the tensor's (D, H, W) = the RAS grid's (i, j, k), as MONAI.
         let sampler = PatchSampler(size: patch, augmentation: .standard)
         var last: Float = 0

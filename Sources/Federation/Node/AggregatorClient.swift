@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import SecureAggregation
+import Tensor
 
 /// A node's connection to the aggregator: every request is signed with the node's identity key
 /// (see ``RequestAuth``); bodies are binary.
@@ -119,6 +120,7 @@ public final class AggregatorClient: Sendable {
     /// leaves the round, as a crash would; a suspension there holds the messages back). Returns the final client state.
     public func secureAggregation(round: Int, session: String, config: SecAggConfig, index: UInt32,
                                   identity: Identity.SigningKey, update: ClientUpdate,
+                                  compute: ComputePool = .shared,
                                   onPhase: (String, Int) async throws -> Void = { _, _ in }) async throws -> SecAggClient {
         var (sa, first) = try SecAggClient.start(config: config, id: index, identity: identity, update: update)
         try await onPhase(sa.state.name, round)
@@ -127,7 +129,15 @@ public final class AggregatorClient: Sendable {
         while !(sa.isCompleted || sa.abortReason != nil) {
             guard let m = try await message(round: round, session: session, index: next) else { continue }
             next += 1
-            let replies = try sa.receive(bytes: m)
+            // Building the masked input expands a mask per neighbour to the model's length: on the pool.
+            let moved = Handoff(sa)
+            let back = try await compute.run { () throws -> Handoff<(SecAggClient, [[UInt8]])> in
+                var c = moved.value
+                let r = try c.receive(bytes: m)
+                return Handoff((c, r))
+            }
+            let replies: [[UInt8]]
+            (sa, replies) = back.value
             try await onPhase(sa.state.name, round)
             for r in replies { try await post(round: round, session: session, message: r) }
         }

@@ -1,11 +1,12 @@
 import Foundation
 import SecureAggregation
+import Tensor
 
 /// Local training at a node: trains `model` in place for `epochs` and returns the sample count it used
 /// (its aggregation weight).
 public protocol LocalTrainer: Sendable {
     /// Trains in place; `round` seeds the node's randomness.
-    func train(model: FederatedModel, epochs: Int, round: Int) throws -> Int
+    func train(model: inout FederatedModel, epochs: Int, round: Int) throws -> Int
 }
 
 /// A node's main loop: pull the round announcement, fetch and verify the signed global model, train, take
@@ -20,13 +21,15 @@ public struct NodeRunner: Sendable {
     let aggregatorKey: Minisign.PublicKey
     let organs: [String]
     let index: UInt32
+    /// Where local training runs (never on the cooperative pool).
+    let compute: ComputePool
     /// Test hook: called with the phase name before each protocol step (lets tests kill the process there, or
     /// hold it while they cut its network link).
     let onPhase: @Sendable (String, Int) async -> Void
 
     /// Creates a runner for node `id` of `federation`.
     public init(federation: FederationFile, id: String, key: IdentityKey, trainer: any LocalTrainer,
-                aggregatorURL: String, log: @escaping @Sendable (String) -> Void,
+                aggregatorURL: String, compute: ComputePool = .shared, log: @escaping @Sendable (String) -> Void,
                 onPhase: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) throws {
         guard let idx = federation.nodes.firstIndex(where: { $0.id == id }) else {
             throw FederationError.invalidArgument(name: "--id", problem: "'\(id)' is not a node of federation '\(federation.name)'")
@@ -40,6 +43,7 @@ public struct NodeRunner: Sendable {
         self.trainer = trainer
         self.log = log
         self.onPhase = onPhase
+        self.compute = compute
         organs = federation.nodes[idx].organs
         index = UInt32(idx)
         aggregatorKey = try Minisign.PublicKey(text: federation.aggregator.publicKey)
@@ -106,11 +110,11 @@ public struct NodeRunner: Sendable {
         guard h == a.modelHash else {
             throw FederationError.invalidArgument(name: "model", problem: "global model hash \(h.prefix(16)) is not the announced \(a.modelHash.prefix(16))")
         }
-        let global = FederatedModel(strategy: federation.strategy, organs: federation.organNames,
+        var global = FederatedModel(strategy: federation.strategy, organs: federation.organNames,
                                     network: federation.network, seed: 0)
-        try ModelArtifact.load(bytes: bytes, into: global, path: "global model round \(a.modelRound)")
+        try ModelArtifact.load(bytes: bytes, into: &global, path: "global model round \(a.modelRound)")
         log("round \(a.round): verified global model of round \(a.modelRound) (\(h.prefix(16))); training \(federation.localEpochs) epoch(s)")
-        let trained = global.copy(values: global.values)
+        var trained = global
         if let local {  // FedBN: blocks kept local start from this node's own values.
             for i in trained.entryIndices(matching: federation.localPatterns) {
                 let e = trained.entries[i]
@@ -118,9 +122,17 @@ public struct NodeRunner: Sendable {
             }
         }
         await onPhase("Training", a.round)
-        let samples = try trainer.train(model: trained, epochs: federation.localEpochs, round: a.round)
-        var delta = trained.values
-        for i in delta.indices { delta[i] -= global.values[i] }
+        let (trainer, epochs, round, start, reference) = (trainer, federation.localEpochs, a.round, trained, global)
+        // Training and the update's difference run on the compute pool: minutes of work that must not hold a
+        // thread of the cooperative pool (the HTTP client's tasks run there).
+        let (samples, delta, result) = try await compute.run { () throws -> (Int, [Float], FederatedModel) in
+            var model = start
+            let samples = try trainer.train(model: &model, epochs: epochs, round: round)
+            var delta = model.values
+            for i in delta.indices { delta[i] -= reference.values[i] }
+            return (samples, delta, model)
+        }
+        trained = result
         let clipped = RoundSetup.clippedTensors(model: global, delta: delta, clip: federation.secureAggregation.clip)
         if !clipped.isEmpty {
             let worst = clipped.max { $0.largest < $1.largest }!
@@ -132,7 +144,7 @@ public struct NodeRunner: Sendable {
         let update = ClientUpdate(values: delta, blockWeights: RoundSetup.blockWeights(model: global, organs: organs,
                                                                                        samples: samples))
         let sa = try await client.secureAggregation(round: a.round, session: a.session, config: config, index: index,
-                                                    identity: key.signingKey, update: update, onPhase: onPhase)
+                                                    identity: key.signingKey, update: update, compute: compute, onPhase: onPhase)
         if let reason = sa.abortReason { log("round \(a.round) aborted: \(reason)") } else {
             log("round \(a.round) completed (\(samples) samples contributed)")
         }

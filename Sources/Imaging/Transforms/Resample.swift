@@ -18,6 +18,8 @@ func parallelFor(_ n: Int, _ body: (Int) -> Void) {
 }
 
 /// Moves a value into `@Sendable` code whose callers guarantee disjoint access.
+/// No lock: safe because each concurrent iteration writes only its own slice (disjoint ranges), and the caller
+/// waits for all of them (`concurrentPerform`) before reading.
 struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }

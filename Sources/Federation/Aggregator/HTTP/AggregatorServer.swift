@@ -76,19 +76,15 @@ public struct AggregatorServer: Sendable {
             let session = try context.parameters.require("session")
             let index = try context.parameters.require("index", as: Int.self)
             guard index >= 0 else { throw HTTPError(.badRequest, message: "message index must be >= 0, got \(index)") }
-            let until = Date().addingTimeInterval(longPollSeconds)
-            while true {
-                let m: [UInt8]?
-                do { m = try await coordinator.message(node: node, round: round, session: session, index: index) } catch let r as Coordinator.Refusal {
-                    throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
-                }
-                if let m {
-                    return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
-                                    body: .init(byteBuffer: ByteBuffer(bytes: m)))
-                }
-                if Date() >= until { return Response(status: .noContent) }
-                try await Task.sleep(nanoseconds: 20_000_000)
+            let m: [UInt8]?
+            do {
+                m = try await coordinator.nextMessage(node: node, round: round, session: session, index: index, timeout: longPollSeconds)
+            } catch let r as Coordinator.Refusal {
+                throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
             }
+            guard let m else { return Response(status: .noContent) }
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: m)))
         }
         return router
     }

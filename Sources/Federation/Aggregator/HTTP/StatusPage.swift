@@ -89,15 +89,16 @@ struct StatusSnapshot: Sendable {
 }
 
 extension Coordinator {
-    func statusSnapshot() -> StatusSnapshot {
-        let v = try? ledger.verify(aggregatorKey: key.publicKey)
-        let sigOK = (try? ModelSignature.verifyFile(path: store.path(round: modelRound), publicKey: key.publicKey)) != nil
+    /// The page's figures: the ledger and model checks as of the last round's end (computed on the compute pool,
+    /// not on each view), with the live participation of the current round.
+    func statusSnapshot() async -> StatusSnapshot {
+        if ledgerStatus == nil { await refreshLedgerStatus() }
+        let l = ledgerStatus ?? LedgerStatus(verification: nil, modelSignatureOK: false, models: [:])
+        let v = l.verification
         var dice: [Int: [String: Double]] = [:]
         for h in history { dice[h.round] = h.dice }
-        var models: [Int: String] = [:]
-        for r in v?.records ?? [] where r.status == .completed { models[r.round] = modelFileStatus(round: r.round, hash: r.modelHash) }
         return StatusSnapshot(name: federation.name, nodes: federation.nodes, records: v?.records ?? [],
                               ledgerOK: v?.ok ?? false, ledgerProblems: v?.problems ?? ["ledger unreadable"],
-                              modelSignatureOK: sigOK, dice: dice, live: liveParticipation(), models: models)
+                              modelSignatureOK: l.modelSignatureOK, dice: dice, live: liveParticipation(), models: l.models)
     }
 }
