@@ -17,8 +17,9 @@ python3 -m venv "$WORK/venv"
 "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check torch monai nibabel safetensors numpy
 "$WORK/venv/bin/python" -c "import torch, monai; print('interop: torch', torch.__version__, 'monai', monai.__version__)"
 
-$SWIFT build -c release --product segviz
-BIN=.build/release/segviz
+# The debug build, as `make test` builds it (Tensor, NN and Imaging are optimised there too).
+$SWIFT build --product segviz
+BIN=.build/debug/segviz
 status=0
 for strategy in single heads; do
   echo "interop: demo-like federation, strategy $strategy"
