@@ -7,15 +7,10 @@ import Testing
 /// key; refused without a key, with a foreign key, or when a byte of the model changed (nothing is scored then).
 @Suite struct EvaluateSignedModelTests {
     func setup() throws -> (dir: String, model: String, fed: String, foreign: String, data: String) {
-        let dir = try temporaryDirectory()
-        let f = try smallFederation(dir: dir, rounds: 1, port: 1)
-        let key = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
-        let store = try ModelStore(directory: dir + "/state", federation: f)
-        _ = try store.latest(ledger: [], key: key)
-        try KeyFiles.generate(id: "foreign", directory: dir + "/other")
+        let m = try ArtifactTests().signedModel()
         let gen = PhantomGenerator(dims: [24, 24, 16], spacing: SIMD3(12, 12, 12))
-        _ = try PhantomDatasetWriter(generator: gen, layout: .msd, annotate: .spleen, seed: 3).write(to: URL(fileURLWithPath: dir + "/data"), cases: 1)
-        return (dir, store.path(round: 0), dir + "/keys/federation.json", dir + "/other/foreign.pub", dir + "/data")
+        _ = try PhantomDatasetWriter(generator: gen, layout: .msd, annotate: .spleen, seed: 3).write(to: URL(fileURLWithPath: m.dir + "/data"), cases: 1)
+        return (m.dir, m.model, m.fed, m.foreign, m.dir + "/data")
     }
 
     @Test(.timeLimit(.minutes(5))) func verifiedModelIsScoredAndTamperedOnesAreRefused() throws {
