@@ -71,6 +71,18 @@ struct FederationText {
         #expect(text.contains("did you mean 'rounds'") && text.contains("allowed values: single, heads"))
     }
 
+    /// Relations are still checked when other values are bad (a default stands in for each bad value).
+    @Test func relationsAreReportedBesideStructuralProblems() {
+        var t = FederationText()
+        t.set("strategy", "multi")
+        t.set("training.learningRate", -0.1)
+        t.set("training.patch", [30, 48, 48])
+        t.set("training.window", [250, -175])
+        let p = t.problems
+        #expect(p.count == 4, "\(p)")
+        #expect(p.contains(.patchNotDivisible(patch: [30, 48, 48], totalStride: 8)) && p.contains(.windowNotOrdered(low: 250, high: -175)))
+    }
+
     @Test func valueRelationsAreChecked() {
         var t = FederationText()
         t.set("training.patch", [30, 48, 48])

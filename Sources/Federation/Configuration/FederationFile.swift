@@ -172,6 +172,6 @@ public struct FederationFile: Codable, Equatable, Sendable {
     public func encoded() throws -> Data {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try enc.encode(self)
+        return try enc.encode(self) + Data("\n".utf8)
     }
 }

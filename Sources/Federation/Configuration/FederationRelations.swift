@@ -43,6 +43,7 @@ extension FederationValidator {
     /// model of the file's strategy (one block for the core, one per organ head) with every node present.
     static func secureAggregation(_ f: FederationFile) -> [FederationProblem] {
         let s = f.secureAggregation, n = f.nodes.count
+        guard n >= 2 else { return [] }  // the node count itself is reported
         var holders = n
         if let k = s.neighbours, k < n - 1 {
             if k % 2 == 1 && n % 2 == 1 {

@@ -4,7 +4,8 @@ import SecureAggregation
 /// Checks a federation file and reports every problem at once: first its structure against
 /// `FederationSchema` (what `federation.schema.json` states), then what the values imply together.
 public enum FederationValidator {
-    /// Every problem of the file's bytes, and the decoded file (defaults filled in) when it decodes.
+    /// Every problem of the file's bytes, and the decoded file (defaults filled in, and standing in for bad
+    /// values) when it decodes; the file is usable only when there are no problems.
     public static func check(_ data: Data) -> (file: FederationFile?, problems: [FederationProblem]) {
         guard let tree = JSONValue.parse(data) else { return (nil, [.notJSON(reason: "not valid JSON")]) }
         return check(tree)
@@ -21,12 +22,28 @@ public enum FederationValidator {
         }
         var problems: [FederationProblem] = []
         structure(tree, FederationSchema.root, path: "", into: &problems)
-        let filled = withDefaultThreshold(FederationSchema.filled(tree))
+        // With structural problems, values that have a default stand in for the bad ones, so that the relations
+        // between the remaining values are still checked (and reported) in the same pass.
+        let filled = withDefaultThreshold(FederationSchema.filled(problems.isEmpty ? tree : repaired(tree, FederationSchema.root)))
         guard let file = try? JSONDecoder().decode(FederationFile.self, from: Data(filled.canonicalText().utf8)) else {
             return (nil, problems)
         }
-        problems += relations(file)
+        let flagged = Set(problems.map(\.field))
+        problems += relations(file).filter { r in !flagged.contains { $0 == r.field || $0.hasPrefix(r.field + ".") } }
         return (file, problems)
+    }
+
+    /// `tree` with each member that fails its own structural check replaced by its default, where it has one.
+    static func repaired(_ tree: JSONValue, _ kind: FederationSchema.Kind) -> JSONValue {
+        guard case .object(let fields) = kind, case .object(var members) = tree else { return tree }
+        for f in fields {
+            guard let v = members[f.name] else { continue }
+            var own: [FederationProblem] = []
+            if case .object = f.kind { members[f.name] = repaired(v, f.kind); continue }
+            structure(v, f.kind, path: f.name, into: &own)
+            if !own.isEmpty, let d = f.defaultValue { members[f.name] = d }
+        }
+        return .object(members)
     }
 
     /// Fills `secureAggregation.threshold`, whose default depends on the node count: floor(2h/3)+1 (or more than
