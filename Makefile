@@ -5,7 +5,7 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/segviz
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build release test demo bench fuzz clean help api-fuzz interop
+.PHONY: deps build release test demo bench fuzz clean help api-fuzz interop consumer-check
 
 help:
 	@echo "make demo   - install what is missing, build (release), run the federated demo"
@@ -14,6 +14,7 @@ help:
 	@echo "make fuzz   - libFuzzer+ASan on every decoder, FUZZ_SECONDS (60) each; not part of make test"
 	@echo "make api-fuzz - schemathesis against openapi.yaml with signed, unsigned and mis-signed requests"
 	@echo "make interop - MONAI's own pipeline vs segviz infer on demo models and the real CT (throwaway venv, ~6 GB)"
+	@echo "make consumer-check - a throwaway package depending on SegVizKit by version (1.0.0 tag in a clone) builds and runs"
 
 deps:
 	@bash scripts/install-deps.sh
@@ -43,6 +44,11 @@ api-fuzz: deps
 # MONAI (PyPI, throwaway venv) and segviz infer give the same masks; not part of make test.
 interop: deps
 	SWIFT=$(SWIFT) bash scripts/interop.sh
+
+# A throwaway package depends on the committed HEAD's SegVizKit by version and builds (a full build of the
+# dependencies in a fresh folder: about as long as a clean `swift build`, so not part of make test).
+consumer-check: deps
+	SWIFT=$(SWIFT) bash scripts/consumer-check.sh
 
 fuzz: deps
 	SWIFT=$(SWIFT) FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh

@@ -44,12 +44,15 @@ let package = Package(
         .target(name: "CGDCM",
                 linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"), .linkedLibrary("gdcmDICT"),
                                  .linkedLibrary("gdcmIOD"), .linkedLibrary("gdcmCommon"), .linkedLibrary("stdc++")]),
+        // Direct 3x3x3 convolution kernels: portable C plus an AVX2/FMA path chosen at run time
+        // (function-level target attributes, no global flags).
+        .target(name: "CKernels"),
         .target(name: "CNIfTI",
                 linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"),
                                  .linkedLibrary("z"), .linkedLibrary("m")]),
 
         // MARK: Libraries, in the data's order
-        .target(name: "Tensor", dependencies: ["COpenBLAS"],
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CKernels"],
                 swiftSettings: optimizeInDebug),
         .target(name: "NN", dependencies: ["Tensor"],
                 swiftSettings: optimizeInDebug),
@@ -58,6 +61,8 @@ let package = Package(
         .target(name: "SecureAggregation", dependencies: ["CSodium"],
                 swiftSettings: optimizeInDebug),
         .target(name: "SecureAggregationTesting", dependencies: ["SecureAggregation"]),
+        // Test support shared by every test target and the fuzz targets: shared data, temporary folders, subprocesses.
+        .target(name: "SegVizTesting"),
         .target(name: "Federation", dependencies: [
             "SecureAggregation", "Imaging", "NN", "Tensor",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -70,7 +75,7 @@ let package = Package(
 
         // The SegViz experiment (baselines vs federated vs secure) and its HTML report; PNG via libpng.
         .target(name: "Experiment", dependencies: [
-            "Federation", "SecureAggregation", "SecureAggregationTesting", "Imaging", "NN", "Tensor", "CPNG",
+            "Federation", "SecureAggregation", "Imaging", "NN", "Tensor", "CPNG",
         ], swiftSettings: optimizeInDebug),
 
         // Tools around a federation: the load simulator (`segviz bench load`) and the TCP relay of the fault tests.
@@ -84,20 +89,20 @@ let package = Package(
 
         // MARK: Tests (Swift Testing)
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor"],
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "SegVizTesting"],
                     resources: []),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "NN", "Tensor"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "NN", "Tensor", "SegVizTesting"],
                     swiftSettings: optimizeInDebug),
         .testTarget(name: "SecureAggregationTests", dependencies: [
             "SecureAggregation", "SecureAggregationTesting",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ], resources: [.copy("Vectors")]),
         .testTarget(name: "FederationTests", dependencies: [
-            "Federation", "SecureAggregation", "Imaging", "NN",
+            "Federation", "SecureAggregation", "Imaging", "NN", "SegVizTesting",
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Federation", "Imaging"]),
+        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Federation", "Imaging", "SegVizTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )
@@ -107,6 +112,6 @@ let package = Package(
 if Context.environment["SEGVIZ_FUZZ"] != nil {
     package.products.append(.executable(name: "segviz-fuzz", targets: ["segviz-fuzz"]))
     package.targets.append(.executableTarget(name: "segviz-fuzz", dependencies: [
-        "Federation", "Imaging", "NN", "Tensor", "SecureAggregation", "SecureAggregationTesting",
+        "Federation", "Imaging", "NN", "Tensor", "SecureAggregation", "SecureAggregationTesting", "SegVizTesting",
     ], path: "Fuzz"))
 }

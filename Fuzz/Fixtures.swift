@@ -4,6 +4,7 @@ import Foundation
 import Imaging
 import NN
 import SecureAggregation
+import SegVizTesting
 
 enum Fixtures {
     /// This process's scratch folder (removed by the fuzz script's cleanup of /tmp/segviz-fuzz-*).
@@ -13,10 +14,9 @@ enum Fixtures {
         return d
     }()
 
-    /// The shared real CT (`../shared/data` beside the worktree, or `SEGVIZ_SHARED_DATA`).
+    /// The shared real CT (SegVizTesting: `$SEGVIZ_SHARED/data`, else `shared/data` beside the repository).
     static var realCT: URL? {
-        let env = ProcessInfo.processInfo.environment["SEGVIZ_SHARED_DATA"] ?? "/work/shared/data"
-        let u = URL(fileURLWithPath: env).appendingPathComponent("real-ct-abdomen-3mm.nii.gz")
+        let u = SharedData.realCT
         return FileManager.default.fileExists(atPath: u.path) ? u : nil
     }
 

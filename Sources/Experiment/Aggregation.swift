@@ -1,7 +1,6 @@
 import Federation
 import Foundation
 import SecureAggregation
-import SecureAggregationTesting
 
 /// One site's update in a round: its trained values minus the round's global values, and per-tensor weights
 /// (its sample count on shared tensors and on its organs' heads, 0 on other heads).
@@ -36,14 +35,8 @@ public enum Aggregation {
         return out
     }
 
-    /// The quantisation the federation uses for `clients` nodes and clipping range `clip`.
-    public static func quantisation(clients: Int, clip: Double) throws -> Quantisation {
-        try Quantisation(clip: Float(clip), levels: Quantisation.maximumLevels(clients: clients, maxWeight: RoundSetup.maximumWeight),
-                         maxWeight: RoundSetup.maximumWeight)
-    }
-
     /// The secure aggregate: every site runs a ``SecAggClient`` and the aggregator a ``SecAggServer`` (the same
-    /// state machines as a live federation; messages pass as encoded bytes through an in-memory transport), with
+    /// state machines as a live federation; messages pass as encoded bytes through ``InProcessSecureRound``), with
     /// the federation's threshold rule (a majority) and quantisation. Single-contributor blocks (an organ's head
     /// that one site trains) are allowed, as they must be for the heads strategy with one spleen site.
     /// Returns the unmasked weighted mean and the protocol's per-element error bound.
@@ -55,22 +48,14 @@ public enum Aggregation {
         var random = SystemRandom()
         do {
             config = try SecAggConfig(round: UInt64(round), roster: identities.map(\.publicKey),
-                                      layout: try RoundSetup.layout(model), quantisation: try quantisation(clients: n, clip: clip),
+                                      layout: try RoundSetup.layout(model), quantisation: try RoundSetup.quantisation(clients: n, clip: clip),
                                       neighbours: nil, publicSeed: random.bytes(32), allowSmallBlocks: true,
                                       blockMap: contributions.map { $0.blockWeights.map { $0 > 0 } })
         } catch {
             throw ExperimentError.secureRound(round: round, problem: "configuration: \(error)")
         }
         let updates = contributions.map { ClientUpdate(values: $0.delta, blockWeights: $0.blockWeights) }
-        var network: FakeNetwork
-        do {
-            network = try FakeNetwork(config: config, identities: identities, updates: updates, systemRandom: true)
-        } catch {
-            throw ExperimentError.secureRound(round: round, problem: "client start: \(error)")
-        }
-        guard let result = network.run() else {
-            throw ExperimentError.secureRound(round: round, problem: network.server.abortReason ?? "the server did not complete")
-        }
+        let result = try InProcessSecureRound(config: config).run(identities: identities, updates: updates)
         guard result.survivors.count == n else {
             throw ExperimentError.secureRound(round: round, problem: "only \(result.survivors.count) of \(n) sites survived")
         }

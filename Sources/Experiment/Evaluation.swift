@@ -15,36 +15,22 @@ public struct CaseScore: Codable, Sendable, Equatable {
     public var hd95: Double?
 }
 
-/// Scores models on the external set with whole-volume sliding-window inference on each case's own grid.
+/// Scores models on the external set with whole-volume sliding-window inference on each case's own grid
+/// (Federation's ``GlobalModelInference``, as `segviz infer` runs it).
 struct Evaluator {
     let external: [LabelledVolume]
-    let segmenter: Segmenter
+    let preprocessing: Preprocessing
+    let patch: [Int]
 
     init(data: ExperimentData, patch: [Int]) {
         external = data.external
-        segmenter = Segmenter(preprocessing: data.preprocessing, window: SlidingWindow(roi: patch, overlap: 0.25))
+        preprocessing = data.preprocessing
+        self.patch = patch
     }
 
-    /// Federation labels of `image` predicted by `model` for `organs` only: for `single` the argmax with other
-    /// organs merged into background; for `heads` the most confident of those organs' heads above 0.5.
+    /// Federation labels of `image` predicted by `model` for `organs` only (``GlobalModelInference/segment(_:organs:)``).
     func segment(_ image: Volume, model: FederatedModel, organs: [Organ]) throws -> Volume {
-        switch model.strategy {
-        case .single:
-            let net = model.network()
-            return try segmenter.segment(image, predictor: { net.predict($0) }, organs: Set(organs))
-        case .heads:
-            var best = Volume(grid: image.grid, repeating: 0.5)
-            var labels = Volume(grid: image.grid, repeating: 0)
-            for organ in organs.sorted() {
-                let net = model.network(organ: organ.description)
-                let p = try segmenter.probabilities(image, predictor: { net.predict($0) })[1]
-                for n in p.voxels.indices where p.voxels[n] > best.voxels[n] {
-                    best.voxels[n] = p.voxels[n]
-                    labels.voxels[n] = Float(organ.rawValue)
-                }
-            }
-            return labels
-        }
+        try GlobalModelInference(model: model, preprocessing: preprocessing, roi: patch, overlap: 0.25).segment(image, organs: organs)
     }
 
     /// Mean Dice per organ over the external cases.

@@ -1,6 +1,7 @@
 import CPNG
 import Federation
 import Foundation
+import Tensor
 
 /// An 8-bit RGB raster, row-major from the top-left pixel, three bytes per pixel.
 public struct RGBImage: Sendable, Equatable {

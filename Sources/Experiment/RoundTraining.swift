@@ -53,24 +53,13 @@ struct RoundTraining {
         return last
     }
 
-    /// Trains the core plus `site`'s organ head of `model` (strategy `heads`): binary organ-vs-rest Dice-CE.
+    /// Trains the core plus `site`'s organ head of `model` (strategy `heads`): binary organ-vs-rest Dice-CE, with
+    /// Federation's site training (what a node runs). Returns the mean loss of the last epoch.
     @discardableResult
     func trainHead(model: FederatedModel, site: SiteData, epochs: Int, round: Int) -> Float {
-        let net = model.network(organ: site.organ.description)
-        let adam = Adam(net.parameters, learningRate: learningRate)
-        let target = Float(site.organ.rawValue)
-        var last: Float = 0
-        for e in 0..<epochs {
-            let batches = batchList(sites: [site], round: round, epoch: e)
-            var total: Float = 0
-            for (_, input, labels) in batches {
-                let binary = Tensor(shape: labels.shape, scalars: labels.scalars.map { $0 == target ? 1 : 0 })
-                total += net.trainStep(input: input, labels: binary, loss: DiceCELoss(), optimizer: adam)
-            }
-            last = total / Float(max(batches.count, 1))
-        }
-        model.absorb(net, organ: site.organ.description)
-        return last
+        precondition(model.strategy == .heads, "trainHead: a heads model")
+        return SiteTraining(set: site.set, organs: [site.organ], patch: patch, patchesPerVolume: patchesPerVolume,
+                            learningRate: learningRate, seed: site.samplingSeed).train(model: model, epochs: epochs, round: round)
     }
 
     private func batchList(sites: [SiteData], round: Int, epoch: Int) -> [(Int, Tensor, Tensor)] {

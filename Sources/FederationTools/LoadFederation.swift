@@ -119,14 +119,14 @@ public struct LoadFederation: Sendable {
             problems.append("ledger holds rounds \(v.records.map(\.round)), expected 1...\(federation.rounds)")
         }
         for rec in v.records {
-            guard rec.status == "completed" else { problems.append("round \(rec.round) \(rec.status): \(rec.abortReason ?? "")"); continue }
+            guard rec.status == .completed else { problems.append("round \(rec.round) \(rec.status): \(rec.abortReason ?? "")"); continue }
             if rec.survivors.count != expectedSurvivors {
                 problems.append("round \(rec.round): \(rec.survivors.count) survivors, expected \(expectedSurvivors)")
             }
-            let path = String(format: "%@/models/global-r%04d.safetensors", statePath, rec.round)
+            let path = ModelStore.path(stateDirectory: statePath, round: rec.round)
             do {
                 let (bytes, _) = try ModelSignature.verifyFile(path: path, publicKey: aggregatorKey)
-                let h = try BLAKE2b.hash(bytes, outputLength: 32).map { String(format: "%02x", $0) }.joined()
+                let h = Hex.encode(try BLAKE2b.hash(bytes, outputLength: 32))
                 if h != rec.modelHash { problems.append("\(path): hash \(h.prefix(16)) is not the recorded \(rec.modelHash.prefix(16))") }
             } catch { problems.append("\(path): \(error)") }
         }

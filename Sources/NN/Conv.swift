@@ -4,7 +4,8 @@ import Tensor
 ///
 /// Layout: input `N x in x D x H x W`, output `N x out x D' x H' x W'` with
 /// `D' = (D + 2 padding - kernel) / stride + 1`; weight `[out, in, k, k, k]`, bias `[out]`.
-/// Lowered to sgemm on tiles of the im2col matrix (see `ConvKernels`).
+/// 3x3x3 stride-1 layers on planes of at least 12 x 12 run the direct kernels (`DirectConv`); the
+/// others are lowered to sgemm on tiles of the im2col matrix (`ConvKernels`).
 final class Conv3d: Layer {
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     let weight: Int, bias: Int
@@ -31,8 +32,13 @@ final class Conv3d: Layer {
         let y = Activation(n: x.n, c: outChannels, d: g.outD, h: g.outH, w: g.outW)
         let flops = 2.0 * Double(x.n * outChannels * g.rows * g.outSize)
         ctx.timed("conv\(kernel) s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.outD)" : "") fwd", flops: flops) {
-            ConvKernels.gatherProduct(a: ctx.params + weight, m: outChannels, x: x.pointer, batch: x.n, g: g, y: y.pointer)
-            addBias(y, ctx.params + bias)
+            if let isa = DirectConv.selected, DirectConv.handles(g) {
+                DirectConv.forward(weights: ctx.params + weight, bias: ctx.params + bias, cout: outChannels,
+                                   x: x.pointer, batch: x.n, g: g, y: y.pointer, isa: isa)
+            } else {
+                ConvKernels.gatherProduct(a: ctx.params + weight, m: outChannels, x: x.pointer, batch: x.n, g: g, y: y.pointer)
+                addBias(y, ctx.params + bias)
+            }
         }
         saved = ctx.training ? x : nil
         return y
@@ -43,15 +49,26 @@ final class Conv3d: Layer {
         saved = nil
         let g = geometry(x)
         let flops = 2.0 * Double(x.n * outChannels * g.rows * g.outSize)
+        let direct = DirectConv.handles(g) ? DirectConv.selected : nil
         ctx.timed("conv\(kernel) s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.outD)" : "") dW", flops: flops) {
-            ConvKernels.gatherWeightGradient(d: dy.pointer, m: outChannels, x: x.pointer, batch: x.n, g: g,
-                                             dA: ctx.grads + weight)
+            if let isa = direct {
+                DirectConv.weightGradient(dy: dy.pointer, cout: outChannels, x: x.pointer, batch: x.n, g: g,
+                                          dw: ctx.grads + weight, isa: isa)
+            } else {
+                ConvKernels.gatherWeightGradient(d: dy.pointer, m: outChannels, x: x.pointer, batch: x.n, g: g,
+                                                 dA: ctx.grads + weight)
+            }
             accumulateBiasGradient(dy, ctx.grads + bias)
         }
         guard needsInputGradient else { return nil }
-        let dx = x.like(channels: inChannels, zeroed: true)
+        let dx = x.like(channels: inChannels, zeroed: direct == nil)
         ctx.timed("conv\(kernel) s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.outD)" : "") dX", flops: flops) {
-            ConvKernels.scatterProduct(a: ctx.params + weight, r: outChannels, y: dy.pointer, batch: x.n, g: g, x: dx.pointer)
+            if let isa = direct {
+                DirectConv.inputGradient(weights: ctx.params + weight, cout: outChannels, dy: dy.pointer, batch: x.n,
+                                         g: g, dx: dx.pointer, isa: isa)
+            } else {
+                ConvKernels.scatterProduct(a: ctx.params + weight, r: outChannels, y: dy.pointer, batch: x.n, g: g, x: dx.pointer)
+            }
         }
         return dx
     }

@@ -185,22 +185,3 @@ final class StoreBuilder {
         ParameterStore(blocks: blocks, initial: initial, integerBuffers: integers, order: order)
     }
 }
-
-/// A small deterministic generator for weight initialisation and synthetic data.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    /// A generator starting from `seed`.
-    public init(seed: UInt64) { state = seed }
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in `[0, 1)`.
-    public mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
-    /// Uniform in `[-1, 1)` (53 random bits, then rounded to Float).
-    public mutating func nextSymmetricUnit() -> Float { Float(Double(next() >> 11) / Double(1 << 52) - 1) }
-}

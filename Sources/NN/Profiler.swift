@@ -24,6 +24,9 @@ public final class Profiler: @unchecked Sendable {
         return r
     }
 
+    /// Floating-point operations recorded so far (convolutions).
+    public var totalFlops: Double { flops.values.reduce(0, +) }
+
     /// Clears all figures.
     public func reset() { seconds = [:]; cpuSeconds = [:]; flops = [:]; calls = [:] }
 

@@ -31,7 +31,7 @@ final class StackedConvPair {
         let g = first.geometry(x), m = first.outChannels
         let y = Activation(n: x.n, c: 2 * m, d: g.outD, h: g.outH, w: g.outW)
         let y0 = Activation(n: x.n, c: m, d: g.outD, h: g.outH, w: g.outW), y1 = y0.like(channels: m)
-        ctx.timed("conv3 s\(first.stride) x2 fwd", flops: 4.0 * Double(x.n * m * g.rows * g.outSize)) {
+        ctx.timed("conv3 s\(first.stride) x2\(label(ctx, g)) fwd", flops: 4.0 * Double(x.n * m * g.rows * g.outSize)) {
             let w = stackedWeights(ctx, rows: g.rows)
             ConvKernels.gatherProduct(a: w.pointer, m: 2 * m, x: x.pointer, batch: x.n, g: g, y: y.pointer)
             split(y, into: y0, y1)
@@ -51,7 +51,7 @@ final class StackedConvPair {
         let d = Activation(n: d0.n, c: 2 * m, d: d0.d, h: d0.h, w: d0.w)
         let flops = 4.0 * Double(x.n * m * g.rows * g.outSize)
         stack(d0, d1, into: d)
-        ctx.timed("conv3 s\(first.stride) x2 dW", flops: flops) {
+        ctx.timed("conv3 s\(first.stride) x2\(label(ctx, g)) dW", flops: flops) {
             let dA = FloatBuffer(count: 2 * m * g.rows, zeroed: true)
             ConvKernels.gatherWeightGradient(d: d.pointer, m: 2 * m, x: x.pointer, batch: x.n, g: g, dA: dA.pointer)
             let n = m * g.rows
@@ -64,11 +64,16 @@ final class StackedConvPair {
         }
         guard first.needsInputGradient else { return nil }
         let dx = x.like(channels: first.inChannels, zeroed: true)
-        ctx.timed("conv3 s\(first.stride) x2 dX", flops: flops) {
+        ctx.timed("conv3 s\(first.stride) x2\(label(ctx, g)) dX", flops: flops) {
             let w = stackedWeights(ctx, rows: g.rows)
             ConvKernels.scatterProduct(a: w.pointer, r: 2 * m, y: d.pointer, batch: x.n, g: g, x: dx.pointer)
         }
         return dx
+    }
+
+    /// Channels and output size for per-layer profiles.
+    private func label(_ ctx: Context, _ g: ConvGeometry) -> String {
+        ctx.detail ? " \(first.inChannels)->\(first.outChannels)@\(g.outD)" : ""
     }
 
     /// Copies the channel halves of each sample of `y` into `a` and `b`.

@@ -182,12 +182,15 @@ enum MaskArithmetic {
         let words = config.maskedWords
         var random = [UInt32](repeating: 0, count: MaskExpander.chunkWords)
         let q = Quantiser(config.quantisation)
+        // `fill` reads the values through a pointer: their count is the layout's (validated at start).
+        precondition(update.values.count == layout.parameterCount && tail.count == config.maskedLength - layout.parameterCount)
         // Every word is written by `prepare` before any mask is added to it.
         let out = [UInt32](unsafeUninitializedCapacity: words) { buffer, initialised in
             update.values.withUnsafeBufferPointer { values in
                 random.withUnsafeMutableBufferPointer { rnd in
                     apply(terms, to: UnsafeMutableBufferPointer(rebasing: buffer[0 ..< words]), wide: wpe == 2) { chunk, wordRange, dst, _ in
                         let range = wordRange.lowerBound / wpe ..< wordRange.upperBound / wpe  // elements
+                        precondition(range.upperBound <= config.maskedLength && wordRange.count == range.count * wpe)
                         // 16 random bits per element: at most half a chunk of the rounding stream.
                         let randomWords = (range.count + 1) / 2
                         precondition(randomWords <= rnd.count)

@@ -123,11 +123,15 @@ public enum Server {
 
         /// acc += words, element-wise mod 2^32 or (on little-endian word pairs) mod 2^64.
         private func add<W: FixedWidthInteger & UnsignedInteger>(_ words: [UInt32], into acc: inout [UInt32], as _: W.Type) {
-            let n = words.count * 4 / MemoryLayout<W>.size
-            acc.withUnsafeMutableBytes { a in
-                words.withUnsafeBytes { w in
-                    let pa = a.bindMemory(to: W.self), pw = w.bindMemory(to: W.self)
-                    for i in 0 ..< n { pa[i] = pa[i] &+ pw[i] }
+            precondition(words.count == acc.count && words.count * 4 % MemoryLayout<W>.size == 0)
+            acc.withUnsafeMutableBufferPointer { a in
+                words.withUnsafeBufferPointer { w in
+                    a.withMemoryRebound(to: W.self) { pa in
+                        w.withMemoryRebound(to: W.self) { pw in
+                            precondition(pa.count == pw.count)
+                            for i in 0 ..< pa.count { pa[i] = pa[i] &+ pw[i] }
+                        }
+                    }
                 }
             }
         }

@@ -191,18 +191,17 @@ public struct BLAKE2b: Sendable {
     }
 
     public mutating func update(_ data: [UInt8]) {
-        data.withUnsafeBufferPointer { update(UnsafeRawBufferPointer($0)) }
+        data.withUnsafeBufferPointer { update($0) }
     }
 
     public mutating func update(_ data: ArraySlice<UInt8>) {
-        data.withUnsafeBufferPointer { update(UnsafeRawBufferPointer($0)) }
+        data.withUnsafeBufferPointer { update($0) }
     }
 
-    private mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    private mutating func update(_ bytes: UnsafeBufferPointer<UInt8>) {
         precondition(!finalised, "BLAKE2b.update after finalize")
         if !isKnownUniquelyReferenced(&state) { state = state.copy() }
-        _ = crypto_generichash_update(state.pointer, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                                      UInt64(bytes.count))
+        _ = crypto_generichash_update(state.pointer, bytes.baseAddress, UInt64(bytes.count))
     }
 
     /// The digest; the hasher cannot be updated afterwards.

@@ -86,10 +86,16 @@ package enum BLAS {
         return Int(openblas_get_num_threads())
     }
 
+    /// The kernel family OpenBLAS picked for this CPU.
+    package static var coreName: String {
+        configure()
+        return openblas_get_corename().map { String(cString: $0) } ?? "?"
+    }
+
     /// OpenBLAS's description of its build and the kernel it picked for this CPU.
     package static var configuration: String {
         configure()
         guard let p = openblas_get_config() else { return "unknown" }
-        return String(cString: p) + " core=" + (openblas_get_corename().map { String(cString: $0) } ?? "?")
+        return String(cString: p) + " core=" + coreName
     }
 }

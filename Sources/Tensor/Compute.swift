@@ -31,6 +31,13 @@ public enum Compute {
     /// A description of the BLAS in use (build options and the CPU kernel OpenBLAS picked).
     public static var blasDescription: String { BLAS.configuration }
 
+    /// The CPU kernel family OpenBLAS runs (e.g. `Haswell`, `Cooperlake`).
+    public static var blasCoreName: String { BLAS.coreName }
+
+    /// The convolution kernels the layers use: `direct-avx2`, `direct-plain` or `im2col-sgemm`
+    /// (see `SEGVIZ_KERNELS`).
+    public static var convolutionKernels: String { DirectConv.description }
+
     /// Runs `body(worker, task)` for every `task` in `0..<tasks`, spread dynamically over at most
     /// ``threads`` workers; `worker` is in `0..<workers(tasks)` and no two concurrent calls share it.
     package static func forEachTask(_ tasks: Int, maxWorkers: Int = .max,

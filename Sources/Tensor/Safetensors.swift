@@ -205,8 +205,8 @@ public struct SafetensorsFile: Sendable, Equatable {
 
     /// Writes the file atomically.
     public func write(path: String) throws(SafetensorsError) {
-        do { try Data(encode()).write(to: URL(fileURLWithPath: path), options: .atomic) }
-        catch { throw .io(file: path, detail: "cannot write: \(error.localizedDescription)") }
+        do { try AtomicFile.write(path: path, contents: Data(encode())) }
+        catch { throw .io(file: path, detail: "cannot write: \(error.problem)") }
     }
 }
 

@@ -12,9 +12,11 @@ struct BenchInfer: ParsableCommand {
         discussion: """
         Default input: the real CT in shared/data (SEGVIZ_SHARED, else ../shared/data beside the repository), resampled to
         1.5 x 1.5 x 2 mm, window 96^3, overlap 0.25, Gaussian blending, as MONAI's sliding_window_inference. Without --model
-        the network has seeded random weights (speed does not depend on them). infer_volume_s times the sliding window over
-        the preprocessed volume (MONAI's function); the full pipeline time (read, preprocess, infer, resample back) is
-        printed on the line before. Last line: infer_volume_s=<s> peak_rss_mib=<n>. The default CT is the TotalSegmentator
+        the network has seeded random weights (speed does not depend on them). infer_volume_s is the median of --reps runs
+        of the sliding window over the preprocessed volume (what the MONAI anchor times, after one warm-up window);
+        pipeline_s times once the whole path from the file on disk to the labels in memory (read, preprocess, infer,
+        softmax, resample back, argmax). Last line: infer_volume_s= infer_volume_cpu_s= pipeline_s= pipeline_cpu_s=
+        windows= gflop_per_cpu_s= peak_rss_mib= (ru_maxrss) threads= blas_core= kernels=. The default CT is the TotalSegmentator
         example CT (github.com/wasserth/TotalSegmentator, Apache-2.0; data set CC BY 4.0, Wasserthal et al., Radiology: AI 2023).
         """
     )
@@ -26,37 +28,59 @@ struct BenchInfer: ParsableCommand {
     @Option(help: "Window overlap.") var overlap: Double = 0.25
     @Option(help: "Windows per network call.") var batch: Int = 1
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Timed sliding-window runs (median reported), as the MONAI anchor's --reps.") var reps: Int = 3
 
     func run() throws {
         let url = input.map { URL(fileURLWithPath: $0) } ?? sharedDataFile("real-ct-abdomen-3mm.nii.gz")
         let sp = try parseTriple(spacing, option: "--spacing")
         let r = try parseTriple(roi, option: "--roi").map { Int($0) }
         guard r.allSatisfy({ $0 >= 16 && $0 % 16 == 0 }) else { throw ValidationError("--roi must be multiples of 16, got \"\(roi)\"") }
-        guard overlap >= 0, overlap < 1, batch >= 1, threads >= 1 else { throw ValidationError("--overlap must be in 0..<1, --batch and --threads at least 1") }
+        guard overlap >= 0, overlap < 1, batch >= 1, threads >= 1, reps >= 1 else { throw ValidationError("--overlap must be in 0..<1, --batch and --threads at least 1") }
         Compute.threads = threads
         let net = UNet(.segviz(outChannels: Organ.classCount), seed: 1)
         if let model { try net.load(path: model) }
-        let t0 = Date()
+        // Warm-up: one window, counting the convolutions' floating-point work per window.
+        let counter = Profiler()
+        net.profiler = counter
+        _ = net.predict(Tensor(zeros: [1, 1] + r))
+        net.profiler = nil
+        let windowFlops = counter.totalFlops
+
+        // The whole pipeline, file on disk to labels in memory.
+        var t0 = Date(), c0 = Profiler.processCPU()
         let image = try NIfTI.read(url)
         let pre = Preprocessing(spacing: SIMD3(sp[0], sp[1], sp[2]))
-        let netImage = pre.image(image)
         let sw = SlidingWindow(roi: r, overlap: overlap, batchSize: batch)
-        let windows = (0..<3).map { sw.starts(size: max(netImage.tensor.shape[2 + $0], r[$0]), roi: r[$0]).count }.reduce(1, *)
-        print("input \(url.lastPathComponent) \(image.dims) \(image.orientation) -> network grid \(netImage.dims) at \(sp) mm, \(windows) windows of \(r), threads \(threads)")
-        let t1 = Date()
-        var networkSeconds = 0.0
-        _ = try sw(netImage.tensor) { x in
-            let t = Date()
-            defer { networkSeconds += Date().timeIntervalSince(t) }
-            return net.predict(x)
-        }
-        let inferSeconds = Date().timeIntervalSince(t1)
-        print(String(format: "network_s=%.3f (%.3f per window) blending_s=%.3f", networkSeconds, networkSeconds / Double(windows), inferSeconds - networkSeconds))
         let labels = try Segmenter(preprocessing: pre, window: sw).segment(image) { net.predict($0) }
-        let total = Date().timeIntervalSince(t0) - inferSeconds  // the pipeline ran inference once more inside segment
+        let pipelineSeconds = Date().timeIntervalSince(t0), pipelineCPU = Profiler.processCPU() - c0
         guard labels.grid == image.grid else { throw ValidationError("output grid differs from the input's") }
-        print(String(format: "pipeline_s=%.3f (read, preprocess, infer, back to the input grid %@; output geometry equals input)", total, "\(image.dims)"))
-        print(String(format: "infer_volume_s=%.3f peak_rss_mib=%d", inferSeconds, peakResidentMiB()))
+
+        // The sliding window alone over the preprocessed volume, as MONAI's anchor times it.
+        let netImage = pre.image(image).tensor
+        let windows = (0..<3).map { sw.starts(size: max(netImage.shape[2 + $0], r[$0]), roi: r[$0]).count }.reduce(1, *)
+        print("input \(url.lastPathComponent) \(image.dims) \(image.orientation) -> network grid \(Array(netImage.shape[2...])) at \(sp) mm, \(windows) windows of \(r), batch \(batch), threads \(threads)")
+        print("blas: \(Compute.blasDescription); kernels: \(Compute.convolutionKernels)")
+        var times = [Double](), cpus = [Double]()
+        for rep in 0..<reps {
+            var networkSeconds = 0.0
+            t0 = Date(); c0 = Profiler.processCPU()
+            _ = try sw(netImage) { x in
+                let t = Date()
+                defer { networkSeconds += Date().timeIntervalSince(t) }
+                return net.predict(x)
+            }
+            times.append(Date().timeIntervalSince(t0)); cpus.append(Profiler.processCPU() - c0)
+            print(String(format: "sliding window %d: %.3f s (cpu %.3f s): network %.3f s (%.3f per window), blending %.3f s",
+                         rep + 1, times.last!, cpus.last!, networkSeconds, networkSeconds / Double(windows), times.last! - networkSeconds))
+        }
+        let flops = windowFlops * Double(windows)
+        print(String(format: "pipeline (read, preprocess, sliding window, softmax, back to the input grid, argmax): %.3f s (cpu %.3f s)",
+                     pipelineSeconds, pipelineCPU))
+        print(String(format: "sliding window: median %.3f s, cpu %.3f s, %.1f GFLOP, %.1f GFLOP per cpu-s, %.1f GFLOP/s of wall time",
+                     median(times), median(cpus), flops * 1e-9, flops / median(cpus) * 1e-9, flops / median(times) * 1e-9))
+        print(String(format: "infer_volume_s=%.3f infer_volume_cpu_s=%.3f pipeline_s=%.3f pipeline_cpu_s=%.3f windows=%d gflop_per_cpu_s=%.1f peak_rss_mib=%d threads=%d",
+                     median(times), median(cpus), pipelineSeconds, pipelineCPU, windows, flops / median(cpus) * 1e-9, peakRSSMiB(), threads)
+              + " blas_core=\(Compute.blasCoreName) kernels=\(Compute.convolutionKernels)")
     }
 }
 
@@ -67,11 +91,4 @@ func sharedDataFile(_ name: String) -> URL {
     }
     let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     return repo.deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(name)
-}
-
-/// Peak resident set size (VmHWM) in MiB, 0 when /proc is unavailable.
-func peakResidentMiB() -> Int {
-    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    let kb = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }?.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-    return (kb ?? 0) / 1024
 }

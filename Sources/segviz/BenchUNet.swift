@@ -8,7 +8,7 @@ struct BenchUNet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unet",
         abstract: "Time U-Net training steps (forward, DiceCE, backward, Adam) and one-patch inference.",
-        discussion: "Last line: unet_step_s=<median> unet_infer_s=<median> peak_rss_mib=<n>. Set SEGVIZ_PROFILE=1 or --profile for per-layer-type times.")
+        discussion: "Last line: unet_step_s=<median> unet_infer_s=<median> peak_rss_mib=<ru_maxrss> step_cpu_s= infer_cpu_s= step_gflop_per_cpu_s= infer_gflop_per_cpu_s= threads= blas_core= kernels=. Set SEGVIZ_PROFILE=1 (or layers) or --profile for per-layer-type times. SEGVIZ_KERNELS=blas|plain selects the convolution kernels.")
 
     @Option(parsing: .upToNextOption, help: "Patch extents D H W (multiples of 16).")
     var patch: [Int] = [96, 96, 96]
@@ -56,10 +56,17 @@ struct BenchUNet: ParsableCommand {
         }
         let labels = Tensor(shape: [batch, 1, d, h, w], scalars: lab)
         print("unet bench: patch \(d)x\(h)x\(w) batch \(batch) steps \(steps) threads \(threads) channels \(channels) K \(outChannels) params \(net.parameters.parameterCount)")
-        print("blas: \(Compute.blasDescription)")
+        print("blas: \(Compute.blasDescription); kernels: \(Compute.convolutionKernels)")
         let profiler = (profile || ProcessInfo.processInfo.environment["SEGVIZ_PROFILE"] != nil) ? Profiler(perLayer: ProcessInfo.processInfo.environment["SEGVIZ_PROFILE"] == "layers") : nil
 
-        net.trainStep(input: input, labels: labels, optimizer: adam)   // warm-up
+        // Warm-up step and inference, counting the convolutions' floating-point work.
+        let counter = Profiler()
+        net.profiler = counter
+        net.trainStep(input: input, labels: labels, optimizer: adam)
+        let stepFlops = counter.totalFlops
+        counter.reset()
+        _ = net.predict(Tensor(shape: [1, 1, d, h, w], scalars: Array(input.scalars[0..<voxels])))
+        let inferFlops = counter.totalFlops
         net.profiler = profiler
         var stepTimes: [Double] = []
         let cpu0 = Profiler.processCPU()
@@ -73,8 +80,6 @@ struct BenchUNet: ParsableCommand {
         if let profiler { print("profile, training step (per step):\n" + profiler.report(divideBy: steps)); profiler.reset() }
 
         let one = Tensor(shape: [1, 1, d, h, w], scalars: Array(input.scalars[0..<voxels]))
-        net.profiler = nil
-        _ = net.predict(one)
         net.profiler = profiler
         var inferTimes: [Double] = []
         let cpu1 = Profiler.processCPU()
@@ -90,20 +95,12 @@ struct BenchUNet: ParsableCommand {
         // CPU time of all threads: unlike wall time it hardly grows when other processes share the cores.
         print(String(format: "cpu seconds (all threads): step %.3f inference %.3f; fastest step %.3f s, inference %.3f s",
                      stepCPU, inferCPU, stepTimes.min()!, inferTimes.min()!))
-        print(String(format: "unet_step_s=%.3f unet_infer_s=%.3f peak_rss_mib=%d",
-                     median(stepTimes), median(inferTimes), peakRSSMiB()))
-    }
-
-    private func median(_ v: [Double]) -> Double {
-        let s = v.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
-    /// VmHWM (peak resident set) from /proc/self/status, in MiB (0 if unavailable).
-    private func peakRSSMiB() -> Int {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kb = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) else { return 0 }
-        return kb / 1024
+        print(String(format: "convolution work: step %.2f GFLOP, inference %.2f GFLOP; %.1f / %.1f GFLOP per cpu-s, %.1f / %.1f GFLOP/s of wall time",
+                     stepFlops * 1e-9, inferFlops * 1e-9, stepFlops / stepCPU * 1e-9, inferFlops / inferCPU * 1e-9,
+                     stepFlops / median(stepTimes) * 1e-9, inferFlops / median(inferTimes) * 1e-9))
+        print(String(format: "unet_step_s=%.3f unet_infer_s=%.3f peak_rss_mib=%d step_cpu_s=%.3f infer_cpu_s=%.3f step_gflop_per_cpu_s=%.1f infer_gflop_per_cpu_s=%.1f threads=%d",
+                     median(stepTimes), median(inferTimes), peakRSSMiB(), stepCPU, inferCPU,
+                     stepFlops / stepCPU * 1e-9, inferFlops / inferCPU * 1e-9, threads)
+              + " blas_core=\(Compute.blasCoreName) kernels=\(Compute.convolutionKernels)")
     }
 }

@@ -21,7 +21,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Local epochs per round.") var localEpochs: Int = 5
     @Option(help: "Training cases per site.") var cases: Int = 8
     @Option(help: "External (BTCV-style) evaluation cases.") var externalCases: Int = 4
-    @Option(help: "Phantom size in voxels i,j,k.") var size: String = "64,64,48"
+    @Option(help: "Phantom size in voxels i,j,k (unused: phantoms are scanned on clinical-like grids and resampled to --spacing).") var size: String = "64,64,48"
     @Option(help: "Phantom and training voxel size (mm).") var spacing: Double = 4.5
     @Option(help: "U-Net channels per level.") var channels: String = "8,16,32,64"
     @Option(help: "Training patch along i,j,k of the RAS grid (MONAI's order).") var patch: String = "48,48,32"
@@ -53,7 +53,8 @@ struct Demo: AsyncParsableCommand {
         let t0 = Date()
 
         // 1. Phantom sites and the external set.
-        let gen = PhantomGenerator(dims: dims, spacing: SIMD3(spacing, spacing, spacing))
+        // Each case scanned on its own clinical-like grid, then resampled to the training spacing.
+        let gen = PhantomGenerator(dims: dims, spacing: SIMD3(spacing, spacing, spacing), scanner: true)
         let sites: [(id: String, annotate: PhantomAnnotation, seed: UInt64)] = [
             ("liver-a", .liver, 11), ("spleen-b", .spleen, 22), ("liver-c", .liver, 33), ("spleen-d", .spleen, 44)]
         var mappings: [String: String] = [:]
@@ -119,10 +120,10 @@ struct Demo: AsyncParsableCommand {
         let pub = try KeyFiles.loadPublicKey(path: "\(keys)/aggregator.pub")
         let check = try ledger.verify(aggregatorKey: pub)
         guard check.ok else { throw ValidationError("ledger does not verify: \(check.problems)") }
-        guard let last = check.records.last(where: { $0.status == "completed" }) else {
+        guard let last = check.records.last(where: { $0.status == .completed }) else {
             throw ValidationError("no round completed; see \(logs.path)")
         }
-        let modelPath = state.appendingPathComponent(String(format: "models/global-r%04d.safetensors", last.round)).path
+        let modelPath = ModelStore.path(stateDirectory: state.path, round: last.round)
         let verified = try VerifiedModel.open(path: modelPath, publicKey: pub)
         say("verified \(modelPath) (\(verified.trustedComment)); ledger: \(check.records.count) round(s), chain OK")
         Compute.threads = ProcessInfo.processInfo.activeProcessorCount
@@ -137,7 +138,7 @@ struct Demo: AsyncParsableCommand {
         say("segviz infer wrote \(mask)")
         say(String(format: "done in %.0f s", Date().timeIntervalSince(t0)))
         print(String(format: "dice_liver=%.4f dice_spleen=%.4f rounds=%d secure=1 model=%@ pubkey=%@ external=%@",
-                     dice["liver"] ?? 0, dice["spleen"] ?? 0, check.records.filter { $0.status == "completed" }.count,
+                     dice["liver"] ?? 0, dice["spleen"] ?? 0, check.records.filter { $0.status == .completed }.count,
                      modelPath, "\(keys)/aggregator.pub", external.path))
     }
 

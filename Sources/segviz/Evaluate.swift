@@ -1,4 +1,5 @@
 import ArgumentParser
+import Federation
 import Foundation
 import Imaging
 import NN
@@ -11,11 +12,14 @@ struct Evaluate: ParsableCommand {
         discussion: """
         Organs scored: those the model was trained on that the data set's --labels also annotate. Predictions are made on
         each image's own grid (sliding window, Gaussian blending, probabilities resampled back). --labels defaults to the
-        mapping stored by segviz phantom in the data set's segviz-phantom.json.
+        mapping stored by segviz phantom in the data set's segviz-phantom.json. A signed global model of a federation
+        is verified first against --pubkey or --federation (the aggregator's key) and refused if it does not verify.
         """
     )
 
-    @Option(help: "Model file written by segviz train.") var model: String
+    @Option(help: "Model file written by segviz train, or a signed global model (MODEL.minisig beside it).") var model: String
+    @Option(help: "The aggregator's public key (a signed global model is verified with it first).") var pubkey: String?
+    @Option(help: "Federation file (alternative to --pubkey: its aggregator key).") var federation: String?
     @Option(help: "Labelled data set folder.") var dataset: String
     @Option(help: "Label mapping of the data set (see segviz train --help).") var labels: String?
     @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
@@ -42,22 +46,52 @@ struct Evaluate: ParsableCommand {
         var skipped: [String]
     }
 
-    func run() throws {
+    func validate() throws {
+        if pubkey != nil && federation != nil { throw ValidationError("give at most one of --pubkey or --federation") }
+    }
+
+    /// The model to score: its organs, a segmenter of whole images, and where an atlas may be found.
+    struct Scorer {
+        var organs: Set<Organ>
+        var segment: (Volume) throws -> Volume
+        var atlas: Atlas?
+    }
+
+    /// A `segviz train` model, or a signed global model verified first (refused without a key or when it does not verify).
+    func loadScorer() throws -> Scorer {
         let modelURL = URL(fileURLWithPath: model)
         let file = try SafetensorsFile.read(path: modelURL.path)
+        if file.metadata["format"] == ModelArtifact.formatValue {
+            guard pubkey != nil || federation != nil else {
+                throw EvaluateError(message: "\(model) is a signed global model: give --pubkey or --federation to verify it first")
+            }
+            let verified = try VerifiedModel.open(path: model, publicKey: try TrustedKey.load(pubkey: pubkey, federation: federation))
+            let patch = (verified.manifest["patch"]).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [Int] } ?? [96, 96, 96]
+            let inference = try GlobalModelInference(verified: verified, roi: patch, overlap: overlap)
+            let organs = Set(try verified.model().organs.compactMap { Organ(name: $0) })
+            print("verified global model round \(verified.manifest["round"] ?? "?") (\(verified.trustedComment))")
+            return Scorer(organs: organs, segment: { try inference.segment($0) }, atlas: nil)
+        }
         let info = try ModelInfo(metadata: file.metadata, file: modelURL.path)
         let net = UNet(.segviz(outChannels: Organ.classCount, channels: info.channels))
         try net.load(file)
-        Compute.threads = max(1, threads)
-        let ds = try Dataset.open(URL(fileURLWithPath: dataset))
-        let mapping = try LabelMapping(parsing: labels ?? phantomLabels(ds.root))
-        let organs = info.organs.intersection(mapping.annotatedOrgans).sorted()
-        guard !organs.isEmpty else {
-            throw EvaluateError(message: "the model segments \(info.organs.sorted()) but --labels \(mapping) annotates \(mapping.annotatedOrgans.sorted()): nothing to score")
-        }
-        let atlas = try Atlas.load(besideModel: modelURL)
         let seg = Segmenter(preprocessing: Preprocessing(spacing: info.spacing, window: info.window),
                             window: SlidingWindow(roi: info.patch, overlap: overlap))
+        return Scorer(organs: info.organs, segment: { try seg.segment($0, predictor: { net.predict($0) }, organs: info.organs) },
+                      atlas: try Atlas.load(besideModel: modelURL))
+    }
+
+    func run() throws {
+        let modelURL = URL(fileURLWithPath: model)
+        Compute.threads = max(1, threads)
+        let scorer = try loadScorer()
+        let ds = try Dataset.open(URL(fileURLWithPath: dataset))
+        let mapping = try LabelMapping(parsing: labels ?? phantomLabels(ds.root))
+        let organs = scorer.organs.intersection(mapping.annotatedOrgans).sorted()
+        guard !organs.isEmpty else {
+            throw EvaluateError(message: "the model segments \(scorer.organs.sorted()) but --labels \(mapping) annotates \(mapping.annotatedOrgans.sorted()): nothing to score")
+        }
+        let atlas = scorer.atlas
         var results = [CaseResult](), skipped = [String]()
         let bar = ProgressReporter(label: "evaluate", total: ds.training.count)
         for (n, c) in ds.training.enumerated() {
@@ -67,8 +101,8 @@ struct Evaluate: ParsableCommand {
                 skipped.append(error.description)
                 continue
             }
-            var pred = try seg.segment(lv.image, predictor: { net.predict($0) }, organs: info.organs)
-            if keepLargest { pred = pred.keepingLargestComponent(of: info.organs.map(\.rawValue)) }
+            var pred = try scorer.segment(lv.image)
+            if keepLargest { pred = pred.keepingLargestComponent(of: scorer.organs.map(\.rawValue)) }
             if let predictions {
                 let dir = URL(fileURLWithPath: predictions)
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -46,14 +46,7 @@ struct Infer: ParsableCommand {
             let inference = try GlobalModelInference(verified: verified, roi: r, overlap: overlap)
             let image = try Volume.read(image: URL(fileURLWithPath: input))
             let mask = try inference.segment(image)
-            let url = URL(fileURLWithPath: output)
-            let tmp = url.deletingLastPathComponent()
-                .appendingPathComponent(".tmp-\(UUID().uuidString)-" + url.lastPathComponent)
-            try NIfTI.write(mask, to: tmp, datatype: .uint8)
-            guard rename(tmp.path, url.path) == 0 else {
-                try? FileManager.default.removeItem(at: tmp)
-                throw FederationError.file(path: output, problem: "cannot move the mask into place")
-            }
+            try NIfTI.write(mask, to: URL(fileURLWithPath: output), datatype: .uint8)  // atomic (AtomicFile)
             var counts = [Int](repeating: 0, count: 3)
             for v in mask.voxels { let i = Int(v); if i >= 0 && i < 3 { counts[i] += 1 } }
             print("verified model round \(verified.manifest["round"] ?? "?") (\(verified.trustedComment))")

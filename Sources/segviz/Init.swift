@@ -1,6 +1,7 @@
 import ArgumentParser
 import Federation
 import Foundation
+import Tensor
 
 /// `segviz init`: writes a complete federation file from the public keys in a folder and a few choices.
 struct Init: ParsableCommand {

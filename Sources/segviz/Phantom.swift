@@ -21,6 +21,10 @@ struct Phantom: ParsableCommand {
     @Option(help: "Seed; case n depends only on the seed and n.") var seed: UInt64 = 1
     @Option(help: "Voxels along i,j,k, e.g. 96,96,64.") var size: String = "96,96,64"
     @Option(help: "Voxel size in mm along i,j,k (one number for all), e.g. 3 or 3,3,3.") var spacing: String = "3"
+    @Flag(help: "Scan each case on a random scanner-like grid (0.6-1 mm pixels, 1-5 mm slices, dome-only to abdomen-pelvis) and resample it to --spacing (--size is then ignored).")
+    var scanner = false
+    @Flag(help: "With --scanner: write the scanner grid itself (512 x 512 x slices), without resampling.") var native = false
+    @Option(help: "Contrast phase of every case: unenhanced, arterial, portal-venous or delayed (default: random per case).") var phase: String?
 
     func run() throws {
         guard let ann = PhantomAnnotation(rawValue: annotate) else {
@@ -35,8 +39,16 @@ struct Phantom: ParsableCommand {
         }
         let sp = try parseTriple(spacing, option: "--spacing")
         guard sp.allSatisfy({ $0 > 0.2 && $0 < 20 }) else { throw ValidationError("--spacing must be 0.2...20 mm, got \"\(spacing)\"") }
-        let writer = PhantomDatasetWriter(generator: PhantomGenerator(dims: dims, spacing: SIMD3(sp[0], sp[1], sp[2])),
-                                          layout: lay, annotate: ann, seed: seed)
+        guard !native || scanner else { throw ValidationError("--native needs --scanner") }
+        var gen = PhantomGenerator(dims: dims, spacing: SIMD3(sp[0], sp[1], sp[2]), scanner: scanner)
+        gen.native = native
+        if let phase {
+            guard let p = ContrastPhase(rawValue: phase) else {
+                throw ValidationError("--phase must be one of \(ContrastPhase.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(phase)\"")
+            }
+            gen.phase = p
+        }
+        let writer = PhantomDatasetWriter(generator: gen, layout: lay, annotate: ann, seed: seed)
         let dir = URL(fileURLWithPath: out)
         let bar = ProgressReporter(label: "phantom", total: cases + testCases)
         _ = try writer.write(to: dir, cases: cases, testCases: testCases) { done, _ in bar.update(done) }

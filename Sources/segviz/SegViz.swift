@@ -6,8 +6,9 @@ struct SegViz: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segviz",
         abstract: "Secure federated liver and spleen segmentation from partially annotated CT sites.",
-        subcommands: [Keygen.self, Init.self, FederationCommand.self, Aggregator.self, Node.self, Verify.self, Infer.self, Export.self, Audit.self, Demo.self,
-                      Phantom.self, Train.self, Evaluate.self, ExperimentCommand.self, Bench.self, Relay.self]
+        subcommands: [Keygen.self, Init.self, FederationCommand.self, Aggregator.self, Node.self, Verify.self, Infer.self, Export.self,
+                      Audit.self, Demo.self, Phantom.self, Picture.self, Train.self, Evaluate.self, ExperimentCommand.self, Bench.self,
+                      Relay.self]
     )
 }
 
@@ -15,6 +16,6 @@ struct SegViz: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (run from a release build); the last line is key=value figures.",
-        subcommands: [BenchUNet.self, BenchInfer.self, BenchSecAgg.self, BenchLoad.self]
+        subcommands: [BenchUNet.self, BenchInfer.self, BenchNode.self, BenchSecAgg.self, BenchLoad.self]
     )
 }

@@ -58,7 +58,7 @@ struct Train: ParsableCommand {
         let adam = Adam(net.parameters, learningRate: lr)
         let loss = DiceCELoss.marginal(classes: Organ.classCount, annotated: organs.map(\.rawValue))
         // --patch is the tensor's (D, H, W) = the RAS grid's (i, j, k), as MONAI
-        let sampler = PatchSampler(size: p)
+        let sampler = PatchSampler(size: p, augmentation: .standard)
         let info = ModelInfo(organs: organs, labels: mapping.description, spacing: pre.spacing, window: win, patch: p, channels: ch)
         for e in 0..<epochs {
             let batches = set.epoch(e, sampler: sampler, patchesPerVolume: patches, seed: seed)
@@ -72,9 +72,8 @@ struct Train: ParsableCommand {
             log(String(format: "epoch %d/%d mean loss %.4f elapsed %.1f s", e + 1, epochs, total / Float(batches.count), Date().timeIntervalSince(t0)))
         }
         let url = URL(fileURLWithPath: out)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        try net.save(path: tmp.path, metadata: info.metadata.merging(["segviz.epochs": "\(epochs)", "segviz.seed": "\(seed)"]) { a, _ in a })
-        guard rename(tmp.path, url.path) == 0 else { throw ValidationError("cannot rename \(tmp.path) to \(url.path)") }
+        // Safetensors files are written atomically (AtomicFile).
+        try net.save(path: url.path, metadata: info.metadata.merging(["segviz.epochs": "\(epochs)", "segviz.seed": "\(seed)"]) { a, _ in a })
         try Atlas.build(from: set.originals, organs: organs).save(besideModel: url)
         log("wrote \(url.path) and its atlas baseline (\(String(format: "%.1f", Date().timeIntervalSince(t0))) s total)")
     }

@@ -23,7 +23,7 @@ import Testing
         let ids = contributions.map { _ in Identity.SigningKey() }
         let plain = Aggregation.plainMean(contributions, model: model)
         let (secure, bound) = try Aggregation.secureMean(contributions, model: model, round: 1, clip: 8, identities: ids)
-        let quantum = try Aggregation.quantisation(clients: 3, clip: 8).quantum
+        let quantum = try RoundSetup.quantisation(clients: 3, clip: 8).quantum
         #expect(bound >= quantum && bound < quantum * 1.01 + 1e-6)
         let diff = Aggregation.maxAbsDifference(secure, plain)
         #expect(diff <= bound, "difference \(diff) above bound \(bound)")

@@ -1,4 +1,5 @@
 import Foundation
+import SegVizTesting
 import Testing
 @testable import Experiment
 
@@ -32,27 +33,11 @@ for y in range(h):
 print(w, h); print(out.hex())
 """
 
-func runPython(_ script: String, _ args: [String]) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", script] + args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw ExperimentError.io(path: "python3", problem: String(decoding: e, as: UTF8.self)) }
-    return String(decoding: o, as: UTF8.self)
-}
+/// Runs `python3 -c script args...` (SegVizTesting), returning stdout.
+func runPython(_ script: String, _ args: [String]) throws -> String { try Subprocess.python(script, args) }
 
-func temporaryFolder(_ tag: String = #function) -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("segviz-exp-\(tag.filter { $0.isLetter })-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
+/// A fresh temporary folder named for the test (SegVizTesting).
+func temporaryFolder(_ tag: String = #function) -> URL { try! TemporaryDirectory.make(prefix: "exp", tag: tag) }
 
 @Suite struct PNGTests {
     @Test func writtenPNGReadsBackPixelForPixel() throws {

@@ -34,7 +34,11 @@ import Testing
     /// (the round moved on), not a 400 (malformed): nodes treat 409 as "rejoin at the next round".
     @Test func lateMessageAfterThePhaseClosedIs409() async throws {
         let dir = try temporaryDirectory()
-        let f = try smallFederation(dir: dir, rounds: 1, port: freePort())
+        // 2 of 3 must be able to go on without node2: below the colluding-nodes default of 3, an explicit choice.
+        let f = try smallFederation(dir: dir, rounds: 1, port: freePort()) { f in
+            f.secureAggregation.threshold = 2
+            f.secureAggregation.collusionTolerance = CollusionTolerance.none
+        }
         let coord = try Coordinator(federation: f, stateDirectory: dir + "/state",
                                     key: try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key"), log: { _ in })
         let a = await coord.announcement()

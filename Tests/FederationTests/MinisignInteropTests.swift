@@ -1,27 +1,15 @@
 import Foundation
 import Testing
 @testable import Federation
+import SegVizTesting
 
-/// Runs a command, returning its exit status and combined output.
-func run(_ args: [String], cwd: String? = nil) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+/// Runs a command (SegVizTesting's subprocess helper), returning its exit status and combined output.
+func run(_ args: [String], cwd: String? = nil) throws -> SubprocessResult {
+    try Subprocess.run(args, in: cwd, mergeOutput: true)
 }
 
-func temporaryDirectory() throws -> String {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("segviz-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-    return d.path
-}
+/// A fresh temporary folder's path (SegVizTesting).
+func temporaryDirectory() throws -> String { try TemporaryDirectory.make().path }
 
 @Suite struct MinisignInteropTests {
     @Test func keygenWritesMinisignCompatibleKeysAndRefusesOverwrite() throws {

@@ -58,11 +58,11 @@ struct NetnsFaultTests {
             let v = try await finish(fed, agg, rounds: 3)
             guard v.records.count == 3 else { return }
             let (r1, r2, r3) = (v.records[0], v.records[1], v.records[2])
-            #expect(r1.status == "completed" && r1.survivors == ["liver-a", "spleen-b"], "\(r1)")
+            #expect(r1.status == .completed && r1.survivors == ["liver-a", "spleen-b"], "\(r1)")
             #expect(r1.dropouts["liver-c"] == "ShareKeys", "\(r1.dropouts)")
-            #expect(r2.status == "aborted" && r2.abortReason?.contains("ShareKeys") == true, "\(r2)")
+            #expect(r2.status == .aborted && r2.abortReason?.contains("ShareKeys") == true, "\(r2)")
             #expect(r2.modelHash == r1.modelHash, "an aborted round must keep the model")
-            #expect(r3.status == "completed" && r3.survivors.contains("liver-a") && r3.survivors.count >= 2, "\(r3)")
+            #expect(r3.status == .completed && r3.survivors.contains("liver-a") && r3.survivors.count >= 2, "\(r3)")
         }
         print("NetnsFaultTests.linkDown: \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
     }
@@ -83,7 +83,7 @@ struct NetnsFaultTests {
                 lab.track(try fed.startNode(id, aggregator: "http://127.0.0.1:8751", launcher: launcher))
             }
             let v = try await finish(fed, agg, rounds: 2)
-            for r in v.records { #expect(r.status == "completed" && r.survivors == fed.sites.sorted(), "\(r)") }
+            for r in v.records { #expect(r.status == .completed && r.survivors == fed.sites.sorted(), "\(r)") }
         }
         print("NetnsFaultTests.latencyAndLoss: \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
     }
@@ -104,7 +104,7 @@ struct NetnsFaultTests {
             }
             let v = try await finish(fed, agg, rounds: phases.count)
             for (rec, phase) in zip(v.records, phases) {
-                #expect(rec.status == "completed", "\(phase): \(rec)")
+                #expect(rec.status == .completed, "\(phase): \(rec)")
                 let inSum = phase == "ConsistencyCheck" || phase == "Unmasking"  // its masked input was summed
                 #expect(rec.survivors.contains("liver-c") == inSum, "\(phase): \(rec.survivors)")
                 #expect(rec.secretKeysRevealedFor == (phase == "MaskedInput" ? ["liver-c"] : []), "\(phase): \(rec)")

@@ -157,8 +157,8 @@ extension ProcessFederation {
     func stateProblems(_ v: LedgerVerification) throws -> [String] {
         let key = try KeyFiles.loadPublicKey(path: "\(dir)/keys/aggregator.pub")
         var problems = v.problems
-        for r in v.records where r.status == "completed" {
-            let path = String(format: "\(statePath)/models/global-r%04d.safetensors", r.round)
+        for r in v.records where r.status == .completed {
+            let path = ModelStore.path(stateDirectory: statePath, round: r.round)
             do {
                 let (bytes, _) = try ModelSignature.verifyFile(path: path, publicKey: key)
                 if hex(FedCrypto.blake2b256(bytes)) != r.modelHash { problems.append("\(path): hash is not the recorded one") }

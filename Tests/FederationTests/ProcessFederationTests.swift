@@ -20,11 +20,11 @@ import Testing
         #expect(status == 0, "aggregator: \(agg.output)")
         let v = try fed.ledger()
         #expect(v.ok, "\(v.problems)")
-        #expect(v.records.map(\.status) == ["completed", "completed"])
+        #expect(v.records.map(\.status) == [.completed, .completed])
         #expect(v.records.allSatisfy { $0.survivors == fed.sites.sorted() })
         for n in nodes { #expect(n.process.terminationStatus == 0, "\(n.output)") }
 
-        let model = "\(fed.statePath)/models/global-r0002.safetensors"
+        let model = "\(fed.statePath)/models/global-r0002.safetensors"  // the documented file name (oracle)
         let verify = try run([segvizExecutable(), "verify", "--model", model, "--federation", fed.fedPath])
         #expect(verify.status == 0, "\(verify.output)")
         #expect(verify.output.contains("round: 2"))
@@ -57,7 +57,7 @@ import Testing
         #expect(v.ok, "\(v.problems)")
         #expect(v.records.count == 2)
         let r1 = v.records[0]
-        #expect(r1.status == "completed", "\(r1)")
+        #expect(r1.status == .completed, "\(r1)")
         if phase == "Unmasking" {
             // It sent its masked input, so its update is in the sum; only its unmasking answer is missing.
             #expect(r1.survivors.contains("liver-c"))
@@ -67,7 +67,7 @@ import Testing
             #expect(r1.dropouts["liver-c"] != nil)
             #expect(r1.secretKeysRevealedFor == (phase == "MaskedInput" ? ["liver-c"] : []))
         }
-        #expect(v.records[1].status == "completed")
+        #expect(v.records[1].status == .completed)
     }
 
     @Test func aggregatorKilledAndRestartedResumes() async throws {
@@ -89,8 +89,8 @@ import Testing
         #expect(v.records.count == 3)
         #expect(Array(v.records.prefix(before.records.count)) == before.records)
         #expect(agg.output.contains("resuming after round"))
-        for r in v.records where r.status == "completed" {
-            #expect(FileManager.default.fileExists(atPath: String(format: "\(fed.statePath)/models/global-r%04d.safetensors", r.round)))
+        for r in v.records where r.status == .completed {
+            #expect(FileManager.default.fileExists(atPath: ModelStore.path(stateDirectory: fed.statePath, round: r.round)))
         }
         let audit = try run([segvizExecutable(), "audit", "--state", fed.statePath, "--federation", fed.fedPath])
         #expect(audit.status == 0, "\(audit.output)")

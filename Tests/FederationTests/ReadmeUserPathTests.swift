@@ -38,6 +38,6 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir + "/agg-state/models/global-r0001.safetensors"))
         let ledger = try Ledger(path: dir + "/agg-state/ledger.sqlite")
             .verify(aggregatorKey: try KeyFiles.loadPublicKey(path: dir + "/keys/aggregator.pub"))
-        #expect(ledger.ok && ledger.records.map(\.status) == ["completed"], "\(shell.output)")
+        #expect(ledger.ok && ledger.records.map(\.status) == [.completed], "\(shell.output)")
     }
 }

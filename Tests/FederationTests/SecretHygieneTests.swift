@@ -15,7 +15,7 @@ func keyMaterialPatterns(keysDirectory: String) throws -> [(what: String, text: 
         let secret = Array(b[62..<126]), seed = Array(secret[0..<32])
         out.append(("\(name) payload", String(payload)))
         for (what, bytes) in [("secret key", secret), ("seed", seed)] {
-            let h = bytes.map { String(format: "%02x", $0) }.joined()
+            let h = Hex.encode(bytes)
             out += [("\(name) \(what) hex", h), ("\(name) \(what) HEX", h.uppercased()),
                     ("\(name) \(what) base64", Data(bytes).base64EncodedString()),
                     ("\(name) \(what) decimal", bytes.prefix(8).map(String.init).joined(separator: ", "))]
@@ -90,7 +90,7 @@ func expectNoKeyMaterial(in logs: [String: String], keysDirectory: String, sourc
         let seed = key.signingKey.exportSeed(), secret = key.secretBytes
         let planted = [
             "key file": try String(contentsOfFile: keyPath, encoding: .utf8),
-            "seed hex": "seed=" + seed.map { String(format: "%02x", $0) }.joined(),
+            "seed hex": "seed=" + Hex.encode(seed),
             "secret HEX": secret.map { String(format: "%02X", $0) }.joined() + " end",
             "seed base64": "k \(Data(seed).base64EncodedString())",
             "secret printed": "secret: \(secret)",
@@ -120,7 +120,7 @@ func expectNoKeyMaterial(in logs: [String: String], keysDirectory: String, sourc
         try expectNoKeyMaterial(in: logs, keysDirectory: dir)
         for (bytes, what) in [(agreement.exportRawRepresentation(), "X25519 key"), (secret.exportBytes(), "secret bytes"),
                               (share.value, "Shamir share")] {
-            let h = bytes.map { String(format: "%02x", $0) }.joined(), dec = bytes.prefix(8).map(String.init).joined(separator: ", ")
+            let h = Hex.encode(bytes), dec = bytes.prefix(8).map(String.init).joined(separator: ", ")
             for f in forms { #expect(!f.contains(h) && !f.contains(dec), "\(what) shown in: \(f)") }
         }
         #expect("\(secret)" == "SecretBytes(32 bytes, redacted)")

@@ -74,7 +74,7 @@ func freePort() -> Int {
         }
         let records = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
         #expect(records.ok)
-        #expect(records.records.map(\.status) == ["completed"], "\(sink.all.joined(separator: "\n"))")
+        #expect(records.records.map(\.status) == [.completed], "\(sink.all.joined(separator: "\n"))")
         let final = await coord.model.values
         // Expected: initial + sum(w_k * d_k) / sum(w_k), per element.
         let wsum: Float = 60

@@ -60,7 +60,7 @@ import Testing
         }
         try await server.value
         let v = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
-        #expect(v.ok && v.records.map(\.status) == ["completed"], "\(sink.all.joined(separator: "\n"))")
+        #expect(v.ok && v.records.map(\.status) == [.completed], "\(sink.all.joined(separator: "\n"))")
     }
 
     @Test func httpsWithoutAPinIsRefusedByTheFederationFile() throws {

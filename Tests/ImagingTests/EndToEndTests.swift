@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import NN
 import Tensor
@@ -45,6 +46,30 @@ import Tensor
         var broken = info.metadata
         broken["segviz.window"] = "wide"
         #expect(throws: ModelInfoError(file: "m", key: "segviz.window")) { try ModelInfo(metadata: broken, file: "m") }
+    }
+
+    /// A node's loading (two cases at once, originals dropped) gives the same preprocessed cases in
+    /// the same order as the sequential load, and batches made one at a time equal an epoch's list.
+    @Test func parallelLoadAndLazyBatchesMatchSequential() throws {
+        let dir = try DatasetTests.write(.msd, .liver, cases: 4)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ds = try Dataset.open(dir)
+        let mapping = try LabelMapping(parsing: "msd-liver"), pre = Preprocessing(spacing: SIMD3(7, 7, 7))
+        let sequential = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre)
+        let progress = Mutex([Int]())
+        let parallel = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, keepOriginals: false, workers: 2) { done, total in
+            progress.withLock { $0.append(done * 100 + total) }
+        }
+        #expect(parallel.items.map(\.id) == sequential.items.map(\.id))
+        #expect(parallel.items.map(\.image.voxels) == sequential.items.map(\.image.voxels))
+        #expect(parallel.items.map(\.label.voxels) == sequential.items.map(\.label.voxels))
+        #expect(parallel.originals.isEmpty && sequential.originals.count == 4)
+        #expect(progress.withLock { $0.sorted() } == [104, 204, 304, 404])
+        let sampler = PatchSampler(size: [16, 16, 16])
+        let list = sequential.epoch(3, sampler: sampler, patchesPerVolume: 2, seed: 9)
+        var lazy = [(id: String, input: Tensor, labels: Tensor)]()
+        parallel.forEachBatch(3, sampler: sampler, patchesPerVolume: 2, seed: 9) { lazy.append($0) }
+        #expect(lazy.map(\.id) == list.map(\.id) && lazy.map(\.input) == list.map(\.input) && lazy.map(\.labels) == list.map(\.labels))
     }
 
     @Test func badCasesRefuseTrainingUnlessSkipped() throws {

@@ -106,3 +106,16 @@ struct RawSafetensors {
         return (s, d.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) })
     }
 }
+
+/// `segviz train` models carry their layout version; one without it (trained on (k, j, i) tensors) is refused.
+@Suite struct SiteModelLayoutTests {
+    @Test func siteModelWithoutLayoutVersionIsRefused() throws {
+        let info = ModelInfo(organs: [.liver], labels: "1:liver", spacing: SIMD3(3, 3, 3), window: .abdomen, patch: [32, 32, 32], channels: [8, 16])
+        #expect(info.metadata["segviz.format"] == "segviz-site-model/2")
+        var old = info.metadata
+        old.removeValue(forKey: "segviz.format")
+        let error = #expect(throws: ModelInfoError.self) { try ModelInfo(metadata: old, file: "m.safetensors") }
+        #expect(error?.key == "segviz.format" && error?.file == "m.safetensors")
+        #expect(error?.description.contains("(i, j, k)") == true)
+    }
+}

@@ -1,16 +1,11 @@
 import Foundation
 import Tensor
 @testable import NN
+import SegVizTesting
 
-/// Locates ../shared/fixtures/monai-unet beside the repository (or under $SEGVIZ_SHARED).
+/// Locates shared/fixtures/monai-unet (SegVizTesting's ``SharedData``).
 enum Fixtures {
-    static var sharedRoot: URL {
-        if let s = ProcessInfo.processInfo.environment["SEGVIZ_SHARED"] { return URL(fileURLWithPath: s) }
-        // Tests/NNTests/Fixtures.swift -> repository root -> ../shared
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared")
-    }
-    static var monaiUNet: URL { sharedRoot.appendingPathComponent("fixtures/monai-unet") }
+    static var monaiUNet: URL { SharedData.fixtures.appendingPathComponent("monai-unet") }
 
     struct Manifest {
         let json: [String: Any]

@@ -58,13 +58,13 @@ public actor Coordinator {
         guard check.ok else {
             throw FederationError.ledger(path: stateDirectory, problem: "ledger does not verify: " + check.problems.joined(separator: "; "))
         }
-        let (m, r, h) = try store.latest(ledger: check.records, key: key)
-        model = m
-        modelRound = r
-        modelHash = h
+        let stored = try store.latest(ledger: check.records, key: key)
+        model = stored.model
+        modelRound = stored.round
+        modelHash = stored.hash
         round = (check.records.last?.round ?? 0) + 1
         recorder = RoundRecorder(round: round, startedAt: Date())
-        if round > 1 { log("resuming after round \(round - 1); global model is round \(r) (\(h.prefix(16)))") }
+        if round > 1 { log("resuming after round \(round - 1); global model is round \(stored.round) (\(stored.hash.prefix(16)))") }
     }
 
     /// Sets a hook that evaluates each new global model (Dice per organ), for the status page.
@@ -85,7 +85,7 @@ public actor Coordinator {
     }
 
     /// The current global model's file bytes and detached signature text.
-    public func currentModelFiles() throws -> (model: [UInt8], signature: String) {
+    public func currentModelFiles() throws -> SignedModelFile {
         try store.files(round: modelRound)
     }
 
@@ -190,7 +190,7 @@ public actor Coordinator {
         let previousHash = modelHash
         do {
             let updated = model.copy(values: next)
-            var rec = recorder.record(status: "completed", abortReason: nil, roster: roster, lastPhase: .unmasking,
+            var rec = recorder.record(status: .completed, abortReason: nil, roster: roster, lastPhase: .unmasking,
                                       survivors: survivors, modelHash: "", previousModelHash: previousHash,
                                       finishedAt: Date())
             let hash = try store.write(model: updated, round: round, participants: survivors,
@@ -216,7 +216,7 @@ public actor Coordinator {
     }
 
     private func abortRound(reason: String) {
-        let rec = recorder.record(status: "aborted", abortReason: reason, roster: roster,
+        let rec = recorder.record(status: .aborted, abortReason: reason, roster: roster,
                                   lastPhase: RoundPhase(rawValue: phaseName) ?? .advertiseKeys, survivors: [],
                                   modelHash: modelHash, previousModelHash: modelHash, finishedAt: Date())
         do { try ledger.append(rec, signer: key) } catch {

@@ -21,12 +21,23 @@ public struct ModelStore: Sendable {
         }
     }
 
-    var modelsDirectory: String { URL(fileURLWithPath: directory).appendingPathComponent("models").path }
+    var modelsDirectory: String { Self.modelsDirectory(stateDirectory: directory) }
+
+    /// The folder of the global models in an aggregator's state directory.
+    public static func modelsDirectory(stateDirectory: String) -> String {
+        URL(fileURLWithPath: stateDirectory).appendingPathComponent("models").path
+    }
+
+    /// The one place that names model files: round `r`'s global model is `global-rNNNN.safetensors`.
+    public static func fileName(round r: Int) -> String { String(format: "global-r%04d.safetensors", r) }
+
+    /// Path of round `r`'s global model in the aggregator state directory `stateDirectory`.
+    public static func path(stateDirectory: String, round r: Int) -> String {
+        URL(fileURLWithPath: modelsDirectory(stateDirectory: stateDirectory)).appendingPathComponent(fileName(round: r)).path
+    }
 
     /// Path of round `r`'s global model.
-    public func path(round r: Int) -> String {
-        URL(fileURLWithPath: modelsDirectory).appendingPathComponent(String(format: "global-r%04d.safetensors", r)).path
-    }
+    public func path(round r: Int) -> String { Self.path(stateDirectory: directory, round: r) }
 
     /// A fresh model as the federation file describes it.
     public func initialModel() -> FederatedModel {
@@ -36,18 +47,18 @@ public struct ModelStore: Sendable {
 
     /// The latest global model according to the ledger (round 0's is created and signed on first start).
     /// Each file is verified against the aggregator key and the hash the ledger recorded.
-    func latest(ledger records: [LedgerRecord], key: IdentityKey) throws -> (FederatedModel, Int, String) {
+    func latest(ledger records: [LedgerRecord], key: IdentityKey) throws -> StoredModel {
         let model = initialModel()
-        guard let last = records.last(where: { $0.status == "completed" }) else {
+        guard let last = records.last(where: { $0.status == .completed }) else {
             let p = path(round: 0)
             if FileManager.default.fileExists(atPath: p) {
                 let (bytes, _) = try ModelSignature.verifyFile(path: p, publicKey: key.publicKey)
                 try ModelArtifact.load(bytes: bytes, into: model, path: p)
-                return (model, 0, hex(FedCrypto.blake2b256(bytes)))
+                return StoredModel(model: model, round: 0, hash: hex(FedCrypto.blake2b256(bytes)))
             }
             let h = try write(model: model, round: 0, participants: [], previousModelHash: Ledger.genesisHash,
                               previousRecordHash: Ledger.genesisHash, key: key)
-            return (model, 0, h)
+            return StoredModel(model: model, round: 0, hash: h)
         }
         let p = path(round: last.round)
         let (bytes, _) = try ModelSignature.verifyFile(path: p, publicKey: key.publicKey)
@@ -56,7 +67,7 @@ public struct ModelStore: Sendable {
             throw FederationError.file(path: p, problem: "hash \(h.prefix(16)) differs from the ledger's \(last.modelHash.prefix(16))")
         }
         try ModelArtifact.load(bytes: bytes, into: model, path: p)
-        return (model, last.round, h)
+        return StoredModel(model: model, round: last.round, hash: h)
     }
 
     /// Writes and signs round `r`'s model; returns the file's hex BLAKE2b-256.
@@ -73,13 +84,13 @@ public struct ModelStore: Sendable {
     }
 
     /// Round `r`'s model bytes and signature text.
-    func files(round r: Int) throws -> (model: [UInt8], signature: String) {
+    func files(round r: Int) throws -> SignedModelFile {
         let p = path(round: r)
         let bytes = try ModelSignature.readBytes(p)
         let sig: String
         do { sig = try String(contentsOfFile: ModelSignature.signaturePath(for: p), encoding: .utf8) } catch {
             throw FederationError.file(path: ModelSignature.signaturePath(for: p), problem: "cannot read signature")
         }
-        return (bytes, sig)
+        return SignedModelFile(bytes: bytes, signature: sig)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Creates a federation: identity keys for the aggregator and each node, and the federation file that pins
 /// them. Used by `segviz demo`, the tests, and documented for a real two-machine set-up.

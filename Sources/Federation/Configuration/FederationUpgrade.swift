@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Converts a federation file of an older version to the current one (`segviz federation upgrade`).
 ///

@@ -4,7 +4,7 @@ import SecureAggregation
 public enum SecureAggregationBound {
     /// Quantisation levels used for `f` (the largest that cannot overflow for its node count).
     public static func levels(_ f: FederationFile) -> UInt32 {
-        Quantisation.maximumLevels(clients: f.nodes.count, maxWeight: RoundSetup.maximumWeight)
+        RoundSetup.quantisationLevels(clients: f.nodes.count)
     }
     /// Largest per-element error of the averaged update: one quantum, 2 clip / levels.
     public static func meanErrorBound(_ f: FederationFile) -> Double {

@@ -1,5 +1,6 @@
 import Foundation
 import SecureAggregation
+import Tensor
 
 /// Identity key files: `NAME.pub` (minisign public-key format) and `NAME.key` (minisign's unencrypted
 /// secret-key format, mode 0600).

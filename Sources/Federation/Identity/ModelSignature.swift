@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Detached signatures of model artifacts in minisign's format (`FILE.minisig` beside `FILE`).
 ///

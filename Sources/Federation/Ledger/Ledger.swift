@@ -8,8 +8,8 @@ import GRDB
 public struct LedgerRecord: Codable, Equatable, Sendable {
     /// Round number, from 1.
     public var round: Int
-    /// `completed` or `aborted`.
-    public var status: String
+    /// How the round ended.
+    public var status: RoundStatus
     /// Why the round aborted, if it did.
     public var abortReason: String?
     /// Nodes that advertised keys this round (U1), sorted.
@@ -132,7 +132,7 @@ public final class Ledger: Sendable {
                 try db.execute(sql: """
                     INSERT INTO rounds (round, record, record_hash, previous_record_hash, model_hash, status)
                     VALUES (?, ?, ?, ?, ?, ?)
-                    """, arguments: [r.round, text, r.recordHash, r.previousRecordHash, r.modelHash, r.status])
+                    """, arguments: [r.round, text, r.recordHash, r.previousRecordHash, r.modelHash, r.status.rawValue])
                 return r
             }
         } catch let e as FederationError {

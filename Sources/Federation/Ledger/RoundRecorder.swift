@@ -38,10 +38,10 @@ struct RoundRecorder {
     var selfMasksRevealed: [String] { (spoke[.maskedInput] ?? []).sorted() }
 
     /// Record of this round for the ledger (hash and signature are filled in by the ledger).
-    func record(status: String, abortReason: String?, roster: [String], lastPhase: RoundPhase, survivors: [String],
+    func record(status: RoundStatus, abortReason: String?, roster: [String], lastPhase: RoundPhase, survivors: [String],
                 modelHash: String, previousModelHash: String, finishedAt: Date) -> LedgerRecord {
         let iso = ISO8601DateFormatter()
-        let completed = status == "completed"
+        let completed = status == .completed
         return LedgerRecord(round: round, status: status, abortReason: abortReason,
                             participants: (spoke[.advertiseKeys] ?? []).sorted(), survivors: survivors.sorted(),
                             dropouts: dropouts(roster: roster, through: lastPhase),

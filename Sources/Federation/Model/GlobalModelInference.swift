@@ -14,10 +14,15 @@ public struct GlobalModelInference: Sendable {
         guard spacing.count == 3, window.count == 2, roi.count == 3 else {
             throw FederationError.invalidArgument(name: "model manifest", problem: "spacing needs 3 values, window 2, roi 3")
         }
+        self.init(model: model, preprocessing: Preprocessing(spacing: SIMD3(spacing[0], spacing[1], spacing[2]),
+                                                             window: HUWindow(lower: Float(window[0]), upper: Float(window[1]))),
+                  roi: roi, overlap: overlap)
+    }
+
+    /// Prepares inference with `preprocessing` (the one the model was trained with) and a sliding window of `roi`.
+    public init(model: FederatedModel, preprocessing: Preprocessing, roi: [Int], overlap: Double = 0.25) {
         self.model = model
-        segmenter = Segmenter(preprocessing: Preprocessing(spacing: SIMD3(spacing[0], spacing[1], spacing[2]),
-                                                           window: HUWindow(lower: Float(window[0]), upper: Float(window[1]))),
-                              window: SlidingWindow(roi: roi, overlap: overlap))
+        segmenter = Segmenter(preprocessing: preprocessing, window: SlidingWindow(roi: roi, overlap: overlap))
     }
 
     /// Prepares inference from a verified artifact (its manifest gives spacing and window).
@@ -39,19 +44,35 @@ public struct GlobalModelInference: Sendable {
             let net = model.network()
             return try segmenter.segment(image, predictor: { net.predict($0) })
         case .heads:
-            // Per voxel: the organ whose head is most confident, if above 0.5.
-            var best = Volume(grid: image.grid, repeating: 0.5)
-            var labels = Volume(grid: image.grid, repeating: 0)
-            for (i, organ) in model.organs.enumerated() {
-                let net = model.network(organ: organ)
-                let p = try segmenter.probabilities(image, predictor: { net.predict($0) })[1]
-                for n in p.voxels.indices where p.voxels[n] > best.voxels[n] {
-                    best.voxels[n] = p.voxels[n]
-                    labels.voxels[n] = Float(i + 1)
-                }
-            }
-            return labels
+            return try mostConfidentHead(image, heads: model.organs.enumerated().map { ($1, Float($0 + 1)) })
         }
+    }
+
+    /// Federation labels of `image` for `organs` only: for `single` the argmax with the other organs' probability
+    /// counted as background; for `heads` the most confident of those organs' heads above 0.5.
+    public func segment(_ image: Volume, organs: [Organ]) throws -> Volume {
+        switch model.strategy {
+        case .single:
+            let net = model.network()
+            return try segmenter.segment(image, predictor: { net.predict($0) }, organs: Set(organs))
+        case .heads:
+            return try mostConfidentHead(image, heads: organs.sorted().map { ($0.description, Float($0.rawValue)) })
+        }
+    }
+
+    /// Per voxel: the label of the head whose organ probability is highest, if above 0.5; else 0.
+    private func mostConfidentHead(_ image: Volume, heads: [(organ: String, label: Float)]) throws -> Volume {
+        var best = Volume(grid: image.grid, repeating: 0.5)
+        var labels = Volume(grid: image.grid, repeating: 0)
+        for head in heads {
+            let net = model.network(organ: head.organ)
+            let p = try segmenter.probabilities(image, predictor: { net.predict($0) })[1]
+            for n in p.voxels.indices where p.voxels[n] > best.voxels[n] {
+                best.voxels[n] = p.voxels[n]
+                labels.voxels[n] = head.label
+            }
+        }
+        return labels
     }
 
     /// Mean Dice per organ over the labelled cases of `dataset` (federation numbering via `mapping`), scoring only

@@ -4,18 +4,10 @@ import NN
 import Tensor
 
 /// A node's local training on its own data set: the `TrainingSet` is loaded and preprocessed once, then each
-/// round trains the global model for the federation's local epochs.
-///
-/// - `single`: the multi-class network with the marginal Dice-CE loss (organs the site does not annotate are
-///   merged into background), as in Shi et al. 2021 / ConDistFL.
-/// - `heads`: for each organ the site annotates, the core plus that organ's binary head (organ vs rest).
-public final class SiteTrainer: LocalTrainer, @unchecked Sendable {
-    let set: TrainingSet
-    let organs: [Organ]
-    let patch: [Int]
-    let patchesPerVolume: Int
-    let learningRate: Float
-    let seed: UInt64
+/// round trains the global model for the federation's local epochs (``SiteTraining``).
+public struct SiteTrainer: LocalTrainer {
+    /// The training loop over the loaded set.
+    public let training: SiteTraining
     let log: @Sendable (String) -> Void
 
     /// Loads `dataset` with `mapping` and the federation's preprocessing; refuses a data set with bad cases
@@ -40,54 +32,28 @@ public final class SiteTrainer: LocalTrainer, @unchecked Sendable {
         }
         let pre = Preprocessing(spacing: SIMD3(t.spacing[0], t.spacing[1], t.spacing[2]),
                                 window: HUWindow(lower: Float(t.window[0]), upper: Float(t.window[1])))
+        guard t.patch.count == 3 else {
+            throw FederationError.invalidArgument(name: "training", problem: "patch needs 3 values")
+        }
         let ds = try Dataset.open(URL(fileURLWithPath: dataset))
-        set = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases)
+        // Two cases in flight at most (each holds its full-resolution volumes until preprocessed);
+        // the originals are not kept: a node needs only the preprocessed volumes.
+        let set = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases,
+                                       keepOriginals: false, workers: 2)
         for p in set.skipped { log("skipping bad case: \(p)") }
-        organs = mapping.annotatedOrgans.sorted()
-        patch = t.patch
-        patchesPerVolume = t.patchesPerVolume
-        learningRate = Float(t.learningRate)
         var h: UInt64 = t.seed
         for b in node.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-        seed = h
+        training = SiteTraining(set: set, organs: mapping.annotatedOrgans.sorted(), patch: t.patch, patchesPerVolume: t.patchesPerVolume,
+                                learningRate: Float(t.learningRate), seed: h)
         self.log = log
-        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(organs.map(\.description))")
+        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description))")
     }
 
     /// Trains `model` in place; returns the number of training volumes (the node's weight).
     public func train(model: FederatedModel, epochs: Int, round: Int) throws -> Int {
-        // The patch is the tensor's (D, H, W) = the RAS grid's (i, j, k), as MONAI.
-        let sampler = PatchSampler(size: patch)
-        switch model.strategy {
-        case .single:
-            let net = model.network()
-            let loss = DiceCELoss.marginal(classes: model.organs.count + 1, annotated: organs.map(\.rawValue))
-            run(net: net, loss: loss, sampler: sampler, epochs: epochs, round: round, relabel: nil)
-            model.absorb(net)
-        case .heads:
-            for organ in organs {
-                let net = model.network(organ: organ.description)
-                run(net: net, loss: DiceCELoss(), sampler: sampler, epochs: epochs, round: round,
-                    relabel: Float(organ.rawValue))
-                model.absorb(net, organ: organ.description)
-            }
+        training.train(model: model, epochs: epochs, round: round) { e, mean in
+            log(String(format: "round %d epoch %d/%d mean loss %.4f", round, e + 1, epochs, mean))
         }
-        return set.items.count
-    }
-
-    private func run(net: UNet, loss: DiceCELoss, sampler: PatchSampler, epochs: Int, round: Int, relabel: Float?) {
-        let adam = Adam(net.parameters, learningRate: learningRate)
-        for e in 0..<epochs {
-            let batches = set.epoch(round * 10_000 + e, sampler: sampler, patchesPerVolume: patchesPerVolume, seed: seed)
-            var total: Float = 0
-            for b in batches {
-                var labels = b.labels
-                if let target = relabel {
-                    labels = Tensor(shape: labels.shape, scalars: labels.scalars.map { $0 == target ? 1 : 0 })
-                }
-                total += net.trainStep(input: b.input, labels: labels, loss: loss, optimizer: adam)
-            }
-            log(String(format: "round %d epoch %d/%d mean loss %.4f", round, e + 1, epochs, total / Float(max(batches.count, 1))))
-        }
+        return training.set.items.count
     }
 }

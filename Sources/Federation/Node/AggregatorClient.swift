@@ -51,12 +51,20 @@ public final class AggregatorClient: Sendable {
     /// Closes connections.
     public func shutdown() async { try? await http.shutdown() }
 
+    /// An HTTP answer: status code and body.
+    struct Reply {
+        /// HTTP status code.
+        let status: Int
+        /// Response body (up to the client's limit).
+        let body: [UInt8]
+    }
+
     /// Sends a signed request; returns status and body.
-    func send(_ method: HTTPMethod, _ path: String, body: [UInt8] = [], timeout: TimeInterval = 60) async throws -> (Int, [UInt8]) {
+    func send(_ method: HTTPMethod, _ path: String, body: [UInt8] = [], timeout: TimeInterval = 60) async throws -> Reply {
         try await sendOnce(method, path, body: body, timeout: timeout)
     }
 
-    private func sendOnce(_ method: HTTPMethod, _ path: String, body: [UInt8], timeout: TimeInterval) async throws -> (Int, [UInt8]) {
+    private func sendOnce(_ method: HTTPMethod, _ path: String, body: [UInt8], timeout: TimeInterval) async throws -> Reply {
         var req = HTTPClientRequest(url: base + path)
         req.method = method
         for (k, v) in RequestAuth.headers(method: method.rawValue, path: path, body: body, node: node, key: key) {
@@ -68,14 +76,14 @@ public final class AggregatorClient: Sendable {
         }
         let resp = try await http.execute(req, timeout: .milliseconds(Int64(timeout * 1000)))
         let buf = try await resp.body.collect(upTo: maxResponseBytes)
-        return (Int(resp.status.code), Array(buf.readableBytesView))
+        return Reply(status: Int(resp.status.code), body: Array(buf.readableBytesView))
     }
 
-    func expectOK(_ r: (Int, [UInt8])) throws -> [UInt8] {
-        guard (200..<300).contains(r.0) else {
-            throw HTTPFailure(status: r.0, message: String(decoding: r.1.prefix(500), as: UTF8.self))
+    func expectOK(_ r: Reply) throws -> [UInt8] {
+        guard (200..<300).contains(r.status) else {
+            throw HTTPFailure(status: r.status, message: String(decoding: r.body.prefix(500), as: UTF8.self))
         }
-        return r.1
+        return r.body
     }
 
     /// The current round's announcement.
@@ -87,10 +95,10 @@ public final class AggregatorClient: Sendable {
     }
 
     /// The current global model's bytes and its detached signature text (unverified: the caller verifies).
-    public func model() async throws -> (bytes: [UInt8], signature: String) {
+    public func model() async throws -> SignedModelFile {
         let m = try expectOK(try await send(.GET, "/v1/model", timeout: 300))
         let s = try expectOK(try await send(.GET, "/v1/model/signature", timeout: 30))
-        return (m, String(decoding: s, as: UTF8.self))
+        return SignedModelFile(bytes: m, signature: String(decoding: s, as: UTF8.self))
     }
 
     /// Posts one protocol message.
@@ -101,7 +109,7 @@ public final class AggregatorClient: Sendable {
     /// Long-polls for the `index`-th message addressed to this node; nil when none arrived in time.
     public func message(round: Int, session: String, index: Int) async throws -> [UInt8]? {
         let r = try await send(.GET, "/v1/rounds/\(round)/\(session)/messages/\(index)", timeout: 90)
-        if r.0 == 204 { return nil }
+        if r.status == 204 { return nil }
         return try expectOK(r)
     }
 

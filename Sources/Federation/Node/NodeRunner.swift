@@ -98,7 +98,8 @@ public struct NodeRunner: Sendable {
             throw FederationError.federationMismatch(node: mine, aggregator: a.federationFingerprint,
                                                      firstDifferingField: FederationFile.firstDifference(federation.fieldDigests, a.federationFields))
         }
-        let (bytes, sigText) = try await client.model()
+        let file = try await client.model()
+        let bytes = file.bytes, sigText = file.signature
         let signature: Minisign.Signature
         do { signature = try Minisign.Signature(text: sigText) } catch {
             throw FederationError.invalidArgument(name: "model", problem: "global model signature is malformed: \(error)")

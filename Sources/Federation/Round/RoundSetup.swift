@@ -11,6 +11,17 @@ public enum RoundSetup {
         try f.nodes.map { try Identity.PublicKey(rawRepresentation: try Minisign.PublicKey(text: $0.publicKey).key) }
     }
 
+    /// The federation's quantisation rule, in one place: SecureAggregation's largest level count that cannot
+    /// overflow for `clients` nodes of weight up to ``maximumWeight``, over the clipping range `clip`.
+    public static func quantisationLevels(clients: Int) -> UInt32 {
+        Quantisation.maximumLevels(clients: clients, maxWeight: maximumWeight)
+    }
+
+    /// The quantisation of a round with `clients` nodes and clipping range `clip` (see ``quantisationLevels(clients:)``).
+    public static func quantisation(clients: Int, clip: Double) throws -> Quantisation {
+        try Quantisation(clip: Float(clip), levels: quantisationLevels(clients: clients), maxWeight: maximumWeight)
+    }
+
     /// The masked vector's layout: one block per tensor of the model.
     public static func layout(_ model: FederatedModel) throws -> VectorLayout {
         try VectorLayout(blocks: model.entries.map { Block(name: $0.name, offset: $0.offset, count: $0.count) })
@@ -19,11 +30,8 @@ public enum RoundSetup {
     /// The secure-aggregation configuration of one round.
     public static func config(federation f: FederationFile, model: FederatedModel, round: Int,
                               session: [UInt8]) throws -> SecAggConfig {
-        let n = f.nodes.count
         let s = f.secureAggregation
-        let q = try Quantisation(clip: Float(s.clip),
-                                 levels: Quantisation.maximumLevels(clients: n, maxWeight: maximumWeight),
-                                 maxWeight: maximumWeight)
+        let q = try quantisation(clients: f.nodes.count, clip: s.clip)
         return try SecAggConfig(round: UInt64(round), roster: try roster(f), threshold: s.threshold,
                                 layout: try layout(model), quantisation: q, neighbours: s.neighbours,
                                 publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks,

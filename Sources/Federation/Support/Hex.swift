@@ -1,25 +1,34 @@
-// Hex encoding of hashes, nonces and session ids.
+// Hex encoding of hashes, nonces and session ids: the one hex codec of SegViz outside SecureAggregation.
 
-/// Lower-case hex of bytes.
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-    return String(decoding: out, as: UTF8.self)
-}
-
-/// Bytes of a hex string (either case); throws on odd length or a non-hex digit.
-func unhex(_ s: String) throws -> [UInt8] {
-    let u = Array(s.utf8)
-    guard u.count % 2 == 0 else { throw FederationError.invalidArgument(name: "session", problem: "odd-length hex") }
-    func v(_ c: UInt8) throws -> UInt8 {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x61...0x66: return c - 0x61 + 10
-        case 0x41...0x46: return c - 0x41 + 10
-        default: throw FederationError.invalidArgument(name: "session", problem: "not hex")
-        }
+/// Lower-case hex text of bytes, and back.
+public enum Hex {
+    /// Lower-case hex of bytes.
+    public static func encode(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
     }
-    return try stride(from: 0, to: u.count, by: 2).map { try v(u[$0]) << 4 | v(u[$0 + 1]) }
+
+    /// Bytes of a hex string (either case); throws on odd length or a non-hex digit, naming `field`.
+    public static func decode(_ s: String, field: String = "session") throws -> [UInt8] {
+        let u = Array(s.utf8)
+        guard u.count % 2 == 0 else { throw FederationError.invalidArgument(name: field, problem: "odd-length hex") }
+        func v(_ c: UInt8) throws -> UInt8 {
+            switch c {
+            case 0x30...0x39: return c - 0x30
+            case 0x61...0x66: return c - 0x61 + 10
+            case 0x41...0x46: return c - 0x41 + 10
+            default: throw FederationError.invalidArgument(name: field, problem: "not hex")
+            }
+        }
+        return try stride(from: 0, to: u.count, by: 2).map { try v(u[$0]) << 4 | v(u[$0 + 1]) }
+    }
 }
+
+/// Shorthand for ``Hex/encode(_:)`` inside Federation.
+func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
+
+/// Shorthand for ``Hex/decode(_:field:)`` inside Federation.
+func unhex(_ s: String) throws -> [UInt8] { try Hex.decode(s) }

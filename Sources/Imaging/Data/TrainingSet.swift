@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Tensor
 
 /// A site's training volumes, validated, mapped to federation labels and preprocessed once, from
@@ -27,31 +28,63 @@ public struct TrainingSet: Sendable {
 
     /// Loads every training case of `dataset`. With problems and `skipBadCases == false` it throws
     /// ``DatasetRefused`` listing them all; with `skipBadCases` the bad cases are left out and listed
-    /// in ``skipped``.
+    /// in ``skipped``. `workers` cases are read and preprocessed at once (each holds its full-resolution
+    /// volumes only until they are preprocessed); without `keepOriginals` ``originals`` stays empty,
+    /// so only the preprocessed volumes remain in memory. `progress(done, total)` follows the loading.
     public static func load(_ dataset: Dataset, mapping: LabelMapping, preprocessing: Preprocessing,
-                            skipBadCases: Bool = false) throws -> TrainingSet {
-        var loaded = [LabelledVolume](), problems = [CaseProblem]()
-        for c in dataset.training {
-            do { loaded.append(try dataset.load(c, mapping: mapping)) } catch { problems.append(error) }
+                            skipBadCases: Bool = false, keepOriginals: Bool = true, workers: Int = 1,
+                            progress: @Sendable (Int, Int) -> Void = { _, _ in }) throws -> TrainingSet {
+        let cases = dataset.training
+        var results = [Result<(Item, LabelledVolume?), CaseProblem>?](repeating: nil, count: cases.count)
+        let done = Mutex(0)
+        results.withUnsafeMutableBufferPointer { out in
+            let box = UncheckedBox(out)
+            let next = Mutex(0)
+            DispatchQueue.concurrentPerform(iterations: max(1, min(workers, cases.count))) { _ in
+                while true {
+                    let i = next.withLock { n -> Int in defer { n += 1 }; return n }
+                    if i >= cases.count { break }
+                    do throws(CaseProblem) {
+                        let lv = try dataset.load(cases[i], mapping: mapping)
+                        let (img, lab) = preprocessing.pair(image: lv.image, label: lv.label)
+                        box.value[i] = .success((Item(id: lv.source.id, image: img, label: lab), keepOriginals ? lv : nil))
+                    } catch { box.value[i] = .failure(error) }
+                    progress(done.withLock { n -> Int in n += 1; return n }, cases.count)
+                }
+            }
+        }
+        var items = [Item](), originals = [LabelledVolume](), problems = [CaseProblem]()
+        for r in results {
+            switch r! {
+            case .success(let (item, original)):
+                items.append(item)
+                if let original { originals.append(original) }
+            case .failure(let p): problems.append(p)
+            }
         }
         if !problems.isEmpty && !skipBadCases { throw DatasetRefused(problems: problems) }
-        guard !loaded.isEmpty else { throw DatasetError.empty(folder: dataset.root.path) }
-        let items = loaded.map { lv -> Item in
-            let (img, lab) = preprocessing.pair(image: lv.image, label: lv.label)
-            return Item(id: lv.source.id, image: img, label: lab)
-        }
-        return TrainingSet(items: items, skipped: problems, mapping: mapping, preprocessing: preprocessing, originals: loaded)
+        guard !items.isEmpty else { throw DatasetError.empty(folder: dataset.root.path) }
+        return TrainingSet(items: items, skipped: problems, mapping: mapping, preprocessing: preprocessing, originals: originals)
     }
 
     /// The batches of one epoch: one batch of `patchesPerVolume` patches per volume, volumes in a
     /// shuffled order; everything is determined by `seed` and `epoch`.
     public func epoch(_ epoch: Int, sampler: PatchSampler, patchesPerVolume: Int, seed: UInt64) -> [(id: String, input: Tensor, labels: Tensor)] {
+        var all = [(id: String, input: Tensor, labels: Tensor)]()
+        forEachBatch(epoch, sampler: sampler, patchesPerVolume: patchesPerVolume, seed: seed) { all.append($0) }
+        return all
+    }
+
+    /// The batches of ``epoch(_:sampler:patchesPerVolume:seed:)``, in the same order, made one at a
+    /// time just before `body` gets them (only one batch of patches is in memory at once).
+    public func forEachBatch(_ epoch: Int, sampler: PatchSampler, patchesPerVolume: Int, seed: UInt64,
+                             _ body: ((id: String, input: Tensor, labels: Tensor)) throws -> Void) rethrows {
         var rng = SeededRandom(seed: seed, stream: UInt64(epoch))
         var order = Array(items.indices)
         order.shuffle(using: &rng)
-        return order.map { n in
+        for n in order {
             let patches = sampler.sample(image: items[n].image, label: items[n].label, count: patchesPerVolume, using: &rng)
-            return (items[n].id, stack(patches.map(\.image)), stack(patches.map(\.label)))
+            try body((items[n].id, stack(patches.map(\.image)), stack(patches.map(\.label))))
         }
     }
 }

@@ -1,6 +1,7 @@
 // The only Swift file that imports the C NIfTI library: every pointer stays inside this file.
 import CNIfTI
 import Foundation
+import Tensor
 
 /// A NIfTI volume as read from disk: the voxels (with scl_slope/scl_inter applied) and its header.
 public struct NIfTIImage: Sendable {
@@ -89,7 +90,7 @@ public enum NIfTI {
         let gz = path.hasSuffix(".nii.gz")
         guard gz || path.hasSuffix(".nii") else { throw .unsupportedExtension(file: path) }
         let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp" + (gz ? ".nii.gz" : ".nii"))
+        let tmp = URL(fileURLWithPath: AtomicFile.temporaryPath(for: path, suffix: gz ? ".nii.gz" : ".nii"))
         var dims: [Int32] = [3] + volume.dims.map(Int32.init) + [1, 1, 1, 1]
         guard let nim = nifti_make_new_nim(&dims, Int32(datatype.rawValue), 1) else {
             throw .writeFailed(file: path, reason: "nifti_make_new_nim failed")
@@ -148,10 +149,8 @@ public enum NIfTI {
             try? FileManager.default.removeItem(at: tmp)
             throw .writeFailed(file: path, reason: "libnifti wrote nothing (is \(dir.path) writable?)")
         }
-        guard rename(tmp.path, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw .writeFailed(file: path, reason: "rename: \(reason)")
+        do { try AtomicFile.commit(temporary: tmp.path, to: path) } catch {
+            throw .writeFailed(file: path, reason: error.problem)
         }
     }
 

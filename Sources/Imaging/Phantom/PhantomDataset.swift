@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// How a phantom set is laid out on disk and numbered.
 public enum PhantomLayout: String, Sendable, CaseIterable {
@@ -115,24 +116,14 @@ public struct PhantomDatasetWriter: Sendable {
                 "numTraining": training.count, "numTest": test.count, "training": training, "test": test,
             ]
             let url = dir.appendingPathComponent("dataset.json")
-            try atomicWrite(JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]), to: url)
+            try AtomicFile.write(path: url.path, contents: JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]))
             written.append(url)
         }
         let info: [String: Any] = ["generator": "segviz phantom", "seed": seed, "layout": layout.rawValue, "annotate": annotate.rawValue,
                                    "cases": cases, "testCases": testCases, "dims": generator.dims,
                                    "spacing": [generator.spacing.x, generator.spacing.y, generator.spacing.z], "labels": labelMapping]
         let infoURL = dir.appendingPathComponent("segviz-phantom.json")
-        try atomicWrite(JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys]), to: infoURL)
+        try AtomicFile.write(path: infoURL.path, contents: JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys]))
         return written + [infoURL]
-    }
-}
-
-/// Writes `data` to a temporary file beside `url`, then renames it into place.
-public func atomicWrite(_ data: Data, to url: URL) throws {
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-    try data.write(to: tmp)
-    guard rename(tmp.path, url.path) == 0 else {
-        try? FileManager.default.removeItem(at: tmp)
-        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
     }
 }

@@ -22,16 +22,19 @@ public struct PatchSampler: Sendable {
     public var scaleFactor: Float
     /// Intensity shift augmentation: `v + s`, `s` uniform in ±this, applied with probability 0.5.
     public var shiftOffset: Float
+    /// Rotation, scaling, elastic deformation, contrast and gamma (`nil`: none, the plain crop).
+    public var augmentation: Augmentation?
 
     /// A sampler; defaults are the SegViz settings at a 96^3 patch (half positive).
     public init(size: [Int] = [96, 96, 96], positiveFraction: Double = 0.5, flipProbability: Double = 0.1,
-                scaleFactor: Float = 0.1, shiftOffset: Float = 0.1) {
+                scaleFactor: Float = 0.1, shiftOffset: Float = 0.1, augmentation: Augmentation? = nil) {
         precondition(size.count == 3 && size.allSatisfy { $0 > 0 }, "PatchSampler: size must be 3 positive counts")
         self.size = size
         self.positiveFraction = positiveFraction
         self.flipProbability = flipProbability
         self.scaleFactor = scaleFactor
         self.shiftOffset = shiftOffset
+        self.augmentation = augmentation
     }
 
     /// `count` patches from a preprocessed image/label pair: the first `round(count * positiveFraction)`
@@ -56,10 +59,18 @@ public struct PatchSampler: Sendable {
                 lower[a] = d <= p ? -(p - d) / 2 : min(max(centre[a] - p / 2, 0), d - p)
             }
             let box = VoxelBox(lower: lower, upper: (0..<3).map { lower[$0] + size[$0] })
-            var img = image.cropped(to: box), lab = label.cropped(to: box)
+            var img: Volume, lab: Volume
+            if let aug = augmentation, Double.random(in: 0..<1, using: &rng) < aug.spatialProbability {
+                // warp about the crop's centre, so the patch still fits where the plain crop would
+                let c = SIMD3((0..<3).map { Double(box.lower[$0]) + Double(size[$0] - 1) / 2 })
+                (img, lab) = aug.warpedPatch(image: image, label: label, centre: c, size: size, using: &rng)
+            } else {
+                (img, lab) = (image.cropped(to: box), label.cropped(to: box))
+            }
             for axis in 0..<3 where Double.random(in: 0..<1, using: &rng) < flipProbability {
                 img = img.flipped(axis: axis); lab = lab.flipped(axis: axis)
             }
+            augmentation?.adjustIntensity(&img, using: &rng)
             if Double.random(in: 0..<1, using: &rng) < 0.5 {
                 let f = 1 + Float.random(in: -scaleFactor...scaleFactor, using: &rng)
                 img.voxels = img.voxels.map { $0 * f }

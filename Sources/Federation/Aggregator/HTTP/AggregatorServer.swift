@@ -48,7 +48,7 @@ public struct AggregatorServer: Sendable {
             _ = try await authenticate(request, context)
             let files = try await coordinator.currentModelFiles()
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: files.model)))
+                            body: .init(byteBuffer: ByteBuffer(bytes: files.bytes)))
         }
         router.get("/v1/model/signature") { request, context -> Response in
             _ = try await authenticate(request, context)

@@ -24,9 +24,9 @@ enum StatusPage {
             let drops = r.dropouts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
             let dice = organs.map { o in "<td>\(s.dice[r.round]?[o].map { String(format: "%.3f", $0) } ?? "")</td>" }.joined()
             let model = s.models[r.round]
-            rows += "<tr><td>\(r.round)</td><td>\(escape(r.status))</td><td>\(escape(r.survivors.joined(separator: ", ")))</td>"
+            rows += "<tr><td>\(r.round)</td><td>\(escape(r.status.rawValue))</td><td>\(escape(r.survivors.joined(separator: ", ")))</td>"
                 + "<td>\(escape(drops))</td>\(dice)<td><code>\(escape(String(r.modelHash.prefix(16))))</code></td>"
-                + "<td class=\"\(model == "verifies" ? "ok" : "bad")\">\(escape(r.status == "completed" ? model ?? "not checked" : "no new model"))</td></tr>\n"
+                + "<td class=\"\(model == "verifies" ? "ok" : "bad")\">\(escape(r.status == .completed ? model ?? "not checked" : "no new model"))</td></tr>\n"
         }
         let diceHeads = organs.map { "<th>Dice \(escape($0))</th>" }.joined()
         let phase = a.phase == .finished ? "all \(a.rounds) rounds done" : "round <b>\(a.round)</b> of \(a.rounds), phase <b>\(a.phase.rawValue)</b>"
@@ -95,7 +95,7 @@ extension Coordinator {
         var dice: [Int: [String: Double]] = [:]
         for h in history { dice[h.round] = h.dice }
         var models: [Int: String] = [:]
-        for r in v?.records ?? [] where r.status == "completed" { models[r.round] = modelFileStatus(round: r.round, hash: r.modelHash) }
+        for r in v?.records ?? [] where r.status == .completed { models[r.round] = modelFileStatus(round: r.round, hash: r.modelHash) }
         return StatusSnapshot(name: federation.name, nodes: federation.nodes, records: v?.records ?? [],
                               ledgerOK: v?.ok ?? false, ledgerProblems: v?.problems ?? ["ledger unreadable"],
                               modelSignatureOK: sigOK, dice: dice, live: liveParticipation(), models: models)
