@@ -31,7 +31,7 @@ import json, sys
 keys, url = sys.argv[1], sys.argv[2]
 pub = lambda i: open(f"{keys}/{i}.pub").read().split("\n")[1].strip()
 print(json.dumps({
-    "version": 1, "name": "api-fuzz",
+    "version": 2, "name": "api-fuzz",
     "aggregator": {"id": "aggregator", "publicKey": pub("aggregator"), "url": url},
     "labels": {"0": "background", "1": "liver", "2": "spleen"},
     "nodes": [{"id": "node-a", "publicKey": pub("node-a"), "organs": ["liver"]},

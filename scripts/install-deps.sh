@@ -4,8 +4,9 @@
 set -euo pipefail
 
 APT_PACKAGES=(libsodium-dev libnifti-dev libgdcm-dev libopenblas-dev pkg-config zlib1g-dev libpng-dev libsqlite3-dev minisign chromium fonts-dejavu-core iproute2)
-# name or name:module when the import name differs; pydicom with a JPEG 2000 decoder is the DICOM tests' oracle
-PIP_PACKAGES=(nibabel safetensors numpy schemathesis cryptography pydicom pylibjpeg pylibjpeg-openjpeg:openjpeg)
+# name or name:module when the import name differs; pydicom with a JPEG 2000 decoder is the DICOM tests' oracle;
+# jsonschema checks federation.schema.json against segviz's validator
+PIP_PACKAGES=(nibabel safetensors numpy schemathesis jsonschema cryptography pydicom pylibjpeg pylibjpeg-openjpeg:openjpeg)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then

@@ -96,7 +96,8 @@ public struct LoadFederation: Sendable {
                                                                                         samples: 1 + i % 8))
         do {
             let sa = try await client.secureAggregation(round: r, session: a.session, config: config, index: UInt32(i),
-                                                        identity: keys[i].signingKey, update: update) { phase, _ in
+                                                        identity: keys[i].signingKey, update: update,
+                                                        expectedContext: config.boundContext) { phase, _ in
                 guard phase == "MaskedInput" else { return }
                 if dropOut { throw Dropout() }
                 await release.arrive()

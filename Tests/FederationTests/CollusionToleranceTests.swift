@@ -30,7 +30,7 @@ import Testing
         sa.removeValue(forKey: "collusionTolerance")
         json["secureAggregation"] = sa
         let old = try FederationFile.decode(try JSONSerialization.data(withJSONObject: json))
-        #expect(old.secureAggregation.collusionTolerance == nil && old.secureAggregation.threshold == 4)
+        #expect(old.secureAggregation.collusionTolerance == .colludingClients && old.secureAggregation.threshold == 4)
     }
 
     @Test func roundConfigurationSignsTheOrgansBlockMap() throws {
@@ -51,7 +51,8 @@ import Testing
         let update = ClientUpdate(values: [Float](repeating: 0, count: model.values.count),
                                   blockWeights: RoundSetup.blockWeights(model: model, organs: node.organs, samples: 5))
         #expect(throws: Never.self) {
-            _ = try SecAggClient.start(config: config, id: 1, identity: keys[2].signingKey, update: update)
+            _ = try SecAggClient.start(config: config, id: 1, identity: keys[2].signingKey, update: update,
+                                       expectedContext: RoundContext(federation: f).digest)
         }
     }
 }

@@ -124,7 +124,8 @@ func coordinatorWithAdvertisements() async throws -> (Coordinator, RoundAnnounce
         let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
         let update = ClientUpdate(values: [Float](repeating: 0, count: model.values.count),
                                   blockWeights: RoundSetup.blockWeights(model: model, organs: ["liver"], samples: 1))
-        ads.append(try SecAggClient.start(config: config, id: UInt32(i), identity: key.signingKey, update: update).1.encode())
+        ads.append(try SecAggClient.start(config: config, id: UInt32(i), identity: key.signingKey, update: update,
+                                          expectedContext: RoundContext(federation: f).digest).1.encode())
     }
     return (coord, a, ads)
 }

@@ -27,6 +27,8 @@ public actor Coordinator {
     /// Where compute-heavy work runs.
     let compute: ComputePool
     let roster: [String]
+    /// The federation file's fingerprint and per-field digests, announced to nodes.
+    let fingerprint: (value: String, fields: [String: String])
     private(set) var model: FederatedModel
     private(set) var modelRound: Int
     private(set) var modelHash: String
@@ -67,6 +69,7 @@ public actor Coordinator {
         self.log = log
         self.compute = compute
         roster = federation.nodes.map(\.id)
+        fingerprint = (federation.fingerprint, federation.fieldDigests)
         store = try ModelStore(directory: stateDirectory, federation: federation)
         ledger = try Ledger(path: URL(fileURLWithPath: stateDirectory).appendingPathComponent("ledger.sqlite").path)
         let check = try ledger.verify(aggregatorKey: key.publicKey)
@@ -95,7 +98,8 @@ public actor Coordinator {
         startRoundIfNeeded()
         return RoundAnnouncement(round: min(round, federation.rounds + 1), session: hex(session),
                                  phase: finished ? .finished : finishing ? .unmasking : RoundPhase(rawValue: phaseName) ?? .advertiseKeys,
-                                 modelRound: modelRound, modelHash: modelHash, rounds: federation.rounds)
+                                 modelRound: modelRound, modelHash: modelHash, rounds: federation.rounds,
+                                 federationFingerprint: fingerprint.value, federationFields: fingerprint.fields)
     }
 
     /// The current global model's file bytes and detached signature text.

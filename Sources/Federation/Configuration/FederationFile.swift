@@ -7,7 +7,7 @@ import SecureAggregation
 /// label set, the network, the aggregation strategy, and the secure-aggregation parameters. A node refuses a
 /// model not signed by `aggregator.publicKey`; the aggregator refuses requests from keys not listed here.
 public struct FederationFile: Codable, Equatable, Sendable {
-    /// Format version; this build reads version 1.
+    /// Format version; this build reads `FederationSchema.version` (2).
     public var version: Int
     /// A human-readable name for logs and the status page.
     public var name: String
@@ -114,16 +114,25 @@ public struct FederationFile: Codable, Equatable, Sendable {
         public var allowSingleContributorBlocks: Bool
         /// Which collusion the threshold tolerates: absent or `colludingClients` (threshold at least
         /// floor(2h/3) + 1 of h holders), or `none`, an explicit weaker choice (above h/2).
-        public var collusionTolerance: CollusionTolerance? = nil
+        public var collusionTolerance: CollusionTolerance = .colludingClients
     }
 
-    /// Errors reading a federation file; each names the file and the problem.
+    /// A federation file that cannot be used: the file and every problem found in it.
     public struct LoadError: Error, CustomStringConvertible {
         /// The file read.
         public var path: String
-        /// What is wrong.
-        public var problem: String
-        public var description: String { "\(path): \(problem)" }
+        /// Everything wrong with it (at least one).
+        public var problems: [FederationProblem]
+        /// One problem.
+        public init(path: String, problem: FederationProblem) { self.path = path; problems = [problem] }
+        /// Several problems.
+        public init(path: String, problems: [FederationProblem]) { self.path = path; self.problems = problems }
+        /// The problems as text, one per line.
+        public var problem: String { problems.map(\.description).joined(separator: "\n") }
+        public var description: String {
+            problems.count == 1 ? "\(path): \(problems[0])"
+                : "\(path): \(problems.count) problems:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+        }
     }
 
     /// The organ names in label order (label 1, 2, ...).
@@ -134,91 +143,35 @@ public struct FederationFile: Codable, Equatable, Sendable {
     /// The node entry for `id`, if listed.
     public func node(_ id: String) -> NodeEntry? { nodes.first { $0.id == id } }
 
-    /// Checks internal consistency; throws a message naming the offending field.
-    public func validate() throws -> Void {
-        func fail(_ s: String) throws -> Never { throw LoadError(path: "federation", problem: s) }
-        if version != 1 { try fail("version \(version) is not supported (this build reads 1)") }
-        if nodes.isEmpty { try fail("nodes: empty") }
-        if Set(nodes.map(\.id)).count != nodes.count { try fail("nodes: duplicate node id") }
-        let organs = Set(organNames)
-        if labels["0"] == nil { try fail("labels: 0 (background) is missing") }
-        for n in nodes {
-            if n.organs.isEmpty { try fail("nodes.\(n.id).organs: empty") }
-            for o in n.organs where !organs.contains(o) { try fail("nodes.\(n.id).organs: unknown organ '\(o)'") }
-            _ = try Minisign.PublicKey(text: n.publicKey)
-        }
-        _ = try Minisign.PublicKey(text: aggregator.publicKey)
-        if aggregator.url.hasPrefix("https://") && aggregator.tlsCertificate == nil {
-            try fail("aggregator.tlsCertificate: an https URL needs the pinned certificate (PEM)")
-        }
-        if network.channels.count < 2 || network.channels.count > 8 {
-            try fail("network.channels: needs 2...8 levels, has \(network.channels.count)")
-        }
-        if let c = network.channels.first(where: { !(1...1024).contains($0) }) {
-            try fail("network.channels: \(c) must be within 1...1024")
-        }
-        if network.channels.count != network.strides.count + 1 {
-            try fail("network.strides: needs \(network.channels.count - 1) entries for \(network.channels.count) channels")
-        }
-        if let s = network.strides.first(where: { $0 != 1 && $0 != 2 }) { try fail("network.strides: \(s) must be 1 or 2") }
-        if !(0...8).contains(network.numResUnits) { try fail("network.numResUnits: \(network.numResUnits) must be within 0...8") }
-        if !["batch", "instance"].contains(network.norm) { try fail("network.norm: '\(network.norm)' must be batch or instance") }
-        if rounds < 1 { try fail("rounds: must be at least 1") }
-        if localEpochs < 1 { try fail("localEpochs: must be at least 1") }
-        if training.patch.count != 3 || training.patch.contains(where: { $0 < 8 }) {
-            try fail("training.patch: needs three sizes of at least 8")
-        }
-        let t = secureAggregation.threshold
-        if t < 2 || t > nodes.count { try fail("secureAggregation.threshold: \(t) must be within 2...\(nodes.count)") }
-        let holders = secureAggregation.neighbours.map { min($0 + 1, nodes.count) } ?? nodes.count
-        let tolerance = secureAggregation.collusionTolerance ?? .colludingClients
-        if t < tolerance.minimumThreshold(holders: holders) {
-            try fail("secureAggregation.threshold: \(t) is below \(tolerance.minimumThreshold(holders: holders)) for \(holders) share holders "
-                     + (tolerance == .colludingClients ? "(floor(2h/3) + 1 resists colluding nodes; set secureAggregation.collusionTolerance to \"none\" to choose a weaker threshold explicitly)" : "(more than half)"))
-        }
-        if !(secureAggregation.clip > 0) { try fail("secureAggregation.clip: must be positive") }
-        if !(phaseTimeoutSeconds > 0) { try fail("phaseTimeoutSeconds: must be positive") }
-        if !(trainingTimeoutSeconds > 0) { try fail("trainingTimeoutSeconds: must be positive") }
+    /// Checks the file as `FederationValidator` checks one read from disk; throws every problem at once.
+    public func validate() throws {
+        let problems = FederationValidator.check(try canonicalTree(includingURL: true)).problems
+        if !problems.isEmpty { throw LoadError(path: "federation", problems: problems) }
     }
 
     /// Reads and validates a federation file.
     public static func load(from path: String) throws -> FederationFile {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw LoadError(path: path, problem: "cannot read: \(error.localizedDescription)")
+            throw LoadError(path: path, problem: .notJSON(reason: "cannot read: \(error.localizedDescription)"))
         }
         return try decode(data, path: path)
     }
 
-    /// Decodes and validates a federation file's bytes (the fuzzing entry point).
+    /// Decodes and validates a federation file's bytes (the fuzzing entry point); absent optional fields take
+    /// their defaults (`FederationSchema`).
     public static func decode(_ data: Data, path: String = "federation") throws -> FederationFile {
-        let f: FederationFile
-        do { f = try JSONDecoder().decode(FederationFile.self, from: data) } catch let e as DecodingError {
-            throw LoadError(path: path, problem: "invalid federation file: \(describe(e))")
+        let (file, problems) = FederationValidator.check(data)
+        guard let file, problems.isEmpty else {
+            throw LoadError(path: path, problems: problems.isEmpty ? [.notJSON(reason: "does not decode")] : problems)
         }
-        do { try f.validate() } catch let e as LoadError {
-            throw LoadError(path: path, problem: e.problem)
-        } catch {
-            throw LoadError(path: path, problem: "\(error)")
-        }
-        return f
+        return file
     }
 
-    /// Encodes as pretty, key-sorted JSON.
+    /// Encodes as pretty, key-sorted JSON (every field, defaults included).
     public func encoded() throws -> Data {
         let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try enc.encode(self)
-    }
-
-    static func describe(_ e: DecodingError) -> String {
-        func path(_ c: [any CodingKey]) -> String { c.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") }
-        switch e {
-        case .keyNotFound(let k, let c): return "missing field \((path(c.codingPath + [k])))"
-        case .typeMismatch(_, let c): return "wrong type at \(path(c.codingPath))"
-        case .valueNotFound(_, let c): return "missing value at \(path(c.codingPath))"
-        case .dataCorrupted(let c): return c.codingPath.isEmpty ? "not valid JSON" : "bad value at \(path(c.codingPath))"
-        @unknown default: return "\(e)"
-        }
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try enc.encode(self) + Data("\n".utf8)
     }
 }

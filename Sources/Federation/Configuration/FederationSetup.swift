@@ -14,25 +14,22 @@ public enum FederationSetup {
         public init(id: String, organs: [String]) { self.id = id; self.organs = organs }
     }
 
-    /// Defaults for a small federation that trains on 2 cores.
+    /// The file `segviz init` writes: the given identities and organs, every other field at its default
+    /// (`FederationSchema`: a small network that trains on 2 cores, strategy single, threshold floor(2n/3)+1).
     public static func defaultFederation(name: String, aggregatorKey: Minisign.PublicKey, url: String,
+                                         aggregatorID: String = "aggregator", strategy: FederationFile.Strategy = .single,
                                          nodes: [(NodeSpec, Minisign.PublicKey)]) -> FederationFile {
-        FederationFile(
-            version: 1, name: name,
-            aggregator: .init(id: "aggregator", publicKey: aggregatorKey.base64, url: url, tlsCertificate: nil),
-            labels: ["0": "background", "1": "liver", "2": "spleen"],
-            nodes: nodes.map { .init(id: $0.0.id, publicKey: $0.1.base64, organs: $0.0.organs) },
-            network: .init(channels: [8, 16, 32, 64], strides: [2, 2, 2], numResUnits: 2, norm: "batch"),
-            strategy: .single, localPatterns: [], rounds: 3, localEpochs: 2,
-            training: .init(patch: [32, 48, 48], patchesPerVolume: 4, learningRate: 2e-3, spacing: [3, 3, 3],
-                            window: [-175, 250], seed: 2024),
-            // Clip 256: batch norm's running variances move by up to ~120 in a round (measured in the demo), and a
-            // clipped running statistic corrupts the global model. The quantum grows with the clip (about 1.5e-3
-            // with 3 nodes) but the rounding is unbiased, so its noise on the average stays far below a round's step.
-            // Threshold floor(2n/3) + 1: safe against nodes colluding with the aggregator (with 4 nodes, 3: one may drop out).
-            secureAggregation: .init(threshold: 2 * nodes.count / 3 + 1, clip: 256, neighbours: nil,
-                                     allowSingleContributorBlocks: false),
-            phaseTimeoutSeconds: 30, trainingTimeoutSeconds: 600)
+        let tree = JSONValue.object([
+            "version": .number(Double(FederationSchema.version)), "name": .string(name),
+            "aggregator": .object(["id": .string(aggregatorID), "publicKey": .string(aggregatorKey.base64), "url": .string(url)]),
+            "strategy": .string(strategy.rawValue),
+            "nodes": .array(nodes.map { n, k in
+                .object(["id": .string(n.id), "publicKey": .string(k.base64), "organs": .array(n.organs.map { .string($0) })])
+            }),
+        ])
+        // Every field the tree lacks has a default and every given one has the right type, so it always decodes
+        // (FederationConfigTests checks the defaults); whether the values fit together is `validate()`'s job.
+        return FederationValidator.check(tree).file!
     }
 
     /// Generates keys in `keysDirectory` (aggregator + nodes), builds the file with `customise`, validates it

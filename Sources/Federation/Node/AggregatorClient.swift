@@ -119,10 +119,11 @@ public final class AggregatorClient: Sendable {
     /// `onPhase` sees each client state's name before that state's messages are posted (a throw there
     /// leaves the round, as a crash would; a suspension there holds the messages back). Returns the final client state.
     public func secureAggregation(round: Int, session: String, config: SecAggConfig, index: UInt32,
-                                  identity: Identity.SigningKey, update: ClientUpdate,
+                                  identity: Identity.SigningKey, update: ClientUpdate, expectedContext: [UInt8],
                                   compute: ComputePool = .shared,
                                   onPhase: (String, Int) async throws -> Void = { _, _ in }) async throws -> SecAggClient {
-        var (sa, first) = try SecAggClient.start(config: config, id: index, identity: identity, update: update)
+        var (sa, first) = try SecAggClient.start(config: config, id: index, identity: identity, update: update,
+                                                 expectedContext: expectedContext)
         try await onPhase(sa.state.name, round)
         try await post(round: round, session: session, message: first.encode())
         var next = 0

@@ -97,6 +97,11 @@ public struct NodeRunner: Sendable {
 
     /// One round: verified model, local training, secure aggregation. Returns the trained local model.
     func takePart(in a: RoundAnnouncement, local: FederatedModel?) async throws -> FederatedModel {
+        let mine = federation.fingerprint
+        guard a.federationFingerprint == mine else {
+            throw FederationError.federationMismatch(node: mine, aggregator: a.federationFingerprint,
+                                                     firstDifferingField: FederationFile.firstDifference(federation.fieldDigests, a.federationFields))
+        }
         let file = try await client.model()
         let bytes = file.bytes, sigText = file.signature
         let signature: Minisign.Signature
@@ -144,7 +149,8 @@ public struct NodeRunner: Sendable {
         let update = ClientUpdate(values: delta, blockWeights: RoundSetup.blockWeights(model: global, organs: organs,
                                                                                        samples: samples))
         let sa = try await client.secureAggregation(round: a.round, session: a.session, config: config, index: index,
-                                                    identity: key.signingKey, update: update, compute: compute, onPhase: onPhase)
+                                                    identity: key.signingKey, update: update, expectedContext: RoundContext(federation: federation).digest,
+                                                    compute: compute, onPhase: onPhase)
         if let reason = sa.abortReason { log("round \(a.round) aborted: \(reason)") } else {
             log("round \(a.round) completed (\(samples) samples contributed)")
         }

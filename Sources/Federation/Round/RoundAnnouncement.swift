@@ -14,4 +14,10 @@ public struct RoundAnnouncement: Codable, Equatable, Sendable {
     public var modelHash: String
     /// Total rounds in the federation.
     public var rounds: Int
+    /// The aggregator's federation file fingerprint (`FederationFile.fingerprint`, also bound into the round's
+    /// signed configuration); a node whose own differs refuses to take part.
+    public var federationFingerprint: String
+    /// The aggregator's per-field digests of its federation file (`FederationFile.fieldDigests`), so such a
+    /// node can name the first differing field.
+    public var federationFields: [String: String]
 }

@@ -36,7 +36,8 @@ public enum RoundSetup {
                                 layout: try layout(model), quantisation: q, neighbours: s.neighbours,
                                 publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks,
                                 blockMap: blockMap(federation: f, model: model),
-                                collusionTolerance: s.collusionTolerance ?? .colludingClients)
+                                collusionTolerance: s.collusionTolerance,
+                                boundContext: RoundContext(federation: f).digest)
     }
 
     /// Which node contributes to which tensor (signed into the round's configuration): every node to
