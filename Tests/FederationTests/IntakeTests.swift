@@ -78,15 +78,16 @@ actor Counter {
     let dir = try temporaryDirectory()
     let path = dir + "/ledger.sqlite"
     _ = try Ledger(path: path)
-    // The holder keeps its exclusive lock until the release file appears (at most 60 s), so the test does not
-    // depend on how fast this (possibly busy) machine schedules it.
+    // The holder keeps its exclusive lock until the release file appears (at most 900 s; the test kills it at the
+    // end), so the test does not depend on how fast this (possibly busy) machine schedules it: with a 60 s limit, a
+    // test task starved by the parallel suite found the lock already given up.
     let release = dir + "/release"
     let holder = try Child(command: ["/usr/bin/env", "python3", "-c", """
         import os, sqlite3, sys, time
         c = sqlite3.connect(sys.argv[1], isolation_level=None)
         c.execute("BEGIN EXCLUSIVE")
         print("locked", flush=True)
-        end = time.time() + 60
+        end = time.time() + 900
         while not os.path.exists(sys.argv[2]) and time.time() < end:
             time.sleep(0.05)
         c.execute("COMMIT")

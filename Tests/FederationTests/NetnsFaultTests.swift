@@ -47,11 +47,15 @@ struct NetnsFaultTests {
         try await NetworkLab.with(nodes: 3) { lab in
             let fed = try ProcessFederation(rounds: 3, phaseTimeout: 6, trainingTimeout: 15)
             let agg = try start(fed, lab, hold: ["liver-c": ("ShareKeys", 1), "spleen-b": ("ShareKeys", 2)])
-            #expect(await lab.cutLink(node: 2, when: "holding at ShareKeys in round 1", appearsIn: "\(fed.dir)/liver-c-ShareKeys-r1.log"),
-                    "liver-c never reached ShareKeys")
+            // Both watchers start now, each on its own thread: a watcher started only after round 1's record is
+            // seen could come too late on a busy machine (this task starved while spleen-b's 3 s hold ran out).
+            async let cutRound1 = lab.cutLink(node: 2, when: "holding at ShareKeys in round 1",
+                                              appearsIn: "\(fed.dir)/liver-c-ShareKeys-r1.log", seconds: 300)
+            async let cutRound2 = lab.cutLink(node: 1, when: "holding at ShareKeys in round 2",
+                                              appearsIn: "\(fed.dir)/spleen-b-ShareKeys-r2.log", seconds: 300)
+            #expect(await cutRound1, "liver-c never reached ShareKeys")
             try await fed.waitForRecords(1, seconds: 120)
-            #expect(await lab.cutLink(node: 1, when: "holding at ShareKeys in round 2", appearsIn: "\(fed.dir)/spleen-b-ShareKeys-r2.log"),
-                    "spleen-b never reached ShareKeys of round 2")
+            #expect(await cutRound2, "spleen-b never reached ShareKeys of round 2")
             try await fed.waitForRecords(2, seconds: 120)
             try lab.setLink(node: 1, up: true)
             try lab.setLink(node: 2, up: true)
