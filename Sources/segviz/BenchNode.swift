@@ -18,7 +18,8 @@ struct BenchNode: ParsableCommand {
         the preprocessed volumes, as a federation node does. Then one epoch of the SegViz U-Net (16..256 channels, 96^3
         patches, --patches per case, one step per case) with a progress bar, then whole-CT inference (read the file,
         preprocess, sliding window 96^3 overlap 0.25, back to the input grid, labels in memory) of a --infer-slices CT.
-        Peak memory is VmHWM, reset between phases (/proc/self/clear_refs), so each phase reports its own peak.
+        Peak memory: loading and training share one figure (VmHWM from the start); the inference runs in a child process
+        with the trained weights and reports its own ru_maxrss.
         Last line: load_s= epoch_s= step_s= train_peak_mib= infer_ct_s= infer_peak_mib= cases= threads=.
         """
     )
@@ -34,6 +35,9 @@ struct BenchNode: ParsableCommand {
     @Option(help: "Worker threads of the kernels.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Cases read and preprocessed at once.") var loadWorkers: Int = 2
     @Option(help: "Seed of the phantoms and the training.") var seed: UInt64 = 1
+    @Option(help: ArgumentHelp("Only segment this CT and print its figures (what step 3 runs in a child process).", visibility: .hidden))
+    var inferCt: String?
+    @Option(help: ArgumentHelp("Weights for --infer-ct (.safetensors).", visibility: .hidden)) var weights: String?
     @Flag(help: "Write the site as .nii.gz (as MSD) instead of .nii (writing 512^2 phantoms compressed takes minutes each on a busy machine).")
     var gzip = false
 
@@ -45,6 +49,8 @@ struct BenchNode: ParsableCommand {
     }
 
     func run() throws {
+        Compute.threads = threads
+        if let inferCt { return try segmentOnly(inferCt) }
         let p = try parseTriple(patch, option: "--patch").map { Int($0) }
         guard p.allSatisfy({ $0 >= 16 && $0 % 16 == 0 }) else { throw ValidationError("--patch must be multiples of 16, got \"\(patch)\"") }
         Compute.threads = threads
@@ -94,7 +100,8 @@ struct BenchNode: ParsableCommand {
         set = nil
         MemoryPool.drain()
 
-        // 3. Whole-CT inference of a full-resolution CT: file on disk to labels in memory.
+        // 3. Whole-CT inference of a full-resolution CT, file on disk to labels in memory, in a child process
+        // with the trained weights (its peak memory is then its own, not the training's).
         var inferSeconds = 0.0, inferCPU = 0.0, inferPeak = 0
         if inferSlices > 0 {
             let url = dir.appendingPathComponent("infer-ct-\(inplane)x\(inplane)x\(inferSlices).nii" + (gzip ? ".gz" : ""))
@@ -102,19 +109,48 @@ struct BenchNode: ParsableCommand {
                 try NIfTI.write(phantom(9_999, dims: [inplane, inplane, inferSlices], spacing: SIMD3(0.8, 0.8, 1.5)).image,
                                 to: url, datatype: .int16)
             }
-            resetPeakMemory()
-            t = Date(); c = Profiler.processCPU()
-            let image = try NIfTI.read(url)
-            let labels = try Segmenter().segment(image) { net.predict($0) }
-            inferSeconds = Date().timeIntervalSince(t); inferCPU = Profiler.processCPU() - c
-            inferPeak = peakMemoryMiB()
-            guard labels.grid == image.grid else { throw ValidationError("output grid differs from the input's") }
-            print("whole-CT inference of \(url.lastPathComponent) (\(inplane)x\(inplane)x\(inferSlices) at 0.8 x 0.8 x 1.5 mm): "
+            let weights = dir.appendingPathComponent("bench-node-model.safetensors")
+            try net.save(path: weights.path, metadata: [:])
+            let figures = try childFigures(["bench", "node", "--infer-ct", url.path, "--weights", weights.path, "--threads", "\(threads)"])
+            (inferSeconds, inferCPU, inferPeak) = (figures["infer_ct_s"] ?? 0, figures["infer_ct_cpu_s"] ?? 0, Int(figures["infer_peak_mib"] ?? 0))
+            print("whole-CT inference of \(url.lastPathComponent) (\(inplane)x\(inplane)x\(inferSlices) at 0.8 x 0.8 x 1.5 mm, own process): "
                   + String(format: "%.1f s (cpu %.1f s), peak %d MiB", inferSeconds, inferCPU, inferPeak))
         }
         print(String(format: "load_s=%.1f load_cpu_s=%.1f epoch_s=%.1f epoch_cpu_s=%.1f step_s=%.3f train_peak_mib=%d infer_ct_s=%.1f infer_ct_cpu_s=%.1f infer_peak_mib=%d cases=%d threads=%d",
                      loadSeconds, loadCPU, epochSeconds, epochCPU, median(stepTimes), trainPeak, inferSeconds, inferCPU,
                      inferPeak, steps, threads) + " blas_core=\(Compute.blasCoreName) kernels=\(Compute.convolutionKernels)")
+    }
+
+    /// Whole-CT inference of `ct` alone (the child process of step 3): prints its figures, peak = ru_maxrss.
+    private func segmentOnly(_ ct: String) throws {
+        let net = UNet(.segviz(outChannels: Organ.classCount), seed: seed)
+        if let weights { try net.load(path: weights) }
+        let t = Date(), c = Profiler.processCPU()
+        let image = try NIfTI.read(URL(fileURLWithPath: ct))
+        let labels = try Segmenter().segment(image) { net.predict($0) }
+        guard labels.grid == image.grid else { throw ValidationError("output grid differs from the input's") }
+        print(String(format: "infer_ct_s=%.2f infer_ct_cpu_s=%.2f infer_peak_mib=%d", Date().timeIntervalSince(t),
+                     Profiler.processCPU() - c, peakRSSMiB()))
+    }
+
+    /// Runs this executable with `arguments` and returns the numbers of its last line's key=value pairs.
+    private func childFigures(_ arguments: [String]) throws -> [String: Double] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last ?? ""
+        guard p.terminationStatus == 0 else { throw ValidationError("inference child process failed (\(p.terminationStatus)): \(last)") }
+        var figures = [String: Double]()
+        for pair in last.split(separator: " ") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, let v = Double(kv[1]) { figures[String(kv[0])] = v }
+        }
+        return figures
     }
 
     /// `m:ss` for a duration in seconds.
