@@ -43,7 +43,8 @@ import Testing
                                     key: try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key"), log: { _ in })
         let a = await coord.announcement()
         let model = await coord.model
-        let config = try RoundSetup.config(federation: f, model: model, announcement: a)
+        let config = try RoundSetup.config(federation: f, model: model, announcement: a,
+                                           verifiedModelRound: a.modelRound, verifiedModelHash: try Hex.decode(a.modelHash))
         var ads: [[UInt8]] = []
         for i in 0 ..< 3 {
             let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
