@@ -50,7 +50,8 @@ import Testing
             let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
             let update = ClientUpdate(values: [Float](repeating: 0, count: model.values.count),
                                       blockWeights: RoundSetup.blockWeights(model: model, organs: ["liver"], samples: 1))
-            ads.append(try SecAggClient.start(config: config, id: UInt32(i), identity: key.signingKey, update: update).1.encode())
+            ads.append(try SecAggClient.start(config: config, id: UInt32(i), identity: key.signingKey, update: update,
+                                              expectedContext: config.boundContext).1.encode())
         }
         for i in 0 ..< 2 { try await coord.receive(node: "node\(i)", round: a.round, session: a.session, bytes: ads[i]) }
         await coord.tick(now: Date().addingTimeInterval(3600))  // the advertisement deadline passes without node2
