@@ -91,7 +91,7 @@ import Testing
     /// The SegViz paper's `heads` strategy end to end over processes: four sites, two annotators per organ (so
     /// each head has two contributors), one round completed, the model verifies and `infer` segments the external CT.
     @Test func headsStrategyWithTwoAnnotatorsPerOrgan() async throws {
-        let fed = try ProcessFederation(rounds: 1, strategy: .heads, twoPerOrgan: true)
+        let fed = try ProcessFederation(rounds: 1, threshold: 3, strategy: .heads, twoPerOrgan: true)
         let agg = try fed.startAggregator()
         let nodes = try fed.sites.map { try fed.startNode($0) }
         defer { agg.kill9(); nodes.forEach { $0.kill9() } }
