@@ -101,6 +101,7 @@ let package = Package(
             "Federation", "SecureAggregation", "Imaging", "NN", "SegVizTesting",
             .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Federation", "Imaging", "SegVizTesting"]),
     ],

@@ -13,7 +13,7 @@ let federationTargets: [FuzzTarget] = [
         fuzzInvariant(roster.count == f.nodes.count, "roster size differs from the node list")
         guard f.network.channels.reduce(0, +) <= 24, f.network.numResUnits <= 2 else { return }
         let model = FederatedModel(strategy: f.strategy, organs: f.organNames, network: f.network, seed: f.training.seed)
-        _ = try? RoundSetup.config(federation: f, model: model, round: 1, session: [UInt8](repeating: 7, count: 32))
+        _ = try? RoundSetup.config(federation: f, model: model, context: RoundContext(f, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)), session: [UInt8](repeating: 7, count: 32))
     },
     FuzzTarget(name: "minisign-public-key", seeds: {
         [Array(Fixtures.keys.aggregator.publicKey.fileText.utf8), Array(Fixtures.keys.nodes[0].publicKey.base64.utf8)]

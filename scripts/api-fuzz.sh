@@ -57,7 +57,7 @@ set +e
 ROOT=$PWD
 cd "$WORK"  # schemathesis keeps its cache in the working directory
 SCHEMATHESIS_HOOKS=api_fuzz_hooks PYTHONPATH="$ROOT/scripts" \
-SEGVIZ_FUZZ_URL="$URL" SEGVIZ_FUZZ_NODE=node-a SEGVIZ_FUZZ_KEY="$WORK/keys/node-a.key" SEGVIZ_FUZZ_SEED="$SEED" \
+SEGVIZ_FUZZ_URL="$URL" SEGVIZ_FUZZ_FEDERATION="$WORK/keys/federation.json" SEGVIZ_FUZZ_NODE=node-a SEGVIZ_FUZZ_KEY="$WORK/keys/node-a.key" SEGVIZ_FUZZ_SEED="$SEED" \
   "$PY" -m schemathesis.cli run "$ROOT/openapi.yaml" --url "$URL" --seed "$SEED" --max-examples "$EXAMPLES" --workers 2 \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,unsupported_method,auth_is_enforced \
   --request-timeout 30 --suppress-health-check all --no-color

@@ -2,7 +2,7 @@
 
 Every generated request is signed at the last moment (a `requests` auth object sees the final path, query
 and body bytes) as Sources/Federation/RequestAuth.swift specifies: Ed25519 by the node's identity key over
-the lines `segviz-request/v1`, METHOD, path with query, node id, timestamp, nonce, hex BLAKE2b-256 of the
+the lines `segviz-request/v2`, federation name, aggregator public key (hex), METHOD, path with query, node id, timestamp, nonce, hex BLAKE2b-256 of the
 body. A share of the requests is deliberately wrong instead: unsigned, as generated (schemathesis's own
 header values), signed by a key the federation does not list, from an unknown node, stale, or replayed.
 The `auth_is_enforced` check asserts that those get exactly the documented 401 or 403, never a success.
@@ -10,7 +10,8 @@ Half of the message requests carry the live round and session, so the handlers b
 (decoding, the secure-aggregation state machine) see the generated bodies.
 
 Environment: SEGVIZ_FUZZ_URL (aggregator base URL), SEGVIZ_FUZZ_NODE (node id), SEGVIZ_FUZZ_KEY (its
-minisign-format secret key file, unencrypted), SEGVIZ_FUZZ_SEED (optional).
+minisign-format secret key file, unencrypted), SEGVIZ_FUZZ_FEDERATION (the federation file: its name and
+aggregator key are signed into every request), SEGVIZ_FUZZ_SEED (optional).
 """
 import atexit
 import base64
@@ -58,6 +59,13 @@ def load_secret_key(path):
 
 
 KEY = load_secret_key(os.environ["SEGVIZ_FUZZ_KEY"])
+with open(os.environ["SEGVIZ_FUZZ_FEDERATION"], encoding="utf-8") as _f:
+    _federation = json.load(_f)
+FEDERATION_NAME = _federation["name"]
+# A minisign public key line: base64 of "Ed", 8-byte key id, 32-byte Ed25519 key.
+_pk_lines = [l.strip() for l in _federation["aggregator"]["publicKey"].splitlines()
+             if l.strip() and not l.startswith("untrusted comment:")]
+AGGREGATOR_KEY_HEX = base64.b64decode(_pk_lines[0])[10:42].hex()
 FOREIGN_KEY = Ed25519PrivateKey.generate()
 
 
@@ -65,7 +73,7 @@ def signed_headers(method, path, body, node=NODE, key=KEY, timestamp=None, nonce
     """The four X-SegViz-* headers of RequestAuth.swift for one request."""
     timestamp = int(time.time()) if timestamp is None else timestamp
     nonce = nonce or secrets.token_hex(16)
-    canonical = "\n".join(["segviz-request/v1", method.upper(), path, node, str(timestamp), nonce,
+    canonical = "\n".join(["segviz-request/v2", FEDERATION_NAME, AGGREGATOR_KEY_HEX, method.upper(), path, node, str(timestamp), nonce,
                            hashlib.blake2b(body, digest_size=32).hexdigest()])
     signature = base64.b64encode(key.sign(canonical.encode())).decode()
     return {"X-SegViz-Node": node, "X-SegViz-Timestamp": str(timestamp), "X-SegViz-Nonce": nonce,

@@ -59,7 +59,8 @@ public struct LoadFederation: Sendable {
     /// One signed HTTP client per node.
     public func clients() throws -> [AggregatorClient] {
         try federation.nodes.enumerated().map { i, n in
-            try AggregatorClient(baseURL: federation.aggregator.url, node: n.id, key: keys[i])
+            try AggregatorClient(baseURL: federation.aggregator.url, node: n.id, key: keys[i],
+                                 audience: try RequestAuth.Audience(federation))
         }
     }
 
@@ -89,19 +90,21 @@ public struct LoadFederation: Sendable {
             try await Task.sleep(nanoseconds: 50_000_000)
             a = try await client.status()
         }
-        let config = try RoundSetup.config(federation: federation, model: template, announcement: a)
+        // A load-test node trusts the announcement (it measures the aggregator, it does not guard a hospital).
+        let config = try RoundSetup.config(federation: federation, model: template, announcement: a,
+                                           verifiedModelRound: a.modelRound, verifiedModelHash: try Hex.decode(a.modelHash))
         var random = SplitMix64(seed: UInt64(r) << 32 | UInt64(i))
         let values = (0 ..< template.values.count).map { _ in random.nextSymmetricUnit() * 0.01 }
         let update = ClientUpdate(values: values, blockWeights: RoundSetup.blockWeights(model: template, organs: ["liver", "spleen"],
                                                                                         samples: 1 + i % 8))
         do {
-            let sa = try await client.secureAggregation(round: r, session: a.session, config: config, index: UInt32(i),
-                                                        identity: keys[i].signingKey, update: update,
-                                                        expectedContext: config.boundContext) { phase, _ in
+            let sa = try await client.secureAggregation(round: r, session: a.session, config: config,
+                                                        expectedContext: config.boundContext, index: UInt32(i),
+                                                        identity: keys[i].signingKey, update: update, onPhase: { phase, _ in
                 guard phase == "MaskedInput" else { return }
                 if dropOut { throw Dropout() }
                 await release.arrive()
-            }
+            })
             return sa.abortReason.map { "node \(i): round \(r) aborted: \($0)" }
         } catch is Dropout {
             return nil

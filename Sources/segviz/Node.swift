@@ -18,6 +18,8 @@ struct Node: AsyncParsableCommand {
     @Option(help: "Aggregator URL (default: from the federation file).") var aggregator: String?
     @Option(help: "Worker threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Leave out cases with errors (listed) instead of refusing the data set.") var skipBadCases = false
+    @Option(help: "The node's own durable memory (rounds and attempts it took part in, what it revealed); a folder of another federation or node is refused.")
+    var state: String?
     @Option(help: ArgumentHelp("Testing: exit abruptly when entering this phase (Training, ShareKeys, MaskedInput, ConsistencyCheck, Unmasking) in --crash-round.", visibility: .hidden))
     var crashAt: String?
     @Option(help: ArgumentHelp("Testing: the round for --crash-at and --hold-at.", visibility: .hidden)) var crashRound: Int = 1
@@ -38,7 +40,7 @@ struct Node: AsyncParsableCommand {
                                           skipBadCases: skipBadCases, log: log)
             let crash = crashAt, crashRound = crashRound, hold = holdAt, holdSeconds = holdSeconds
             let runner = try NodeRunner(federation: f, id: id, key: k, trainer: trainer, aggregatorURL: f.aggregator.url,
-                                        compute: compute, log: log, onPhase: { phase, round in
+                                        stateDirectory: state, compute: compute, log: log, onPhase: { phase, round in
                                             guard round == crashRound else { return }
                                             if phase == crash {
                                                 log("simulated crash at \(phase) in round \(round)")

@@ -30,13 +30,13 @@ extension RequestAuthTests {
         let s = try await startServer()
         defer { s.task.cancel() }
         let node = try KeyFiles.loadSecretKey(path: s.dir + "/keys/node0.key")
-        let status = RequestAuth.headers(method: "GET", path: "/v1/status", body: [], node: "node0", key: node)
+        let status = RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "GET", path: "/v1/status", body: [], node: "node0", key: node)
         var req = HTTPClientRequest(url: s.url + "/v1/status")
         for (k, v) in status { req.headers.add(name: k, value: v) }
         let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(30))
         let a = try JSONDecoder().decode(RoundAnnouncement.self, from: Data(buffer: try await resp.body.collect(upTo: 1 << 20)))
         let path = "/v1/rounds/\(a.round)/\(a.session)/messages/-1"
-        let h = RequestAuth.headers(method: "GET", path: path, body: [], node: "node0", key: node)
+        let h = RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "GET", path: path, body: [], node: "node0", key: node)
         #expect(try await send(s, path, headers: h) == 400)
     }
 }

@@ -39,7 +39,7 @@ import Testing
         f.strategy = .heads
         f.network = .init(channels: [4, 8], strides: [2], numResUnits: 1, norm: "batch")
         let model = FederatedModel(strategy: .heads, organs: f.organNames, network: f.network, seed: 1)
-        let config = try RoundSetup.config(federation: f, model: model, round: 1, session: [UInt8](repeating: 1, count: 32))
+        let config = try RoundSetup.config(federation: f, model: model, context: RoundContext(f, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)), session: [UInt8](repeating: 1, count: 32))
         for (b, e) in model.entries.enumerated() {
             for (u, node) in f.nodes.enumerated() {
                 #expect(config.blockMap[u][b] == (e.organ.map { node.organs.contains($0) } ?? true))
@@ -52,7 +52,7 @@ import Testing
                                   blockWeights: RoundSetup.blockWeights(model: model, organs: node.organs, samples: 5))
         #expect(throws: Never.self) {
             _ = try SecAggClient.start(config: config, id: 1, identity: keys[2].signingKey, update: update,
-                                       expectedContext: RoundContext(federation: f).digest)
+                                       expectedContext: RoundContext(f, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)).binding)
         }
     }
 }

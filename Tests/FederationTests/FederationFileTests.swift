@@ -182,8 +182,8 @@ struct FederationText {
         t.set("localEpochs", 2)
         #expect(FederationFile.firstDifference(try FederationFile.decode(t.data).fieldDigests, base.fieldDigests) == "training.learningRate")
         // Bound into the signed round configuration: a different file gives a different context, which a client refuses.
-        #expect(RoundContext(federation: other).digest != RoundContext(federation: base).digest)
-        #expect(RoundContext(federation: same).digest == RoundContext(federation: base).digest)
+        #expect(RoundContext(other, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)).binding != RoundContext(base, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)).binding)
+        #expect(RoundContext(same, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)).binding == RoundContext(base, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)).binding)
     }
 
     /// The attack: an aggregator announces the node's fingerprint but runs the round from a file that differs
@@ -197,11 +197,11 @@ struct FederationText {
         let model = FederatedModel(strategy: .single, organs: node.organNames,
                                    network: .init(channels: [2, 4], strides: [2], numResUnits: 1, norm: "batch"), seed: 1)
         let session = [UInt8](repeating: 7, count: 32)
-        let mine = try RoundSetup.config(federation: node, model: model, round: 1, session: session)
-        let theirs = try RoundSetup.config(federation: aggregator, model: model, round: 1, session: session)
-        #expect(mine.boundContext == RoundContext(federation: node).digest)
+        let mine = try RoundSetup.config(federation: node, model: model, context: RoundContext(node, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)), session: session)
+        let theirs = try RoundSetup.config(federation: aggregator, model: model, context: RoundContext(aggregator, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)), session: session)
+        #expect(mine.boundContext == RoundContext(node, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)).binding)
         #expect(mine.digest != theirs.digest)
-        #expect(try RoundSetup.config(federation: node, model: model, round: 1, session: session).digest == mine.digest)
+        #expect(try RoundSetup.config(federation: node, model: model, context: RoundContext(node, round: 1, modelRound: 0, modelHash: [UInt8](repeating: 0, count: 32)), session: session).digest == mine.digest)
     }
 
     @Test func committedSchemaIsTheGeneratedOne() throws {

@@ -46,9 +46,10 @@ import Testing
                                            nodes: [.init(id: "node-a", organs: ["liver"]), .init(id: "node-b", organs: ["spleen"])])
         let key = try KeyFiles.loadSecretKey(path: "\(dir)/node-a.key")
         let verifier = try RequestVerifier(federation: f)
+        let audience = try RequestAuth.Audience(f)
         await propertyCheck(count: 100, input: Gen.uint8().array(of: 0 ... 300), Gen.uint8().array(of: 1 ... 40), Gen.int(in: 0 ... 2)) { (body, p, change) async throws in
             let path = "/v1/" + Self.line(p).replacingOccurrences(of: " ", with: "_")
-            let h = RequestAuth.headers(method: "POST", path: path, body: body, node: "node-a", key: key, now: 1_000_000)
+            let h = RequestAuth.headers(audience: audience, method: "POST", path: path, body: body, node: "node-a", key: key, now: 1_000_000)
             let header: @Sendable (String) -> String? = { n in h.first { $0.0 == n }?.1 }
             #expect(try await verifier.authenticate(method: "POST", path: path, header: header, body: body, now: 1_000_100) == "node-a")
             var (m, q, b) = ("POST", path, body)

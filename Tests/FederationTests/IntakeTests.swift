@@ -119,14 +119,15 @@ func coordinatorWithAdvertisements() async throws -> (Coordinator, RoundAnnounce
                                 key: try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key"), log: { _ in })
     let a = await coord.announcement()
     let model = await coord.model
-    let config = try RoundSetup.config(federation: f, model: model, announcement: a)
+    let config = try RoundSetup.config(federation: f, model: model, announcement: a,
+                                       verifiedModelRound: a.modelRound, verifiedModelHash: try Hex.decode(a.modelHash))
     var ads: [[UInt8]] = []
     for i in 0 ..< 3 {
         let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
         let update = ClientUpdate(values: [Float](repeating: 0, count: model.values.count),
                                   blockWeights: RoundSetup.blockWeights(model: model, organs: ["liver"], samples: 1))
         ads.append(try SecAggClient.start(config: config, id: UInt32(i), identity: key.signingKey, update: update,
-                                          expectedContext: RoundContext(federation: f).digest).1.encode())
+                                          expectedContext: config.boundContext).1.encode())
     }
     return (coord, a, ads)
 }

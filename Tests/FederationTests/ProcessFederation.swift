@@ -48,19 +48,22 @@ final class Child: @unchecked Sendable {
     var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 }
 
-/// A small federation on disk: three phantom sites (liver, spleen, liver), keys and the federation file.
+/// A small federation on disk: phantom sites (by default three: liver, spleen, liver; with `twoPerOrgan`
+/// four: liver, spleen, liver, spleen), keys and the federation file.
 struct ProcessFederation {
     let dir: String
     let federation: FederationFile
     let fedPath: String
-    let sites = ["liver-a", "spleen-b", "liver-c"]
+    let sites: [String]
     var mappings: [String: String] = [:]
     let externalMapping: String
 
-    init(rounds: Int, phaseTimeout: Double = 4, trainingTimeout: Double = 60, threshold: Int? = nil) throws {
+    init(rounds: Int, phaseTimeout: Double = 4, trainingTimeout: Double = 60, threshold: Int? = nil,
+         strategy: FederationFile.Strategy = .single, twoPerOrgan: Bool = false) throws {
+        sites = twoPerOrgan ? ["liver-a", "spleen-b", "liver-c", "spleen-d"] : ["liver-a", "spleen-b", "liver-c"]
         dir = try temporaryDirectory()
         let gen = PhantomGenerator(dims: [32, 32, 24], spacing: SIMD3(9, 9, 9))
-        let ann: [PhantomAnnotation] = [.liver, .spleen, .liver]
+        let ann: [PhantomAnnotation] = [.liver, .spleen, .liver, .spleen]
         for (i, s) in sites.enumerated() {
             let w = PhantomDatasetWriter(generator: gen, layout: .msd, annotate: ann[i], seed: UInt64(10 + i))
             _ = try w.write(to: URL(fileURLWithPath: "\(dir)/sites/\(s)"), cases: 2)
@@ -70,7 +73,7 @@ struct ProcessFederation {
         _ = try ext.write(to: URL(fileURLWithPath: "\(dir)/external"), cases: 1)
         externalMapping = ext.labelMapping
         let port = freePort()
-        let organs = ["liver-a": ["liver"], "spleen-b": ["spleen"], "liver-c": ["liver"]]
+        let organs = ["liver-a": ["liver"], "spleen-b": ["spleen"], "liver-c": ["liver"], "spleen-d": ["spleen"]]
         federation = try FederationSetup.create(keysDirectory: "\(dir)/keys", name: "proc-test", url: "http://127.0.0.1:\(port)",
                                                 nodes: sites.map { .init(id: $0, organs: organs[$0]!) }) { f in
             f.network = .init(channels: [4, 8, 16], strides: [2, 2], numResUnits: 1, norm: "batch")
@@ -78,6 +81,7 @@ struct ProcessFederation {
             f.training.spacing = [9, 9, 9]
             f.training.patchesPerVolume = 2
             f.rounds = rounds
+            f.strategy = strategy
             f.localEpochs = 1
             f.phaseTimeoutSeconds = phaseTimeout
             f.trainingTimeoutSeconds = trainingTimeout
@@ -89,6 +93,9 @@ struct ProcessFederation {
     }
 
     var statePath: String { "\(dir)/state" }
+
+    /// Node `id`'s own state folder (`segviz node --state`), kept across its restarts.
+    func nodeStatePath(_ id: String) -> String { "\(dir)/node-state/\(id)" }
 
     func startAggregator(log: String = "aggregator.log", listen: String? = nil, extra: [String] = [],
                          launcher: [String] = []) throws -> Child {
@@ -105,7 +112,8 @@ struct ProcessFederation {
     func startNode(_ id: String, crashAt: String? = nil, holdAt: String? = nil, crashRound: Int = 1,
                    aggregator: String? = nil, launcher: [String] = []) throws -> Child {
         var args = ["node", "--federation", fedPath, "--id", id, "--key", "\(dir)/keys/\(id).key",
-                    "--dataset", "\(dir)/sites/\(id)", "--labels", mappings[id]!, "--threads", "1"]
+                    "--dataset", "\(dir)/sites/\(id)", "--labels", mappings[id]!, "--threads", "1",
+                    "--state", nodeStatePath(id)]
         if let crashAt { args += ["--crash-at", crashAt, "--crash-round", String(crashRound)] }
         if let holdAt { args += ["--hold-at", holdAt, "--hold-seconds", "3", "--crash-round", String(crashRound)] }
         if let aggregator { args += ["--aggregator", aggregator] }

@@ -37,6 +37,79 @@ import Testing
         var logs = ["aggregator": agg.output, "verify": verify.output, "infer": infer.output]
         for (id, n) in zip(fed.sites, nodes) { logs[id] = n.output }
         try expectNoKeyMaterial(in: logs, keysDirectory: "\(fed.dir)/keys")
+        try expectNodeStates(fed)
+        try expectTamperedModelIsRefusedByInfer(fed, model: model, ct: "\(fed.dir)/external/img/\(ct)")
+        try expectTamperedLedgerIsRefused(fed)
+    }
+
+    /// Each node's own state (`segviz node --state`) records both rounds, from models 0 and 1, revealed and completed.
+    func expectNodeStates(_ fed: ProcessFederation) throws {
+        for id in fed.sites {
+            let data = try Data(contentsOf: URL(fileURLWithPath: fed.nodeStatePath(id) + "/" + NodeMemory.fileName))
+            let s = try JSONDecoder().decode(NodeMemory.State.self, from: data)
+            #expect(s.federation == "proc-test" && s.node == id)
+            #expect(s.attempts.map(\.round) == [1, 2] && s.attempts.map(\.modelRound) == [0, 1], "\(id): \(s.attempts)")
+            #expect(s.attempts.allSatisfy { $0.revealed && $0.completed }, "\(id): \(s.attempts)")
+        }
+    }
+
+    /// `segviz infer` on the valid CT that worked above refuses the same model with one weight byte changed.
+    func expectTamperedModelIsRefusedByInfer(_ fed: ProcessFederation, model: String, ct: String) throws {
+        let tampered = "\(fed.dir)/tampered.safetensors"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: model)))
+        bytes[bytes.count - 5] ^= 0x01  // inside the last tensor's weights
+        try Data(bytes).write(to: URL(fileURLWithPath: tampered))
+        try FileManager.default.copyItem(atPath: ModelSignature.signaturePath(for: model), toPath: ModelSignature.signaturePath(for: tampered))
+        let out = "\(fed.dir)/tampered-mask.nii.gz"
+        let r = try run([segvizExecutable(), "infer", "--model", tampered, "--federation", fed.fedPath, "--input", ct, "--output", out])
+        #expect(r.status != 0, "\(r.output)")
+        #expect(r.output.contains("tampered.safetensors"), "\(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    /// One changed ledger row (round 1's record text): `segviz audit` and the aggregator's start refuse, naming round 1.
+    func expectTamperedLedgerIsRefused(_ fed: ProcessFederation) throws {
+        let ledger = fed.statePath + "/ledger.sqlite"
+        let sql = try run(["python3", "-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            (rec,) = db.execute("SELECT record FROM rounds WHERE round = 1").fetchone()
+            changed = rec.replace('"completed"', '"aborted"', 1)
+            assert changed != rec, rec
+            db.execute("UPDATE rounds SET record = ? WHERE round = 1", (changed,))
+            db.commit()
+            """, ledger])
+        #expect(sql.status == 0, "\(sql.output)")
+        let audit = try run([segvizExecutable(), "audit", "--state", fed.statePath, "--federation", fed.fedPath])
+        #expect(audit.status != 0, "\(audit.output)")
+        #expect(audit.output.contains("PROBLEM: round 1:"), "\(audit.output)")
+        let agg = try run([segvizExecutable(), "aggregator", "--federation", fed.fedPath, "--state", fed.statePath, "--threads", "1"])
+        #expect(agg.status != 0, "\(agg.output)")
+        #expect(agg.output.contains("round 1:"), "\(agg.output)")
+    }
+
+    /// The SegViz paper's `heads` strategy end to end over processes: four sites, two annotators per organ (so
+    /// each head has two contributors), one round completed, the model verifies and `infer` segments the external CT.
+    @Test func headsStrategyWithTwoAnnotatorsPerOrgan() async throws {
+        let fed = try ProcessFederation(rounds: 1, threshold: 3, strategy: .heads, twoPerOrgan: true)
+        let agg = try fed.startAggregator()
+        let nodes = try fed.sites.map { try fed.startNode($0) }
+        defer { agg.kill9(); nodes.forEach { $0.kill9() } }
+        let status = await agg.wait(seconds: 240)
+        for n in nodes { _ = await n.wait(seconds: 30) }
+        #expect(status == 0, "aggregator: \(agg.output)")
+        let v = try fed.ledger()
+        #expect(v.ok, "\(v.problems)")
+        #expect(v.records.map(\.status) == [.completed], "\(agg.output)")
+        #expect(v.records.first?.survivors == fed.sites.sorted())
+        let model = "\(fed.statePath)/models/global-r0001.safetensors"
+        let verify = try run([segvizExecutable(), "verify", "--model", model, "--federation", fed.fedPath])
+        #expect(verify.status == 0, "\(verify.output)")
+        let ct = try FileManager.default.contentsOfDirectory(atPath: "\(fed.dir)/external/img").first!
+        let infer = try run([segvizExecutable(), "infer", "--model", model, "--federation", fed.fedPath,
+                             "--input", "\(fed.dir)/external/img/\(ct)", "--output", "\(fed.dir)/mask.nii.gz"])
+        #expect(infer.status == 0, "\(infer.output)")
+        #expect(FileManager.default.fileExists(atPath: "\(fed.dir)/mask.nii.gz"))
     }
 
     /// A node killed at a phase: the round completes with the survivors, the next round goes on with all.

@@ -50,7 +50,7 @@ import Testing
         let s = try await startServer()
         defer { s.task.cancel() }
         let node = try KeyFiles.loadSecretKey(path: s.dir + "/keys/node0.key")
-        let good = RequestAuth.headers(method: "GET", path: "/v1/status", body: [], node: "node0", key: node)
+        let good = RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "GET", path: "/v1/status", body: [], node: "node0", key: node)
         #expect(try await send(s, "/v1/status", headers: good) == 200)
         // The same request again is a replay.
         #expect(try await send(s, "/v1/status", headers: good) == 401)
@@ -59,31 +59,52 @@ import Testing
         // A key that is not in the federation file.
         try KeyFiles.generate(id: "stranger", directory: s.dir + "/other")
         let stranger = try KeyFiles.loadSecretKey(path: s.dir + "/other/stranger.key")
-        #expect(try await send(s, "/v1/status", headers: RequestAuth.headers(method: "GET", path: "/v1/status", body: [],
+        #expect(try await send(s, "/v1/status", headers: RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "GET", path: "/v1/status", body: [],
                                                                               node: "stranger", key: stranger)) == 403)
         // A listed node id signed with the wrong key.
-        #expect(try await send(s, "/v1/status", headers: RequestAuth.headers(method: "GET", path: "/v1/status", body: [],
+        #expect(try await send(s, "/v1/status", headers: RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "GET", path: "/v1/status", body: [],
                                                                               node: "node1", key: stranger)) == 401)
         // A signature for another path.
-        let other = RequestAuth.headers(method: "GET", path: "/v1/model", body: [], node: "node0", key: node)
+        let other = RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "GET", path: "/v1/model", body: [], node: "node0", key: node)
         #expect(try await send(s, "/v1/status", headers: other) == 401)
         // A stale timestamp.
-        let old = RequestAuth.headers(method: "GET", path: "/v1/status", body: [], node: "node0", key: node,
+        let old = RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "GET", path: "/v1/status", body: [], node: "node0", key: node,
                                       now: Int64(Date().timeIntervalSince1970) - 3600)
         #expect(try await send(s, "/v1/status", headers: old) == 401)
         // A body changed after signing.
         let path = "/v1/rounds/1/00/messages"
-        let signed = RequestAuth.headers(method: "POST", path: path, body: [1, 2, 3], node: "node0", key: node)
+        let signed = RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "POST", path: path, body: [1, 2, 3], node: "node0", key: node)
         #expect(try await send(s, path, method: .POST, headers: signed, body: [1, 2, 4]) == 401)
         // An oversized body.
         let big = [UInt8](repeating: 7, count: 8 << 20)
-        let bigHeaders = RequestAuth.headers(method: "POST", path: path, body: big, node: "node0", key: node)
+        let bigHeaders = RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "POST", path: path, body: big, node: "node0", key: node)
         #expect(try await send(s, path, method: .POST, headers: bigHeaders, body: big) == 413)
         // A well-signed but malformed protocol message for a stale session.
-        let junk = RequestAuth.headers(method: "POST", path: path, body: [9, 9], node: "node0", key: node)
+        let junk = RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "POST", path: path, body: [9, 9], node: "node0", key: node)
         #expect(try await send(s, path, method: .POST, headers: junk, body: [9, 9]) == 409)
         #expect(s.log.all.contains { $0.contains("replayed request") })
         #expect(s.log.all.contains { $0.contains("unknown node") })
+    }
+
+    /// Issue 15: the signed request text names the federation and the aggregator's key, so a signature made
+    /// for another aggregator (same node key registered there) or another federation is refused here.
+    @Test func aSignatureForAnotherAggregatorOrFederationIsRefused() async throws {
+        let s = try await startServer()
+        defer { s.task.cancel() }
+        let node = try KeyFiles.loadSecretKey(path: s.dir + "/keys/node0.key")
+        let mine = try RequestAuth.Audience(s.f)
+        try KeyFiles.generate(id: "other-aggregator", directory: s.dir + "/other")
+        let otherKey = try KeyFiles.loadSecretKey(path: s.dir + "/other/other-aggregator.key").publicKey.key
+        let elsewhere = [RequestAuth.Audience(federation: mine.federation, aggregatorKey: otherKey),
+                         RequestAuth.Audience(federation: mine.federation + "-other", aggregatorKey: mine.aggregatorKey)]
+        for audience in elsewhere {
+            let h = RequestAuth.headers(audience: audience, method: "GET", path: "/v1/status", body: [], node: "node0", key: node)
+            #expect(try await send(s, "/v1/status", headers: h) == 401, "\(audience.federation)")
+        }
+        #expect(s.log.all.filter { $0.contains("bad signature for node 'node0'") }.count == 2)
+        // The control: the same request signed for this federation and aggregator passes.
+        let h = RequestAuth.headers(audience: mine, method: "GET", path: "/v1/status", body: [], node: "node0", key: node)
+        #expect(try await send(s, "/v1/status", headers: h) == 200)
     }
 
     @Test func statusPageShowsTheFederation() async throws {

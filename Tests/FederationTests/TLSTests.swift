@@ -33,7 +33,8 @@ import Testing
         // A client pinning another certificate cannot talk to this server.
         let (_, _, otherPEM) = try selfSigned(dir, name: "other")
         let node0 = try KeyFiles.loadSecretKey(path: dir + "/keys/node0.key")
-        let impostor = try AggregatorClient(baseURL: f.aggregator.url, node: "node0", key: node0, pinnedCertificatePEM: otherPEM)
+        let impostor = try AggregatorClient(baseURL: f.aggregator.url, node: "node0", key: node0, audience: try RequestAuth.Audience(f),
+                                            pinnedCertificatePEM: otherPEM)
         var refused = false
         for _ in 0..<100 where !refused {
             // Only a refusal from a server that is already listening is the TLS check.

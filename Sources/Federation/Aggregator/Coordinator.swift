@@ -223,7 +223,9 @@ public actor Coordinator {
         guard server == nil, !finished else { return }
         session = FedCrypto.randomBytes(32)
         do {
-            let cfg = try RoundSetup.config(federation: federation, model: model, round: round, session: session)
+            let context = RoundContext(federation, round: round, modelRound: modelRound,
+                                       modelHash: try unhex(modelHash))
+            let cfg = try RoundSetup.config(federation: federation, model: model, context: context, session: session)
             server = SecAggServer(config: cfg)
         } catch {
             log("round \(round): cannot configure secure aggregation: \(error)")

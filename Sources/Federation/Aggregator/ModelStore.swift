@@ -79,7 +79,7 @@ public struct ModelStore: Sendable {
         try AtomicFile.write(path: p, contents: Data(bytes))
         let h = hex(FedCrypto.blake2b256(bytes))
         try ModelSignature.signFile(path: p, key: key,
-                                    trustedComment: "segviz global model round=\(r) file_blake2b256=\(h)")
+                                    trustedComment: RoundContext.trustedComment(modelRound: r, hashHex: h))
         return h
     }
 

@@ -21,16 +21,19 @@ public final class AggregatorClient: Sendable {
     let base: String
     let node: String
     let key: IdentityKey
+    let audience: RequestAuth.Audience
     let http: HTTPClient
     let maxResponseBytes: Int
 
-    /// Connects (lazily) to `baseURL` as node `node`. With `pinnedCertificatePEM`, TLS trusts exactly that
+    /// Connects (lazily) to `baseURL` as node `node`; every request is signed for `audience` (the federation
+    /// and its aggregator's key), so no other aggregator can replay it. With `pinnedCertificatePEM`, TLS trusts exactly that
     /// certificate (the federation file's pin) and no system root.
-    public init(baseURL: String, node: String, key: IdentityKey, pinnedCertificatePEM: String? = nil,
+    public init(baseURL: String, node: String, key: IdentityKey, audience: RequestAuth.Audience, pinnedCertificatePEM: String? = nil,
                 maxResponseBytes: Int = 512 << 20) throws {
         base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.node = node
         self.key = key
+        self.audience = audience
         var config = HTTPClient.Configuration()
         if let pem = pinnedCertificatePEM {
             let certs: [NIOSSLCertificate]
@@ -68,7 +71,7 @@ public final class AggregatorClient: Sendable {
     private func sendOnce(_ method: HTTPMethod, _ path: String, body: [UInt8], timeout: TimeInterval) async throws -> Reply {
         var req = HTTPClientRequest(url: base + path)
         req.method = method
-        for (k, v) in RequestAuth.headers(method: method.rawValue, path: path, body: body, node: node, key: key) {
+        for (k, v) in RequestAuth.headers(audience: audience, method: method.rawValue, path: path, body: body, node: node, key: key) {
             req.headers.add(name: k, value: v)
         }
         if !body.isEmpty {
@@ -118,9 +121,9 @@ public final class AggregatorClient: Sendable {
     /// then long-polls for each server message and posts the replies, until the round completes or aborts.
     /// `onPhase` sees each client state's name before that state's messages are posted (a throw there
     /// leaves the round, as a crash would; a suspension there holds the messages back). Returns the final client state.
-    public func secureAggregation(round: Int, session: String, config: SecAggConfig, index: UInt32,
-                                  identity: Identity.SigningKey, update: ClientUpdate, expectedContext: [UInt8],
-                                  compute: ComputePool = .shared,
+    public func secureAggregation(round: Int, session: String, config: SecAggConfig, expectedContext: [UInt8],
+                                  index: UInt32, identity: Identity.SigningKey, update: ClientUpdate,
+                                  compute: ComputePool = .shared, beforeUnmasking: () async throws -> Void = {},
                                   onPhase: (String, Int) async throws -> Void = { _, _ in }) async throws -> SecAggClient {
         var (sa, first) = try SecAggClient.start(config: config, id: index, identity: identity, update: update,
                                                  expectedContext: expectedContext)
@@ -140,6 +143,8 @@ public final class AggregatorClient: Sendable {
             let replies: [[UInt8]]
             (sa, replies) = back.value
             try await onPhase(sa.state.name, round)
+            // The unmasking answer reveals shares: the node's memory records it (and may refuse) before it leaves.
+            if sa.state.phase == .unmasking, !replies.isEmpty { try await beforeUnmasking() }
             for r in replies { try await post(round: round, session: session, message: r) }
         }
         return sa

@@ -23,13 +23,16 @@ public struct NodeRunner: Sendable {
     let index: UInt32
     /// Where local training runs (never on the cooperative pool).
     let compute: ComputePool
+    /// What this node did before (rounds, attempts, reveals); durable with `stateDirectory`.
+    let memory: NodeMemory
     /// Test hook: called with the phase name before each protocol step (lets tests kill the process there, or
     /// hold it while they cut its network link).
     let onPhase: @Sendable (String, Int) async -> Void
 
     /// Creates a runner for node `id` of `federation`.
     public init(federation: FederationFile, id: String, key: IdentityKey, trainer: any LocalTrainer,
-                aggregatorURL: String, compute: ComputePool = .shared, log: @escaping @Sendable (String) -> Void,
+                aggregatorURL: String, stateDirectory: String? = nil, compute: ComputePool = .shared,
+                log: @escaping @Sendable (String) -> Void,
                 onPhase: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) throws {
         guard let idx = federation.nodes.firstIndex(where: { $0.id == id }) else {
             throw FederationError.invalidArgument(name: "--id", problem: "'\(id)' is not a node of federation '\(federation.name)'")
@@ -47,7 +50,8 @@ public struct NodeRunner: Sendable {
         organs = federation.nodes[idx].organs
         index = UInt32(idx)
         aggregatorKey = try Minisign.PublicKey(text: federation.aggregator.publicKey)
-        client = try AggregatorClient(baseURL: aggregatorURL, node: id, key: key,
+        memory = try NodeMemory(federation: federation.name, node: id, directory: stateDirectory)
+        client = try AggregatorClient(baseURL: aggregatorURL, node: id, key: key, audience: try RequestAuth.Audience(federation),
                                       pinnedCertificatePEM: federation.aggregator.tlsCertificate)
     }
 
@@ -84,6 +88,8 @@ public struct NodeRunner: Sendable {
                 // The last round ended (completed or aborted) with this node in it: the federation is over,
                 // whether or not the aggregator is still there to say so (it stops serving soon after).
                 if a.round >= a.rounds { log("federation finished after \(a.rounds) rounds"); return }
+            } catch let r as ModelRefusal {
+                log("round \(a.round): refused: \(r)")
             } catch let e as AggregatorClient.HTTPFailure where e.status == 409 {
                 log("round \(a.round) moved on without this node (\(e.message))")
             } catch let e as FederationError {
@@ -108,13 +114,21 @@ public struct NodeRunner: Sendable {
         do { signature = try Minisign.Signature(text: sigText) } catch {
             throw FederationError.invalidArgument(name: "model", problem: "global model signature is malformed: \(error)")
         }
-        do { _ = try ModelSignature.verify(fileBytes: bytes, signature: signature, publicKey: aggregatorKey) } catch {
+        let comment: String
+        do { comment = try ModelSignature.verify(fileBytes: bytes, signature: signature, publicKey: aggregatorKey) } catch {
             throw FederationError.invalidArgument(name: "model", problem: "refusing global model of round \(a.modelRound): \(error)")
         }
-        let h = hex(FedCrypto.blake2b256(bytes))
-        guard h == a.modelHash else {
-            throw FederationError.invalidArgument(name: "model", problem: "global model hash \(h.prefix(16)) is not the announced \(a.modelHash.prefix(16))")
+        let hashBytes = FedCrypto.blake2b256(bytes)
+        let h = hex(hashBytes)
+        // The round and hash the aggregator signed, never the unsigned announcement, are what this node binds.
+        guard let signed = RoundContext.parseTrustedComment(comment), signed.hashHex == h else {
+            throw ModelRefusal.trustedCommentMismatch(comment: comment)
         }
+        guard signed.modelRound == a.modelRound, h == a.modelHash else {
+            throw ModelRefusal.announcementMismatch(announced: "\(a.modelRound) (\(a.modelHash.prefix(16)))",
+                                                    signed: "\(signed.modelRound) (\(h.prefix(16)))")
+        }
+        try await memory.begin(round: a.round, modelRound: signed.modelRound, modelHash: h)
         var global = FederatedModel(strategy: federation.strategy, organs: federation.organNames,
                                     network: federation.network, seed: 0)
         try ModelArtifact.load(bytes: bytes, into: &global, path: "global model round \(a.modelRound)")
@@ -145,13 +159,19 @@ public struct NodeRunner: Sendable {
                 + "\(federation.secureAggregation.clip) and is clipped (largest: \(worst.name) at \(worst.largest)); "
                 + "raise the clip in the federation file")
         }
-        let config = try RoundSetup.config(federation: federation, model: global, announcement: a)
+        let config = try RoundSetup.config(federation: federation, model: global, announcement: a,
+                                           verifiedModelRound: signed.modelRound, verifiedModelHash: hashBytes)
+        let expected = RoundContext(federation, round: a.round, modelRound: signed.modelRound,
+                                    modelHash: hashBytes).binding
         let update = ClientUpdate(values: delta, blockWeights: RoundSetup.blockWeights(model: global, organs: organs,
                                                                                        samples: samples))
-        let sa = try await client.secureAggregation(round: a.round, session: a.session, config: config, index: index,
-                                                    identity: key.signingKey, update: update, expectedContext: RoundContext(federation: federation).digest,
-                                                    compute: compute, onPhase: onPhase)
+        let sa = try await client.secureAggregation(round: a.round, session: a.session, config: config,
+                                                    expectedContext: expected, index: index, identity: key.signingKey,
+                                                    update: update, compute: compute,
+                                                    beforeUnmasking: { try await memory.reveal(round: a.round) },
+                                                    onPhase: onPhase)
         if let reason = sa.abortReason { log("round \(a.round) aborted: \(reason)") } else {
+            try await memory.complete(round: a.round)
             log("round \(a.round) completed (\(samples) samples contributed)")
         }
         return trained

@@ -27,17 +27,17 @@ public enum RoundSetup {
         try VectorLayout(blocks: model.entries.map { Block(name: $0.name, offset: $0.offset, count: $0.count) })
     }
 
-    /// The secure-aggregation configuration of one round.
-    public static func config(federation f: FederationFile, model: FederatedModel, round: Int,
+    /// The secure-aggregation configuration of one round, bound to `context` (see ``RoundContext``).
+    public static func config(federation f: FederationFile, model: FederatedModel, context: RoundContext,
                               session: [UInt8]) throws -> SecAggConfig {
         let s = f.secureAggregation
         let q = try quantisation(clients: f.nodes.count, clip: s.clip)
-        return try SecAggConfig(round: UInt64(round), roster: try roster(f), threshold: s.threshold,
+        return try SecAggConfig(round: UInt64(context.round), roster: try roster(f), threshold: s.threshold,
                                 layout: try layout(model), quantisation: q, neighbours: s.neighbours,
                                 publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks,
                                 blockMap: blockMap(federation: f, model: model),
                                 collusionTolerance: s.collusionTolerance,
-                                boundContext: RoundContext(federation: f).digest)
+                                boundContext: context.binding)
     }
 
     /// Which node contributes to which tensor (signed into the round's configuration): every node to
@@ -55,10 +55,13 @@ public enum RoundSetup {
         }
     }
 
-    /// The secure-aggregation configuration of the round `announcement` describes (its session as bytes).
-    public static func config(federation f: FederationFile, model: FederatedModel,
-                              announcement a: RoundAnnouncement) throws -> SecAggConfig {
-        try config(federation: f, model: model, round: a.round, session: try unhex(a.session))
+    /// The secure-aggregation configuration of the round `announcement` describes (its session as bytes),
+    /// bound to the model the node verified: `modelRound` from the signature's trusted comment and the hash of
+    /// the file it checked, never the announcement's unsigned fields.
+    public static func config(federation f: FederationFile, model: FederatedModel, announcement a: RoundAnnouncement,
+                              verifiedModelRound: Int, verifiedModelHash: [UInt8]) throws -> SecAggConfig {
+        let context = RoundContext(f, round: a.round, modelRound: verifiedModelRound, modelHash: verifiedModelHash)
+        return try config(federation: f, model: model, context: context, session: try unhex(a.session))
     }
 
     /// Per-block weights of a node: its sample count on shared tensors and on the heads of organs it annotates,

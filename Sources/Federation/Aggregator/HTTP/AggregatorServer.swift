@@ -57,10 +57,10 @@ public struct AggregatorServer: Sendable {
                             body: .init(byteBuffer: ByteBuffer(string: files.signature)))
         }
         router.post("/v1/rounds/:round/:session/messages") { request, context -> Response in
-            try await intake.run {
+            let round = try PathParameters.count(context, "round")
+            let session = try PathParameters.session(context)
+            return try await intake.run {
                 let (node, body) = try await authenticate(request, context)
-                let round = try context.parameters.require("round", as: Int.self)
-                let session = try context.parameters.require("session")
                 do {
                     try await coordinator.receive(node: node, round: round, session: session, bytes: body)
                 } catch let r as Coordinator.Refusal {
@@ -71,11 +71,10 @@ public struct AggregatorServer: Sendable {
             }
         }
         router.get("/v1/rounds/:round/:session/messages/:index") { request, context -> Response in
+            let round = try PathParameters.count(context, "round")
+            let session = try PathParameters.session(context)
+            let index = try PathParameters.count(context, "index")
             let (node, _) = try await authenticate(request, context)
-            let round = try context.parameters.require("round", as: Int.self)
-            let session = try context.parameters.require("session")
-            let index = try context.parameters.require("index", as: Int.self)
-            guard index >= 0 else { throw HTTPError(.badRequest, message: "message index must be >= 0, got \(index)") }
             let m: [UInt8]?
             do {
                 m = try await coordinator.nextMessage(node: node, round: round, session: session, index: index, timeout: longPollSeconds)

@@ -47,18 +47,22 @@ public enum AggregatorService {
                               })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }
-            group.addTask {
-                while await !coordinator.finished {
-                    await coordinator.tick()
-                    try await Task.sleep(nanoseconds: 100_000_000)
-                }
-                if lingerSeconds.isInfinite {
-                    while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
-                }
-                try await Task.sleep(nanoseconds: UInt64(max(0, lingerSeconds) * 1e9))
-            }
+            group.addTask { try await driveDeadlines(coordinator, lingerSeconds: lingerSeconds) }
             _ = try await group.next()
             group.cancelAll()
         }
+    }
+
+    /// Ticks `coordinator`'s deadlines every 100 ms until every round is done, then waits `lingerSeconds`
+    /// (forever if infinite) so nodes can still see the end.
+    public static func driveDeadlines(_ coordinator: Coordinator, lingerSeconds: Double) async throws {
+        while await !coordinator.finished {
+            await coordinator.tick()
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        if lingerSeconds.isInfinite {
+            while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
+        }
+        try await Task.sleep(nanoseconds: UInt64(max(0, lingerSeconds) * 1e9))
     }
 }
