@@ -97,7 +97,7 @@ public struct LoadFederation: Sendable {
         do {
             let sa = try await client.secureAggregation(round: r, session: a.session, config: config, index: UInt32(i),
                                                         identity: keys[i].signingKey, update: update) { phase, _ in
-                guard phase == "MaskedInput" else { return }
+                guard phase == .secureAggregation(.maskedInput) else { return }
                 if dropOut { throw Dropout() }
                 await release.arrive()
             }
