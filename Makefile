@@ -53,7 +53,7 @@ interop: deps
 # ThreadSanitizer over the suites where threads and tasks meet: the coordinator actor with its compute pool and
 # long-polls, in-process secure rounds over HTTP(S), the intake limiter, signed requests, the compute pool itself.
 # Its own scratch folder (a sanitized build shares nothing with .build); halts on the first report.
-TSAN_SUITES ?= SecureRoundTests|IntakeTests|RequestAuthTests|TLSTests|ComputePoolTests|FederationSmokeTests
+TSAN_SUITES ?= SecureRoundTests|IntakeTests|RequestAuthTests|TLSTests|ComputePoolTests|ConcurrencyTests|ClippingWarningTests
 tsan: deps
 	SEGVIZ_OPTIMIZE=1 $(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp" SEGVIZ_OPTIMIZE=1 \

@@ -122,7 +122,7 @@ struct RecordedRound {
         var toServer: [(UInt32, [UInt8])] = []
         for u in 0..<3 {
             let (c, ad) = try! SecAggClient.start(config: config, id: UInt32(u), identity: identities[u], update: updates[u],
-                                                  random: SeededRandom(seed: 40 + UInt64(u)), expectedContext: config.boundContext)
+                                                  random: SeededByteSource(seed: 40 + UInt64(u)), expectedContext: config.boundContext)
             clients.append(c)
             toServer.append((UInt32(u), ad.encode()))
         }

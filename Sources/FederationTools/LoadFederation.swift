@@ -101,7 +101,7 @@ public struct LoadFederation: Sendable {
             let sa = try await client.secureAggregation(round: r, session: a.session, config: config,
                                                         expectedContext: config.boundContext, index: UInt32(i),
                                                         identity: keys[i].signingKey, update: update, onPhase: { phase, _ in
-                guard phase == "MaskedInput" else { return }
+                guard phase == .secureAggregation(.maskedInput) else { return }
                 if dropOut { throw Dropout() }
                 await release.arrive()
             })

@@ -250,11 +250,11 @@ public enum Client {
             try config.checkContributors(survivors: u3)
             var selfShares: [RevealedShare] = []
             var keyShares: [RevealedShare] = []
-            for v in held.keys.sorted() {
+            for (v, shares) in held.sorted(by: { $0.key < $1.key }) {
                 if u3.contains(v) {
-                    selfShares.append(RevealedShare(owner: v, value: held[v]!.selfMask.exportBytes()))
+                    selfShares.append(RevealedShare(owner: v, value: shares.selfMask.exportBytes()))
                 } else if dropped.contains(v) {
-                    keyShares.append(RevealedShare(owner: v, value: held[v]!.maskingKey.exportBytes()))
+                    keyShares.append(RevealedShare(owner: v, value: shares.maskingKey.exportBytes()))
                 }
             }
             return (Unmasking(round: ctx.round),

@@ -20,6 +20,13 @@ struct ServerKeys {
     let session: [UInt8]
     /// The neighbourhood graph, drawn from the session (every advertisement of U1).
     let graph: Neighbourhood
+
+    /// User `v`'s key advertisement; `unknownUser` if `v` did not advertise (never for the users
+    /// the later phases admit, which all come from the advertisers).
+    func advertisement(of v: UInt32) throws -> AdvertiseKeysMessage {
+        guard let a = advertisements[v] else { throw SecAggError.unknownUser(v) }
+        return a
+    }
 }
 
 /// The server's states, in protocol order. Each collects one kind of client message; `close()`
@@ -48,7 +55,7 @@ public enum Server {
             guard received.count >= config.threshold else {
                 throw SecAggError.tooFewUsers(phase: ProtocolPhase.advertiseKeys.rawValue, remaining: received.count, needed: config.threshold)
             }
-            let ads = received.keys.sorted().map { received[$0]! }
+            let ads = received.sorted { $0.key < $1.key }.map(\.value)
             let session = KeyDerivation.sessionID(config: config, advertisements: ads)
             let keys = ServerKeys(advertisements: received, session: session,
                                   graph: Neighbourhood(config: config, session: session))
@@ -83,8 +90,8 @@ public enum Server {
             }
             let u2 = received.keys.sorted()
             var bundles: [UInt32: [EncryptedShare]] = [:]
-            for v in u2 {
-                for s in received[v]!.shares where received[s.peer] != nil {
+            for (v, message) in received.sorted(by: { $0.key < $1.key }) {
+                for s in message.shares where received[s.peer] != nil {
                     bundles[s.peer, default: []].append(EncryptedShare(peer: v, nonce: s.nonce, ciphertext: s.ciphertext))
                 }
             }
@@ -180,8 +187,9 @@ public enum Server {
             let u4 = signatures.keys.sorted()
             let u3set = Set(u3)
             let dropped = u2.filter { !u3set.contains($0) }
+            let signed = signatures.sorted { $0.key < $1.key }
             let out = u4.map { u in
-                let sigs = u4.filter { keys.graph.areNeighbours(u, $0) }.map { SurvivorSignature(user: $0, signature: signatures[$0]!) }
+                let sigs = signed.filter { keys.graph.areNeighbours(u, $0.key) }.map { SurvivorSignature(user: $0.key, signature: $0.value) }
                 return Outgoing(recipient: u, message: .unmaskingRequest(
                     UnmaskingRequestMessage(round: config.round, dropped: dropped, signatures: sigs)))
             }
@@ -243,7 +251,7 @@ public enum Server {
             var terms: [MaskTerm] = []
             for v in u3 {
                 let shares = selfShares[v] ?? []
-                let commitment = keys.advertisements[v]!.seedCommitment
+                let commitment = try keys.advertisement(of: v).seedCommitment
                 let seed: [UInt8]
                 if checked {
                     seed = try Shamir.reconstruct(owner: v, shares: shares, threshold: t) { candidate in
@@ -258,13 +266,13 @@ public enum Server {
                 terms.append(MaskTerm(key: KeyDerivation.selfMaskKey(seed: SecretBytes(seed), session: keys.session), negate: true))
             }
             for v in dropped {
-                let advertised = keys.advertisements[v]!.maskingKey
+                let advertised = try keys.advertisement(of: v).maskingKey
                 let raw = try Shamir.reconstruct(owner: v, shares: keyShares[v] ?? [], threshold: t) { candidate in
                     (try? KeyAgreement.PrivateKey(rawRepresentation: candidate))?.publicKey == advertised
                 }
                 let key = try KeyAgreement.PrivateKey(rawRepresentation: raw)
                 for w in u3 where w != v && keys.graph.areNeighbours(v, w) {
-                    let agreement = try key.sharedSecret(with: keys.advertisements[w]!.maskingKey)
+                    let agreement = try key.sharedSecret(with: keys.advertisement(of: w).maskingKey)
                     // w added +PRG(s_wv) if w > v, -PRG otherwise: undo it.
                     terms.append(MaskTerm(key: KeyDerivation.pairwiseMaskKey(agreement, session: keys.session, pair: (v, w), config: config),
                                           negate: w > v))

@@ -37,7 +37,7 @@ public struct ClientSecrets {
 
     /// The secrets of user `user` of a `FakeNetwork` built with `seed`.
     public init(user: UInt32, network seed: UInt64) {
-        self.init(replaying: SeededRandom(seed: FakeNetwork.clientSeed(network: seed, user: user)))
+        self.init(replaying: SeededByteSource(seed: FakeNetwork.clientSeed(network: seed, user: user)))
     }
 }
 

@@ -4,7 +4,7 @@ import SecureAggregation
 
 /// A reproducible random source: buffer i is the mask stream (ChaCha20-IETF keystream) of the
 /// key BLAKE2b-256(BLAKE2b-256(label || seed) || i).
-public struct SeededRandom: RandomSource {
+public struct SeededByteSource: RandomSource {
     private let key: [UInt8]
     private var buffer: [UInt8] = []
     private var position = 0
@@ -104,7 +104,7 @@ public struct FakeNetwork {
                 continue
             }
             let random: any RandomSource = randomSources[id]
-                ?? (systemRandom ? SystemRandom() : SeededRandom(seed: Self.clientSeed(network: seed, user: id)))
+                ?? (systemRandom ? SystemRandom() : SeededByteSource(seed: Self.clientSeed(network: seed, user: id)))
             let (client, ad) = try SecAggClient.start(config: config, id: id, identity: identities[i], update: update,
                                                       random: random, expectedContext: expectedContext ?? config.boundContext)
             clients.append(client)
@@ -175,14 +175,14 @@ public struct FakeNetwork {
         }
     }
 
-    /// The seed of user `user`'s `SeededRandom` in a network built with `seed`.
+    /// The seed of user `user`'s `SeededByteSource` in a network built with `seed`.
     public static func clientSeed(network seed: UInt64, user: UInt32) -> UInt64 {
         seed &* 1_000_003 &+ UInt64(user)
     }
 
     /// Convenience: n fresh identities from a seed.
     public static func identities(count: Int, seed: UInt64 = 7) -> [Identity.SigningKey] {
-        var rng = SeededRandom(seed: seed)
+        var rng = SeededByteSource(seed: seed)
         return (0 ..< count).map { _ in Identity.SigningKey(using: &rng) }
     }
 }

@@ -54,7 +54,7 @@ struct Aggregator: AsyncParsableCommand {
                     }
                 }
             }
-            let tls = tlsCert.map { AggregatorService.TLSFiles(certificate: $0, privateKey: tlsKey!) }
+            let tls = tlsCert.flatMap { cert in tlsKey.map { AggregatorService.TLSFiles(certificate: cert, privateKey: $0) } }
             try await AggregatorService.run(coordinator: coordinator, federation: f, host: host, port: port, tls: tls,
                                              lingerSeconds: keepServing ? .infinity : max(0, linger),
                                              longPollSeconds: longPollSeconds, log: log)

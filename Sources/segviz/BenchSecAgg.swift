@@ -88,7 +88,7 @@ struct BenchSecAgg: AsyncParsableCommand {
         for msg in toServer { pending += try server.receive(msg, from: msg.sender) }
         if pending.isEmpty { pending = server.closePhase() }
         var serverPhase = clock.now - t0
-        var phaseTimes: [(String, Duration, Duration)] = [("AdvertiseKeys", startTime, serverPhase)]
+        var phaseTimes: [(ProtocolPhase, Duration, Duration)] = [(.advertiseKeys, startTime, serverPhase)]
         while true {
             serverTime += serverPhase
             if case .completed = server.state { break }
@@ -114,7 +114,7 @@ struct BenchSecAgg: AsyncParsableCommand {
             clientTime += clientPhase
             // Clients do this phase's work on what the server sent when it closed the previous
             // one; the server collects their answers and closes it.
-            phaseTimes.append((["ShareKeys", "MaskedInput", "ConsistencyCheck", "Unmasking"][min(phase, 3)], clientPhase, serverPhase))
+            phaseTimes.append(([.shareKeys, .maskedInput, .consistencyCheck, .unmasking][min(phase, 3)], clientPhase, serverPhase))
             pending = next
             phase += 1
         }
@@ -141,8 +141,8 @@ struct BenchSecAgg: AsyncParsableCommand {
         guard result.survivors == survivors, worst <= result.meanErrorBound + 1e-6 else {
             throw ValidationError("wrong result: survivors \(result.survivors.count), max error \(worst) > bound \(result.meanErrorBound)")
         }
-        for (name, c, s) in phaseTimes {
-            print("phase \(name): clients \(fmt(seconds(c))) s, server \(fmt(seconds(s))) s")
+        for (phase, c, s) in phaseTimes {
+            print("phase \(phase.rawValue): clients \(fmt(seconds(c))) s, server \(fmt(seconds(s))) s")
         }
         print("clients_total_s=\(fmt(seconds(clientTime))) server_total_s=\(fmt(seconds(serverTime))) max_error=\(worst) error_bound=\(result.meanErrorBound)")
         let keystreamBytes = modulusBits / 8 * m * ((n - d) * (k + 2) + d * k)

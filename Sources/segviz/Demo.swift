@@ -109,7 +109,7 @@ struct Demo: AsyncParsableCommand {
             var args = ["node", "--federation", fedPath, "--id", s.id, "--key", "\(keys)/\(s.id).key",
                         "--dataset", work.appendingPathComponent("sites/\(s.id)").path, "--labels", mappings[s.id]!, "--threads", "1"]
             if dropNode && i == sites.count - 1 {
-                args += ["--crash-at", "MaskedInput", "--crash-round", "2"]
+                args += ["--crash-at", NodePhase.secureAggregation(.maskedInput).name, "--crash-round", "2"]
                 say("--drop-node: \(s.id) will vanish in round 2 after sharing its keys")
             }
             nodes.append(try ChildProcess(exe, args, log: logs.appendingPathComponent("\(s.id).log")))

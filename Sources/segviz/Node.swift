@@ -29,6 +29,8 @@ struct Node: AsyncParsableCommand {
 
     func run() async throws {
         try await failingAsync {
+            let crash = try crashAt.map { try Self.phase($0, flag: "--crash-at") }
+            let hold = try holdAt.map { try Self.phase($0, flag: "--hold-at") }
             var f = try FederationFile.load(from: federation)
             if let aggregator { f.aggregator.url = aggregator }
             let k = try KeyFiles.loadSecretKey(path: key)
@@ -38,20 +40,29 @@ struct Node: AsyncParsableCommand {
             let log: @Sendable (String) -> Void = { [id] in logLine(id, $0) }
             let trainer = try SiteTrainer(federation: f, node: id, dataset: dataset, mapping: mapping,
                                           skipBadCases: skipBadCases, log: log)
-            let crash = crashAt, crashRound = crashRound, hold = holdAt, holdSeconds = holdSeconds
+            let crashRound = crashRound, holdSeconds = holdSeconds
             let runner = try NodeRunner(federation: f, id: id, key: k, trainer: trainer, aggregatorURL: f.aggregator.url,
                                         stateDirectory: state, compute: compute, log: log, onPhase: { phase, round in
                                             guard round == crashRound else { return }
                                             if phase == crash {
-                                                log("simulated crash at \(phase) in round \(round)")
+                                                log("simulated crash at \(phase.name) in round \(round)")
                                                 Foundation.exit(3)
                                             }
                                             if phase == hold {
-                                                log("holding at \(phase) in round \(round) for \(holdSeconds) s")
+                                                log("holding at \(phase.name) in round \(round) for \(holdSeconds) s")
                                                 try? await Task.sleep(nanoseconds: UInt64(holdSeconds * 1e9))
                                             }
                                         })
             try await runner.run()
         }
+    }
+
+    /// The phase a --crash-at/--hold-at value names, or an error listing the allowed values.
+    static func phase(_ value: String, flag: String) throws -> NodePhase {
+        guard let p = NodePhase(name: value) else {
+            throw ValidationError("\(flag): unknown phase '\(value)'; allowed: "
+                                  + NodePhase.allCases.map(\.name).joined(separator: ", "))
+        }
+        return p
     }
 }

@@ -32,9 +32,10 @@ struct Verify: ParsableCommand {
 enum TrustedKey {
     static func load(pubkey: String?, federation: String?) throws -> Minisign.PublicKey {
         if let pubkey { return try KeyFiles.loadPublicKey(path: pubkey) }
-        let f = try FederationFile.load(from: federation!)
+        guard let federation else { throw ValidationError("give exactly one of --pubkey or --federation") }
+        let f = try FederationFile.load(from: federation)
         do { return try Minisign.PublicKey(text: f.aggregator.publicKey) } catch {
-            throw FederationError.file(path: federation!, problem: "aggregator.publicKey: \(error)")
+            throw FederationError.file(path: federation, problem: "aggregator.publicKey: \(error)")
         }
     }
 }

@@ -70,7 +70,7 @@ import SecureAggregationTesting
     @Test func substitutedKeysInTheKeyListAreRefusedByClients() throws {
         let f = try Fixture(n: 5, m: 16, seed: 7)
         var net = try f.network()
-        var rng = SeededRandom(seed: 999)
+        var rng = SeededByteSource(seed: 999)
         let fake = KeyAgreement.PrivateKey(using: &rng).publicKey
         net.tamper = { o in
             guard case let .keyList(m) = o.message else { return [o] }
@@ -144,7 +144,7 @@ import SecureAggregationTesting
     @Test func messagesFromAnotherRoundOrSenderAreRefused() throws {
         let f = try Fixture(n: 3, m: 8, seed: 12)
         var server = SecAggServer(config: f.config)
-        var rng = SeededRandom(seed: 1)
+        var rng = SeededByteSource(seed: 1)
         let (client0, ad0) = try SecAggClient.start(config: f.config, id: 0, identity: f.identities[0], update: f.updates[0], random: rng)
         guard case let .advertiseKeys(a) = ad0 else { Issue.record("not an advertisement"); return }
         let old = AdvertiseKeysMessage(round: a.round - 1, sender: 0, encryptionKey: a.encryptionKey, maskingKey: a.maskingKey, seedCommitment: a.seedCommitment, signature: a.signature)

@@ -22,8 +22,8 @@ import SecureAggregationTesting
     /// that key), so that user 1's two pairwise streams would be equal with opposite signs.
     static func duplicatedKeyNetwork(_ f: Fixture) throws -> FakeNetwork {
         let stolen = ClientSecrets(user: 0, network: 1).maskingKey.exportRawRepresentation()
-        var own = SeededRandom(seed: 777)
-        let script = ScriptedRandom(prefix: own.bytes(32) + stolen, then: SeededRandom(seed: 778))
+        var own = SeededByteSource(seed: 777)
+        let script = ScriptedRandom(prefix: own.bytes(32) + stolen, then: SeededByteSource(seed: 778))
         return try f.network(randomSources: [2: script])
     }
 
@@ -266,13 +266,13 @@ import SecureAggregationTesting
         let f = try Fixture(n: 3, m: 8, seed: 89)
         var server = SecAggServer(config: f.config)
         let (_, ad) = try SecAggClient.start(config: f.config, id: 0, identity: f.identities[0], update: f.updates[0],
-                                             random: SeededRandom(seed: 1))
+                                             random: SeededByteSource(seed: 1))
         var old = ad.encode()
         old[0] = 1
         #expect(throws: SecAggError.unsupportedVersion(1)) { try server.receive(bytes: old, from: 0) }
         #expect(SecAggError.unsupportedVersion(1).description.contains("upgrade"))
         var client = try SecAggClient.start(config: f.config, id: 1, identity: f.identities[1], update: f.updates[1],
-                                            random: SeededRandom(seed: 2)).0
+                                            random: SeededByteSource(seed: 2)).0
         var notice = ServerMessage.roundFinished(RoundFinishedMessage(round: 3, completed: false, reason: "")).encode()
         notice[0] = 1
         #expect(throws: SecAggError.unsupportedVersion(1)) { try client.receive(bytes: notice) }

@@ -4,7 +4,7 @@ import Testing
 import SecureAggregationTesting
 
 /// Sample messages of every kind, with contents drawn from `rng`.
-func sampleMessages(_ rng: inout SeededRandom, users: Int, words: Int) -> (client: [ClientMessage], server: [ServerMessage]) {
+func sampleMessages(_ rng: inout SeededByteSource, users: Int, words: Int) -> (client: [ClientMessage], server: [ServerMessage]) {
     let round = UInt64(rng.bytes(1)[0])
     func key() -> KeyAgreement.PublicKey { try! KeyAgreement.PublicKey(rawRepresentation: rng.bytes(32)) }
     let ids = (0 ..< UInt32(users)).map { $0 * 3 + 1 }
@@ -36,7 +36,7 @@ func sampleMessages(_ rng: inout SeededRandom, users: Int, words: Int) -> (clien
 @Suite struct CodecTests {
     @Test func roundTripsProperty() async {
         await propertyCheck(count: 100, input: Gen.uint64(in: 0 ... 1_000_000_000), Gen.int(in: 0 ... 40), Gen.int(in: 0 ... 300)) { (seed, users, words) throws in
-            var rng = SeededRandom(seed: seed)
+            var rng = SeededByteSource(seed: seed)
             let (client, server) = sampleMessages(&rng, users: users, words: words)
             for m in client { #expect(try ClientMessage.decode(m.encode()) == m) }
             for m in server { #expect(try ServerMessage.decode(m.encode()) == m) }
@@ -45,7 +45,7 @@ func sampleMessages(_ rng: inout SeededRandom, users: Int, words: Int) -> (clien
 
     /// Every proper prefix is refused as truncated, one more byte as oversized.
     @Test func truncatedAndOversizedAreRefused() throws {
-        var rng = SeededRandom(seed: 2)
+        var rng = SeededByteSource(seed: 2)
         let (client, server) = sampleMessages(&rng, users: 3, words: 5)
         let encodings = client.map { $0.encode() } + server.map { $0.encode() }
         for (k, bytes) in encodings.enumerated() {
@@ -64,7 +64,7 @@ func sampleMessages(_ rng: inout SeededRandom, users: Int, words: Int) -> (clien
     }
 
     @Test func headerAndFieldErrors() throws {
-        var rng = SeededRandom(seed: 3)
+        var rng = SeededByteSource(seed: 3)
         let (client, server) = sampleMessages(&rng, users: 4, words: 2)
         var bytes = client[2].encode()
         bytes[0] = 3

@@ -9,7 +9,7 @@ import SecureAggregationTesting
 @Suite struct ConfigurationPropertyTests {
     @Test func everyAcceptedBlockMapHidesEveryWeight() throws {
         let ids = FakeNetwork.identities(count: 7, seed: 5).map(\.publicKey)
-        var rng = SeededRandom(seed: 2024)
+        var rng = SeededByteSource(seed: 2024)
         var accepted = 0, refusedForWeights = 0, refusedForBlocks = 0
         for _ in 0 ..< 400 {
             let b = rng.bytes(4)

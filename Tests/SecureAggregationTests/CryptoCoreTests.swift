@@ -52,7 +52,7 @@ import SecureAggregationTesting
     /// t + 1 shares, one forged: the forger is named wherever it stands; two forgers among t + 1
     /// cannot be singled out.
     @Test func reconstructionNamesTheForger() throws {
-        var rng = SeededRandom(seed: 5)
+        var rng = SeededByteSource(seed: 5)
         let secret = rng.bytes(32)
         let shares = try Shamir.split(secret, threshold: 3, count: 5, using: &rng)
         let accept = { (s: [UInt8]) in s == secret }
@@ -79,7 +79,7 @@ import SecureAggregationTesting
                                                            "Unmasking", "Completed", "Aborted"])
         let f = try Fixture(n: 3, m: 8, seed: 2)
         let (client, _) = try SecAggClient.start(config: f.config, id: 0, identity: f.identities[0], update: f.updates[0],
-                                                 random: SeededRandom(seed: 3))
+                                                 random: SeededByteSource(seed: 3))
         #expect(client.state.phase == .advertiseKeys && client.state.name == "AdvertiseKeys")
         #expect(SecAggServer(config: f.config).state.phase == .advertiseKeys)
     }

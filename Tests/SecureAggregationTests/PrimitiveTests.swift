@@ -28,7 +28,7 @@ struct Vectors: Decodable {
             case "valid":
                 let key = try KeyAgreement.PrivateKey(rawRepresentation: hex(v.scalar))
                 let shared = try key.sharedSecret(with: KeyAgreement.PublicKey(rawRepresentation: hex(v.u)))
-                #expect(hexString(shared.exportBytes()) == v.shared, "\(v.comment)")
+                #expect(hexDigits(shared.exportBytes()) == v.shared, "\(v.comment)")
                 valid += 1
             case "lowOrder":
                 let key = try KeyAgreement.PrivateKey(rawRepresentation: hex(v.scalar))
@@ -48,7 +48,7 @@ struct Vectors: Decodable {
         #expect(valid == 5 && lowOrder == 3 && badLength == 2)
         // RFC 7748 6.1: public keys from private keys.
         let alice = try KeyAgreement.PrivateKey(rawRepresentation: hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
-        #expect(hexString(alice.publicKey.rawRepresentation) == "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+        #expect(hexDigits(alice.publicKey.rawRepresentation) == "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
     }
 
     @Test func ed25519RFC8032() throws {
@@ -67,7 +67,7 @@ struct Vectors: Decodable {
             let ok = pk.isValidSignature(hex(v.signature), for: hex(v.message))
             if v.result == "valid" {
                 #expect(key.publicKey == pk, "\(v.comment)")
-                #expect(hexString(key.signature(for: hex(v.message))) == v.signature, "\(v.comment)")
+                #expect(hexDigits(key.signature(for: hex(v.message))) == v.signature, "\(v.comment)")
                 #expect(ok, "\(v.comment)")
                 valid += 1
             } else {
@@ -81,10 +81,10 @@ struct Vectors: Decodable {
     @Test func ed25519phRFC8032() throws {
         for v in Vectors.shared.ed25519ph {
             let key = try Identity.SigningKey(seed: hex(v.seed))
-            #expect(hexString(key.publicKey.rawRepresentation) == v.public)
+            #expect(hexDigits(key.publicKey.rawRepresentation) == v.public)
             let message = hex(v.message)
             let sig = key.prehashSignature(streaming: [Array(message.prefix(1)), Array(message.dropFirst())])
-            #expect(hexString(sig) == v.signature, "\(v.comment)")
+            #expect(hexDigits(sig) == v.signature, "\(v.comment)")
             #expect(key.publicKey.isValidPrehashSignature(sig, for: [message]))
             #expect(!key.publicKey.isValidPrehashSignature(sig, for: [message + [0]]))
             // Ed25519ph and pure Ed25519 signatures are not interchangeable.
@@ -102,7 +102,7 @@ struct Vectors: Decodable {
                 continue
             }
             let out = try ChaCha20.xor(hex(v.plaintext), key: hex(v.key), nonce: hex(v.nonce), counter: v.counter)
-            #expect(hexString(out) == v.ciphertext, "\(v.comment)")
+            #expect(hexDigits(out) == v.ciphertext, "\(v.comment)")
             checked += 1
         }
         #expect(checked == 3)
@@ -111,7 +111,7 @@ struct Vectors: Decodable {
     @Test func blake2bVectorsAndStreaming() throws {
         for v in Vectors.shared.blake2b {
             let msg = hex(v.message)
-            #expect(hexString(try BLAKE2b.hash(msg, outputLength: v.outputLength, key: hex(v.key))) == v.digest)
+            #expect(hexDigits(try BLAKE2b.hash(msg, outputLength: v.outputLength, key: hex(v.key))) == v.digest)
             var h = try BLAKE2b(outputLength: v.outputLength, key: hex(v.key))
             var i = 0
             while i < msg.count {
@@ -119,7 +119,7 @@ struct Vectors: Decodable {
                 h.update(Array(msg[i ..< j]))
                 i = j
             }
-            #expect(hexString(h.finalize()) == v.digest)
+            #expect(hexDigits(h.finalize()) == v.digest)
         }
         #expect(throws: SecAggError.self) { _ = try BLAKE2b(outputLength: 65) }
         #expect(throws: SecAggError.self) { _ = try BLAKE2b(outputLength: 15) }
@@ -128,7 +128,7 @@ struct Vectors: Decodable {
 
     /// minisign's prehashed mode: plain Ed25519 over BLAKE2b-512 of the file, streamed.
     @Test func signLargeMessageAndMinisignPrehash() throws {
-        var rng = SeededRandom(seed: 5)
+        var rng = SeededByteSource(seed: 5)
         let key = Identity.SigningKey(using: &rng)
         let big = rng.bytes(3 << 20)
         let sig = key.signature(for: big)
@@ -158,10 +158,10 @@ struct Vectors: Decodable {
         #expect(a != b && a.count == 32)
         #expect(try SecureRandom.deterministicBytes(64, seed: [UInt8](repeating: 3, count: 32))
             == (try SecureRandom.deterministicBytes(64, seed: [UInt8](repeating: 3, count: 32))))
-        var s1 = SeededRandom(seed: 1), s2 = SeededRandom(seed: 1), s3 = SeededRandom(seed: 2)
+        var s1 = SeededByteSource(seed: 1), s2 = SeededByteSource(seed: 1), s3 = SeededByteSource(seed: 2)
         let x = s1.bytes(100)
         #expect(x == s2.bytes(100) && x != s3.bytes(100))
-        var k = SeededRandom(seed: 4)
+        var k = SeededByteSource(seed: 4)
         let priv = KeyAgreement.PrivateKey(using: &k)
         let imported = try KeyAgreement.PrivateKey(rawRepresentation: priv.exportRawRepresentation())
         #expect(imported.publicKey == priv.publicKey)

@@ -72,7 +72,7 @@ func chiSquare(_ a: [Int], _ b: [Int], bins: Int) -> Double {
         var out: [Outgoing] = []
         for u in 0 ..< 2 {
             let (c, ad) = try SecAggClient.start(config: config, id: UInt32(u), identity: ids[u], update: update,
-                                                 random: SeededRandom(seed: UInt64(50 + u)))
+                                                 random: SeededByteSource(seed: UInt64(50 + u)))
             clients.append(c)
             out += try server.receive(ad, from: UInt32(u))
         }

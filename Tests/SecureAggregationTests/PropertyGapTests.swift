@@ -10,7 +10,7 @@ import SecureAggregationTesting
     /// [0, levels * weight], and a single node's dequantised value is within one quantum of its clipped input.
     @Test func wideQuantisationStaysInBounds() async {
         await propertyCheck(count: 300, input: Gen.uint64(in: 0 ... 1_000_000_000), Gen.float(in: 0.001 ... 1000), Gen.int(in: 0 ... 31)) { (seed, clip, shift) throws in
-            var rng = SeededRandom(seed: seed)
+            var rng = SeededByteSource(seed: seed)
             let levels = UInt32.max >> UInt32(shift)
             let weight = 1 + UInt32(rng.bytes(1)[0]) << 12
             let q = try Quantisation(clip: clip, levels: levels, maxWeight: weight, modulusBits: 64)
@@ -36,7 +36,7 @@ import SecureAggregationTesting
     /// that span several 2048-word chunks and both the 32- and 64-bit arithmetic; a single stream does not.
     @Test func pairedMaskStreamsCancelAcrossChunks() async {
         await propertyCheck(count: 40, input: Gen.uint64(in: 0 ... 1_000_000_000), Gen.int(in: 1 ... 3 * MaskExpander.chunkWords + 7), Gen.int(in: 1 ... 5)) { (seed, length, pairs) throws in
-            var rng = SeededRandom(seed: seed)
+            var rng = SeededByteSource(seed: seed)
             let wide = seed % 2 == 0
             let words = wide ? 2 * length : length
             let keys = (0 ..< pairs).map { _ in MaskKey(secret: SecretBytes(rng.bytes(32))) }
@@ -57,7 +57,7 @@ import SecureAggregationTesting
     /// share byte changes the reconstructed secret.
     @Test func shamirBelowThresholdAndTamperedShares() async {
         await propertyCheck(count: 150, input: Gen.uint64(in: 0 ... 1_000_000_000), Gen.int(in: 2 ... 30), Gen.int(in: 0 ... 1000)) { (seed, n, pick) throws in
-            var rng = SeededRandom(seed: seed)
+            var rng = SeededByteSource(seed: seed)
             let t = 2 + pick % (n - 1)
             let secret = rng.bytes(32)
             let shares = try Shamir.split(secret, threshold: t, count: n, using: &rng)

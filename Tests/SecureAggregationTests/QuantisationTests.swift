@@ -8,7 +8,7 @@ import SecureAggregationTesting
     /// (2 clip / levels) of the weighted mean of the clipped inputs.
     @Test func errorBoundProperty() async {
         await propertyCheck(count: 300, input: Gen.uint64(in: 0 ... 1_000_000_000), Gen.int(in: 1 ... 60), Gen.float(in: 0.001 ... 100)) { (seed, n, clip) throws in
-            var rng = SeededRandom(seed: seed)
+            var rng = SeededByteSource(seed: seed)
             let maxWeight: UInt32 = 1 + UInt32(rng.bytes(1)[0])
             let levels = max(1, Quantisation.maximumLevels(clients: n, maxWeight: maxWeight) >> UInt32(rng.bytes(1)[0] % 20))
             let q = try Quantisation(clip: clip, levels: levels, maxWeight: maxWeight)
@@ -46,7 +46,7 @@ import SecureAggregationTesting
     @Test func stochasticRoundingIsUnbiased() throws {
         let q = try Quantisation(clip: 1, levels: 10, maxWeight: 1)
         let quantiser = Quantiser(q)
-        var rng = SeededRandom(seed: 8)
+        var rng = SeededByteSource(seed: 8)
         let trials = 20000
         for x: Float in [0.33, -0.71, 0.05, 0.999] {
             let xs = [Float](repeating: x, count: trials)

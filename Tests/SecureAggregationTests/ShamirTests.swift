@@ -18,7 +18,7 @@ import SecureAggregationTesting
     /// Every subset of size t rebuilds all 32 bytes; t-1 shares do not.
     @Test(arguments: [(5, 3), (7, 4), (8, 5), (10, 6)])
     func everyThresholdSubsetReconstructs(n: Int, t: Int) throws {
-        var rng = SeededRandom(seed: UInt64(n * 100 + t))
+        var rng = SeededByteSource(seed: UInt64(n * 100 + t))
         let secret = rng.bytes(32)
         let shares = try Shamir.split(secret, threshold: t, count: n, using: &rng)
         var subsets = 0
@@ -66,7 +66,7 @@ import SecureAggregationTesting
     }
 
     @Test func invalidSharesAreRefused() throws {
-        var rng = SeededRandom(seed: 3)
+        var rng = SeededByteSource(seed: 3)
         let shares = try Shamir.split(rng.bytes(32), threshold: 2, count: 3, using: &rng)
         #expect(throws: SecAggError.self) { try Shamir.combine([shares[0], shares[0]], threshold: 2) }
         #expect(throws: SecAggError.self) { try Shamir.combine([Shamir.Share(x: 0, value: shares[0].value), shares[1]], threshold: 2) }
@@ -77,7 +77,7 @@ import SecureAggregationTesting
 
     @Test func propertyRandomSubsetsReconstruct() async {
         await propertyCheck(count: 200, input: Gen.uint64(in: 0 ... 1_000_000_000), Gen.int(in: 1 ... 40), Gen.int(in: 0 ... 1000)) { (seed, n, pick) throws in
-            var rng = SeededRandom(seed: seed)
+            var rng = SeededByteSource(seed: seed)
             let t = 1 + pick % n
             let secret = rng.bytes(32)
             let shares = try Shamir.split(secret, threshold: t, count: n, using: &rng)

@@ -3,6 +3,9 @@ import Testing
 @testable import SecureAggregation
 import SecureAggregationTesting
 
+/// Bytes of a test vector's hex text. SegViz's shared hex codec (`Federation.Hex`) lives above this
+/// module's layer (this test target does not depend on Federation), and SecureAggregation itself only
+/// encodes hex (`hexDigits`, which these tests use): so this decoder of fixed, trusted vectors stays here.
 func hex(_ s: String) -> [UInt8] {
     var out: [UInt8] = []
     var i = s.startIndex
@@ -14,7 +17,6 @@ func hex(_ s: String) -> [UInt8] {
     return out
 }
 
-func hexString(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
 
 /// A round's fixture: identities, configuration and updates.
 struct Fixture {
@@ -47,7 +49,7 @@ struct Fixture {
                                   neighbours: neighbours, publicSeed: publicSeed ?? [UInt8](repeating: UInt8(seed & 0xff), count: 32),
                                   allowSmallBlocks: allowSmallBlocks, blockMap: w.map { $0.map { $0 > 0 } },
                                   collusionTolerance: collusionTolerance, boundContext: boundContext, weakened: weakened)
-        var rng = SeededRandom(seed: seed &+ 99)
+        var rng = SeededByteSource(seed: seed &+ 99)
         var ups: [ClientUpdate] = []
         for u in 0 ..< n {
             let values = (0 ..< m).map { _ in rng.nextUnitFloat() * valueRange }

@@ -40,7 +40,8 @@ public actor Coordinator {
     /// The last round's queues, kept so that nodes can still read its final message after the round moved on.
     private var previousOutbox: (round: Int, session: String, queues: [String: [[UInt8]]])?
     private var deadline: Date = .distantFuture
-    private(set) var phaseName = ""
+    /// The current round's server phase as last seen (nil: no round running yet).
+    private(set) var serverPhase: ProtocolPhase?
     /// Round -> status of its model file and signature (models are immutable, so checked once).
     var modelStatusCache: [Int: String] = [:]
     /// The ledger and model checks the status page shows, refreshed when a round ends (nil: not yet computed).
@@ -97,7 +98,7 @@ public actor Coordinator {
     public func announcement() -> RoundAnnouncement {
         startRoundIfNeeded()
         return RoundAnnouncement(round: min(round, federation.rounds + 1), session: hex(session),
-                                 phase: finished ? .finished : finishing ? .unmasking : RoundPhase(rawValue: phaseName) ?? .advertiseKeys,
+                                 phase: finished ? .finished : finishing ? .unmasking : serverPhase.flatMap { RoundPhase($0) } ?? .advertiseKeys,
                                  modelRound: modelRound, modelHash: modelHash, rounds: federation.rounds,
                                  federationFingerprint: fingerprint.value, federationFields: fingerprint.fields)
     }
@@ -117,7 +118,7 @@ public actor Coordinator {
             throw Refusal(status: 409, reason: "round \(r)/\(s.prefix(8)) is not the current round \(round)/\(hex(session).prefix(8))")
         }
         guard let idx = roster.firstIndex(of: node) else { throw Refusal(status: 403, reason: "unknown node") }
-        let phaseBefore = srv.state.name
+        let phaseBefore = srv.state.phase
         let out: [Outgoing]
         // Checking signatures and, at the last phase, removing the masks (expanding every survivor's seeds to
         // the model's length) is CPU work: the server state machine moves to the pool and back.
@@ -132,7 +133,7 @@ public actor Coordinator {
         } catch {
             throw Refusal(status: Self.status(of: error), reason: "refused message from \(node): \(error)")
         }
-        if let p = RoundPhase(rawValue: phaseBefore) { recorder.record(node, in: p) }
+        if let p = RoundPhase(phaseBefore) { recorder.record(node, in: p) }
         server = srv
         deliver(out)
         await afterTransition()
@@ -233,7 +234,7 @@ public actor Coordinator {
         }
         outbox = [:]
         recorder = RoundRecorder(round: round, startedAt: Date())
-        phaseName = RoundPhase.advertiseKeys.rawValue
+        serverPhase = .advertiseKeys
         deadline = Date().addingTimeInterval(federation.trainingTimeoutSeconds)
         log("round \(round)/\(federation.rounds) started from global model round \(modelRound)")
         wakeWaiters(node: nil)
@@ -250,9 +251,9 @@ public actor Coordinator {
         guard let srv = server else { return }
         for line in srv.log.dropFirst(loggedLines) { log("round \(round): \(line)") }
         loggedLines = srv.log.count
-        let name = srv.state.name
-        if name != phaseName {
-            phaseName = name
+        let phase = srv.state.phase
+        if phase != serverPhase {
+            serverPhase = phase
             deadline = Date().addingTimeInterval(federation.phaseTimeoutSeconds)
         }
         if let result = srv.result {
@@ -307,7 +308,7 @@ public actor Coordinator {
 
     private func abortRound(reason: String) async {
         let rec = recorder.record(status: .aborted, abortReason: reason, roster: roster,
-                                  lastPhase: RoundPhase(rawValue: phaseName) ?? .advertiseKeys, survivors: [],
+                                  lastPhase: serverPhase.flatMap { RoundPhase($0) } ?? .advertiseKeys, survivors: [],
                                   modelHash: modelHash, previousModelHash: modelHash, finishedAt: Date())
         do { try ledger.append(rec, signer: key) } catch {
             log("round \(round): could not record the abort: \(error)")
@@ -323,7 +324,7 @@ public actor Coordinator {
         server = nil
         loggedLines = 0
         deadline = .distantFuture
-        if finished { phaseName = RoundPhase.finished.rawValue; log("all \(federation.rounds) rounds done") }
+        if finished { serverPhase = nil; log("all \(federation.rounds) rounds done") }
         wakeWaiters(node: nil)
     }
 }

@@ -5,7 +5,7 @@ extension Coordinator {
     /// "dropped at PHASE", or "between rounds" / "federation finished".
     func liveParticipation() -> [String: String] {
         guard !finished else { return Dictionary(uniqueKeysWithValues: roster.map { ($0, "federation finished") }) }
-        guard server != nil, let current = RoundPhase(rawValue: phaseName),
+        guard server != nil, let current = serverPhase.flatMap { RoundPhase($0) },
               let ci = RoundRecorder.order.firstIndex(of: current) else {
             return Dictionary(uniqueKeysWithValues: roster.map { ($0, "between rounds") })
         }

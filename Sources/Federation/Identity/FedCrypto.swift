@@ -4,9 +4,9 @@ import SecureAggregation
 /// wrapper): BLAKE2b digests, Ed25519 verification and secure random bytes.
 enum FedCrypto {
     /// BLAKE2b-256 of `m`.
-    static func blake2b256(_ m: [UInt8]) -> [UInt8] { try! BLAKE2b.hash(m, outputLength: 32) }
+    static func blake2b256(_ m: [UInt8]) -> [UInt8] { BLAKE2b.hash(m, length: .bytes32) }
     /// BLAKE2b-512 of `m` (what minisign's prehashed signatures sign).
-    static func blake2b512(_ m: [UInt8]) -> [UInt8] { try! BLAKE2b.hash(m, outputLength: 64) }
+    static func blake2b512(_ m: [UInt8]) -> [UInt8] { BLAKE2b.hash(m, length: .bytes64) }
     /// Cryptographically secure random bytes.
     static func randomBytes(_ n: Int) -> [UInt8] { SecureRandom.bytes(n) }
     /// Ed25519 verification of a detached signature.

@@ -11,6 +11,11 @@ public struct IdentityKey: Sendable {
     /// libsodium's 64-byte secret key layout (seed || public key), as minisign stores it.
     var secretBytes: [UInt8] { signingKey.exportSeed() + publicKey.key }
 
+    private init(signingKey: Identity.SigningKey, publicKey: Minisign.PublicKey) {
+        self.signingKey = signingKey
+        self.publicKey = publicKey
+    }
+
     /// Rebuilds a key from minisign's 64-byte secret key; checks that its halves agree.
     init(keyID: [UInt8], secretKey: [UInt8]) throws {
         guard secretKey.count == 64 else {
@@ -26,7 +31,7 @@ public struct IdentityKey: Sendable {
     /// A fresh identity from the system's secure random source.
     static func generate() -> IdentityKey {
         let k = Identity.SigningKey()
-        return try! IdentityKey(keyID: SecureRandom.bytes(8), secretKey: k.exportSeed() + k.publicKey.rawRepresentation)
+        return IdentityKey(signingKey: k, publicKey: Minisign.PublicKey(randomKeyIDFor: k))
     }
 
     /// Ed25519 signature of `m`.

@@ -49,6 +49,13 @@ public enum Minisign {
             self.key = key
         }
 
+        /// A fresh key's public half: a random 8-byte key id and the signing key's public key (lengths
+        /// fixed by construction, so nothing to check).
+        init(randomKeyIDFor signing: Identity.SigningKey) {
+            keyID = FedCrypto.randomBytes(8)
+            key = signing.publicKey.rawRepresentation
+        }
+
         /// The key id as minisign prints it (upper-case hex of the little-endian 64-bit number).
         public var keyIDHex: String { keyID.reversed().map { String(format: "%02X", $0) }.joined() }
 

@@ -119,15 +119,15 @@ public final class AggregatorClient: Sendable {
 
     /// Takes part in one round's secure aggregation as roster member `index`: posts the key advertisement,
     /// then long-polls for each server message and posts the replies, until the round completes or aborts.
-    /// `onPhase` sees each client state's name before that state's messages are posted (a throw there
+    /// `onPhase` sees each client state's phase before that state's messages are posted (a throw there
     /// leaves the round, as a crash would; a suspension there holds the messages back). Returns the final client state.
     public func secureAggregation(round: Int, session: String, config: SecAggConfig, expectedContext: [UInt8],
                                   index: UInt32, identity: Identity.SigningKey, update: ClientUpdate,
                                   compute: ComputePool = .shared, beforeUnmasking: () async throws -> Void = {},
-                                  onPhase: (String, Int) async throws -> Void = { _, _ in }) async throws -> SecAggClient {
+                                  onPhase: (NodePhase, Int) async throws -> Void = { _, _ in }) async throws -> SecAggClient {
         var (sa, first) = try SecAggClient.start(config: config, id: index, identity: identity, update: update,
                                                  expectedContext: expectedContext)
-        try await onPhase(sa.state.name, round)
+        try await onPhase(.secureAggregation(sa.state.phase), round)
         try await post(round: round, session: session, message: first.encode())
         var next = 0
         while !(sa.isCompleted || sa.abortReason != nil) {
@@ -142,7 +142,7 @@ public final class AggregatorClient: Sendable {
             }
             let replies: [[UInt8]]
             (sa, replies) = back.value
-            try await onPhase(sa.state.name, round)
+            try await onPhase(.secureAggregation(sa.state.phase), round)
             // The unmasking answer reveals shares: the node's memory records it (and may refuse) before it leaves.
             if sa.state.phase == .unmasking, !replies.isEmpty { try await beforeUnmasking() }
             for r in replies { try await post(round: round, session: session, message: r) }

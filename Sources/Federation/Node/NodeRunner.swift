@@ -25,15 +25,15 @@ public struct NodeRunner: Sendable {
     let compute: ComputePool
     /// What this node did before (rounds, attempts, reveals); durable with `stateDirectory`.
     let memory: NodeMemory
-    /// Test hook: called with the phase name before each protocol step (lets tests kill the process there, or
+    /// Test hook: called with the phase before each protocol step (lets tests kill the process there, or
     /// hold it while they cut its network link).
-    let onPhase: @Sendable (String, Int) async -> Void
+    let onPhase: @Sendable (NodePhase, Int) async -> Void
 
     /// Creates a runner for node `id` of `federation`.
     public init(federation: FederationFile, id: String, key: IdentityKey, trainer: any LocalTrainer,
                 aggregatorURL: String, stateDirectory: String? = nil, compute: ComputePool = .shared,
                 log: @escaping @Sendable (String) -> Void,
-                onPhase: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) throws {
+                onPhase: @escaping @Sendable (NodePhase, Int) async -> Void = { _, _ in }) throws {
         guard let idx = federation.nodes.firstIndex(where: { $0.id == id }) else {
             throw FederationError.invalidArgument(name: "--id", problem: "'\(id)' is not a node of federation '\(federation.name)'")
         }
@@ -140,7 +140,7 @@ public struct NodeRunner: Sendable {
                 trained.values.replaceSubrange(e.range, with: local.values[e.range])
             }
         }
-        await onPhase("Training", a.round)
+        await onPhase(.training, a.round)
         let (trainer, epochs, round, start, reference) = (trainer, federation.localEpochs, a.round, trained, global)
         // Training and the update's difference run on the compute pool: minutes of work that must not hold a
         // thread of the cooperative pool (the HTTP client's tasks run there).
@@ -153,8 +153,7 @@ public struct NodeRunner: Sendable {
         }
         trained = result
         let clipped = RoundSetup.clippedTensors(model: global, delta: delta, clip: federation.secureAggregation.clip)
-        if !clipped.isEmpty {
-            let worst = clipped.max { $0.largest < $1.largest }!
+        if let worst = clipped.max(by: { $0.largest < $1.largest }) {
             log("round \(a.round): warning: the update of \(clipped.count) tensor(s) exceeds secureAggregation.clip "
                 + "\(federation.secureAggregation.clip) and is clipped (largest: \(worst.name) at \(worst.largest)); "
                 + "raise the clip in the federation file")

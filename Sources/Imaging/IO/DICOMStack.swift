@@ -21,7 +21,7 @@ struct DICOMSlice {
             guard v.count == count, v.allSatisfy({ $0?.isFinite == true }) else {
                 throw .badAttribute(file: file, attribute: key, value: text)
             }
-            return v.map { $0! }
+            return v.compactMap { $0 }
         }
         if let frames = Int(h["NumberOfFrames"].trimmingCharacters(in: .whitespaces)), frames > 1 {
             throw .unsupported(file: file, reason: "multi-frame image (\(frames) frames)")
