@@ -39,7 +39,7 @@ struct Node: AsyncParsableCommand {
             let compute = ComputePool(jobs: 1, kernelThreads: max(1, threads))
             let log: @Sendable (String) -> Void = { [id] in logLine(id, $0) }
             let trainer = try SiteTrainer(federation: f, node: id, dataset: dataset, mapping: mapping,
-                                          skipBadCases: skipBadCases, log: log)
+                                          skipBadCases: skipBadCases, stateDirectory: state, log: log)
             let crashRound = crashRound, holdSeconds = holdSeconds
             let runner = try NodeRunner(federation: f, id: id, key: k, trainer: trainer, aggregatorURL: f.aggregator.url,
                                         stateDirectory: state, compute: compute, log: log, onPhase: { phase, round in

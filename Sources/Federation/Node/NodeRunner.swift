@@ -7,6 +7,16 @@ import Tensor
 public protocol LocalTrainer: Sendable {
     /// Trains in place; `round` seeds the node's randomness.
     func train(model: inout FederatedModel, epochs: Int, round: Int) throws -> Int
+    /// Trains in place from the round's verified global model `global` (the distillation teacher), in the round
+    /// that follows `completedRounds` completed rounds (the learning-rate schedule's and the distillation
+    /// weight's position). The default ignores both.
+    func train(model: inout FederatedModel, global: FederatedModel, epochs: Int, round: Int, completedRounds: Int) throws -> Int
+}
+
+extension LocalTrainer {
+    public func train(model: inout FederatedModel, global: FederatedModel, epochs: Int, round: Int, completedRounds: Int) throws -> Int {
+        try train(model: &model, epochs: epochs, round: round)
+    }
 }
 
 /// A node's main loop: pull the round announcement, fetch and verify the signed global model, train, take
@@ -141,18 +151,25 @@ public struct NodeRunner: Sendable {
             }
         }
         await onPhase(.training, a.round)
-        let (trainer, epochs, round, start, reference) = (trainer, federation.localEpochs, a.round, trained, global)
+        let (trainer, epochs, round, start, reference, position) = (trainer, federation.localEpochs, a.round, trained, global,
+                                                                    signed.modelRound)
         // Training and the update's difference run on the compute pool: minutes of work that must not hold a
         // thread of the cooperative pool (the HTTP client's tasks run there).
         let (samples, delta, result) = try await compute.run { () throws -> (Int, [Float], FederatedModel) in
             var model = start
-            let samples = try trainer.train(model: &model, epochs: epochs, round: round)
+            // The schedule's position: the signed round of the verified model (the rounds that produced it).
+            let samples = try trainer.train(model: &model, global: reference, epochs: epochs, round: round,
+                                            completedRounds: position)
             var delta = model.values
             for i in delta.indices { delta[i] -= reference.values[i] }
             return (samples, delta, model)
         }
         trained = result
         let clipped = RoundSetup.clippedTensors(model: global, delta: delta, clip: federation.secureAggregation.clip)
+        if let top = RoundSetup.largestUpdate(model: global, delta: delta) {
+            log(String(format: "round %d: largest update %.4g (%@); secureAggregation.clip %g", a.round, top.largest, top.name,
+                       federation.secureAggregation.clip))
+        }
         if let worst = clipped.max(by: { $0.largest < $1.largest }) {
             log("round \(a.round): warning: the update of \(clipped.count) tensor(s) exceeds secureAggregation.clip "
                 + "\(federation.secureAggregation.clip) and is clipped (largest: \(worst.name) at \(worst.largest)); "
