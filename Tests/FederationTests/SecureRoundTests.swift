@@ -106,5 +106,8 @@ func freePort() -> Int {
         delta[e.offset + e.count - 1] = -24.8
         let clipped = RoundSetup.clippedTensors(model: model, delta: delta, clip: 8)
         #expect(clipped.count == 1 && clipped[0].name == e.name && clipped[0].largest == 24.8)
+        // The node's per-round log names the largest update and its tensor.
+        let top = try #require(RoundSetup.largestUpdate(model: model, delta: delta))
+        #expect(top.name == e.name && top.largest == 24.8)
     }
 }
