@@ -134,7 +134,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         network: Network(channels: [8, 16, 32, 64], numResUnits: 2, norm: "instance"),
         training: Training(rounds: 8, localEpochs: 10, patch: [48, 48, 32], patchesPerVolume: 4,
                            learningRate: 2e-3, seed: 2024, window: [-175, 250]),
-        setups: Setup.allCases.map(\.rawValue), seeds: 1, clip: 8, distillFromRound: 2, threads: 2, recipe: .defaults)
+        setups: Setup.allCases.map(\.rawValue), seeds: 1, clip: 0.5, distillFromRound: 2, threads: 2, recipe: .defaults)
 
     /// `--quick`: the same comparison on fewer cases, rounds and epochs (under 10 minutes on 2 cores).
     public static var quick: ExperimentConfig {
