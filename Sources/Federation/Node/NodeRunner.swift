@@ -7,6 +7,13 @@ import Tensor
 public protocol LocalTrainer: Sendable {
     /// Trains in place; `round` seeds the node's randomness.
     func train(model: inout FederatedModel, epochs: Int, round: Int) throws -> Int
+    /// Scores the received global model on the node's held-out cases (model selection); nil: no held-out cases.
+    func heldOutScores(model: FederatedModel) throws -> HeldOutScores?
+}
+
+extension LocalTrainer {
+    /// No held-out cases.
+    public func heldOutScores(model: FederatedModel) throws -> HeldOutScores? { nil }
 }
 
 /// A node's main loop: pull the round announcement, fetch and verify the signed global model, train, take
@@ -144,13 +151,16 @@ public struct NodeRunner: Sendable {
         let (trainer, epochs, round, start, reference) = (trainer, federation.localEpochs, a.round, trained, global)
         // Training and the update's difference run on the compute pool: minutes of work that must not hold a
         // thread of the cooperative pool (the HTTP client's tasks run there).
-        let (samples, delta, result) = try await compute.run { () throws -> (Int, [Float], FederatedModel) in
+        // With model selection, the received global model is scored on the held-out cases first.
+        let (samples, delta, result, scores) = try await compute.run { () throws -> (Int, [Float], FederatedModel, HeldOutScores?) in
+            let scores = try trainer.heldOutScores(model: reference)
             var model = start
             let samples = try trainer.train(model: &model, epochs: epochs, round: round)
             var delta = model.values
             for i in delta.indices { delta[i] -= reference.values[i] }
-            return (samples, delta, model)
+            return (samples, delta, model, scores)
         }
+        if let scores { log("round \(a.round): held-out Dice of global model \(signed.modelRound): " + scores.summary) }
         trained = result
         let clipped = RoundSetup.clippedTensors(model: global, delta: delta, clip: federation.secureAggregation.clip)
         if let worst = clipped.max(by: { $0.largest < $1.largest }) {
@@ -162,8 +172,10 @@ public struct NodeRunner: Sendable {
                                            verifiedModelRound: signed.modelRound, verifiedModelHash: hashBytes)
         let expected = RoundContext(federation, round: a.round, modelRound: signed.modelRound,
                                     modelHash: hashBytes).binding
-        let update = ClientUpdate(values: delta, blockWeights: RoundSetup.blockWeights(model: global, organs: organs,
-                                                                                       samples: samples))
+        let scoreElements = try ValidationVector.elements(federation: federation, scores: scores, samples: samples)
+        let update = ClientUpdate(values: delta + scoreElements,
+                                  blockWeights: ValidationVector.blockWeights(federation: federation, model: global,
+                                                                              organs: organs, samples: samples))
         let sa = try await client.secureAggregation(round: a.round, session: a.session, config: config,
                                                     expectedContext: expected, index: index, identity: key.signingKey,
                                                     update: update, compute: compute,
