@@ -10,6 +10,17 @@ struct Audit: ParsableCommand {
     @Option(help: "The aggregator's state directory.") var state: String
     @Option(help: "Federation file (its aggregator key must have signed every record).") var federation: String
 
+    /// With model selection: which model the round's held-out scores evaluated, its score, and the best model after it.
+    static func selection(_ r: LedgerRecord) -> String {
+        var out = ""
+        if let v = r.validation {
+            let score = v.score.map { String(format: "%.4f", $0) } ?? "none"
+            out += " validation=model\(v.modelRound):\(score)(\(v.basis))"
+        }
+        if let b = r.bestModelRound { out += " best=\(b)" }
+        return out
+    }
+
     func run() throws {
         try failing {
             let f = try FederationFile.load(from: federation)
@@ -24,7 +35,7 @@ struct Audit: ParsableCommand {
                 print("round \(r.round) \(r.status) survivors=\(r.survivors.joined(separator: ",")) "
                       + "dropouts=\(drops.isEmpty ? "-" : drops) keys_revealed=\(r.secretKeysRevealedFor.joined(separator: ",")) "
                       + "model=\(r.modelHash.prefix(16)) record=\(r.recordHash.prefix(16))"
-                      + (r.abortReason.map { " reason=\"\($0)\"" } ?? ""))
+                      + (r.abortReason.map { " reason=\"\($0)\"" } ?? "") + Self.selection(r))
             }
             if v.ok {
                 print("ledger OK: \(v.records.count) record(s), hash chain and signatures verify")

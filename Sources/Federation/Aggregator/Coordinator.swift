@@ -56,6 +56,11 @@ public actor Coordinator {
     /// Dice per organ after each round, when an evaluation hook is set (status page).
     public private(set) var history: [(round: Int, dice: [String: Double])] = []
     private var evaluate: (@Sendable (FederatedModel, Int) -> [String: Double])?
+    /// The server optimiser on the aggregated update, and where its state is kept between rounds.
+    private(set) var serverOptimizer: ServerOptimizer
+    let optimizerStore: ServerOptimizerStore
+    /// The best model by the nodes' held-out scores (with `modelSelection`), replayed from the ledger on start.
+    private(set) var selection: ModelSelection
 
     /// Opens the state directory: the ledger and the latest signed global model (creating round 0's model on
     /// first start). Resumes after the last recorded round.
@@ -81,6 +86,11 @@ public actor Coordinator {
         model = stored.model
         modelRound = stored.round
         modelHash = stored.hash
+        optimizerStore = try ServerOptimizerStore(stateDirectory: stateDirectory)
+        serverOptimizer = try optimizerStore.load(round: stored.round, spec: federation.effectiveServerOptimizer,
+                                                  count: stored.model.values.count)
+        selection = ModelSelection.restore(records: check.records)
+        if let best = selection.best { try store.writeBest(round: best.round, key: key) }  // repairs an interrupted copy
         round = (check.records.last?.round ?? 0) + 1
         recorder = RoundRecorder(round: round, startedAt: Date())
         if round > 1 { log("resuming after round \(round - 1); global model is round \(stored.round) (\(stored.hash.prefix(16)))") }
@@ -274,23 +284,34 @@ public actor Coordinator {
                                       survivors: survivors, modelHash: "", previousModelHash: previousHash,
                                       finishedAt: Date())
             let previousRecordHash = try ledger.last()?.recordHash ?? Ledger.genesisHash
-            let (current, store, key, r) = (model, store, key, round)
-            // The new model's values, encoding, hash and signature: tens of megabytes of work, on the pool.
-            let (updated, hash) = try await compute.run { () throws -> (FederatedModel, String) in
-                let mean = result.weightedMean()
-                var next = current.values
-                for i in next.indices { next[i] += mean[i] }
-                let updated = current.copy(values: next)
+            let (current, store, key, r, optimizer, optimizerStore, previousRound) =
+                (model, store, key, round, serverOptimizer, optimizerStore, modelRound)
+            // The new model's values, encoding, hash and signature: tens of megabytes of work, on the pool. The
+            // optimiser's new state is on disk before the ledger names this round's model.
+            let (updated, hash, stepped) = try await compute.run { () throws -> (FederatedModel, String, ServerOptimizer) in
+                var stepped = optimizer
+                let updated = stepped.nextModel(from: current, result: result)
                 let hash = try store.write(model: updated, round: r, participants: survivors, previousModelHash: previousHash,
                                            previousRecordHash: previousRecordHash, key: key)
-                return (updated, hash)
+                try optimizerStore.save(stepped, round: r, keepFrom: previousRound)
+                return (updated, hash, stepped)
             }
             rec.modelHash = hash
+            // The scores sent in this round evaluate the model it started from (`previousRound`).
+            var chosen = selection
+            rec.validation = ValidationVector.sums(federation: federation, result: result).map {
+                ModelSelection.validation(sums: $0, federation: federation, survivors: survivors, modelRound: previousRound)
+            }
+            let improved = rec.validation.map { chosen.consider($0) } ?? false
+            if federation.modelSelection != nil { rec.bestModelRound = chosen.best?.round }
             let stored = try ledger.append(rec, signer: key)
+            selection = chosen
             model = updated
+            serverOptimizer = stepped
             modelRound = round
             modelHash = hash
             log("round \(round) completed: \(survivors.count) survivor(s) \(survivors), dropouts \(stored.dropouts), model \(hash.prefix(16))")
+            if let v = rec.validation { await recordSelection(v, improved: improved) }
             if let evaluate {
                 let d = await compute.run { evaluate(updated, r) }
                 history.append((round, d))
@@ -304,6 +325,18 @@ public actor Coordinator {
         }
         advance()
         await refreshLedgerStatus()
+    }
+
+    /// Logs a round's validation and, when it found a better model, signs that model's copy as the best (an
+    /// interrupted copy is repaired on the next start, from the ledger).
+    private func recordSelection(_ v: RoundValidation, improved: Bool) async {
+        log("round \(round) validation of model \(v.modelRound): score \(v.score.map { String(format: "%.4f", $0) } ?? "none") (\(v.basis))"
+            + (selection.best.map { "; best model: round \($0.round)" } ?? ""))
+        guard improved, let best = selection.best else { return }
+        let (store, key) = (store, key)
+        do { _ = try await compute.run { try store.writeBest(round: best.round, key: key) } } catch {
+            log("round \(round): could not write the best model (round \(best.round)): \(error); it is rewritten on the next start")
+        }
     }
 
     private func abortRound(reason: String) async {

@@ -10,6 +10,8 @@ import Tensor
 public struct SiteTrainer: LocalTrainer {
     /// The training loop over the loaded set.
     public let training: SiteTraining
+    /// The held-out cases that score each received global model (with `modelSelection`), never trained on.
+    public let validation: HeldOutValidation?
     let log: @Sendable (String) -> Void
     let optimiser: OptimiserMemory
 
@@ -44,15 +46,20 @@ public struct SiteTrainer: LocalTrainer {
         let ds = try Dataset.open(URL(fileURLWithPath: dataset))
         // Two cases in flight at most (each holds its full-resolution volumes until preprocessed);
         // the originals are not kept: a node needs only the preprocessed volumes.
-        let set = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases,
-                                       keepOriginals: false, workers: 2)
-        for p in set.skipped { log("skipping bad case: \(p)") }
+        let loaded = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases,
+                                          keepOriginals: false, workers: 2)
+        for p in loaded.skipped { log("skipping bad case: \(p)") }
         var h: UInt64 = t.seed
         for b in node.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        // With model selection, held-out cases leave the training set here, before anything trains on them.
+        let (trainingSet, heldOut) = try HeldOutValidation.split(loaded, count: federation.modelSelection?.heldOutCases ?? 0, seed: h)
+        let set = trainingSet
+        validation = heldOut.isEmpty ? nil : HeldOutValidation(items: heldOut, organs: mapping.annotatedOrgans.sorted(), roi: t.patch)
         training = SiteTraining(set: set, organs: mapping.annotatedOrgans.sorted(), patch: t.patch, patchesPerVolume: t.patchesPerVolume,
                                 recipe: recipe, seed: h)
         self.log = log
-        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description))")
+        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description))"
+            + (heldOut.isEmpty ? "" : "; \(heldOut.count) held out for model selection: \(heldOut.map(\.id))"))
     }
 
     /// Trains `model` in place from itself as the teacher, as the round after `round - 1` completed rounds.
@@ -70,6 +77,11 @@ public struct SiteTrainer: LocalTrainer {
         }
         try optimiser.replace(with: state)
         return training.set.items.count
+    }
+
+    /// Dice of the received global `model` on the held-out cases (nil without model selection).
+    public func heldOutScores(model: FederatedModel) throws -> HeldOutScores? {
+        try validation?.scores(model: model)
     }
 }
 

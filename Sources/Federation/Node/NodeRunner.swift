@@ -11,12 +11,17 @@ public protocol LocalTrainer: Sendable {
     /// that follows `completedRounds` completed rounds (the learning-rate schedule's and the distillation
     /// weight's position). The default ignores both.
     func train(model: inout FederatedModel, global: FederatedModel, epochs: Int, round: Int, completedRounds: Int) throws -> Int
+    /// Scores the received global model on the node's held-out cases (model selection); nil: no held-out cases.
+    func heldOutScores(model: FederatedModel) throws -> HeldOutScores?
 }
 
 extension LocalTrainer {
     public func train(model: inout FederatedModel, global: FederatedModel, epochs: Int, round: Int, completedRounds: Int) throws -> Int {
         try train(model: &model, epochs: epochs, round: round)
     }
+
+    /// No held-out cases.
+    public func heldOutScores(model: FederatedModel) throws -> HeldOutScores? { nil }
 }
 
 /// A node's main loop: pull the round announcement, fetch and verify the signed global model, train, take
@@ -155,15 +160,18 @@ public struct NodeRunner: Sendable {
                                                                     signed.modelRound)
         // Training and the update's difference run on the compute pool: minutes of work that must not hold a
         // thread of the cooperative pool (the HTTP client's tasks run there).
-        let (samples, delta, result) = try await compute.run { () throws -> (Int, [Float], FederatedModel) in
+        // With model selection, the received global model is scored on the held-out cases first.
+        let (samples, delta, result, scores) = try await compute.run { () throws -> (Int, [Float], FederatedModel, HeldOutScores?) in
+            let scores = try trainer.heldOutScores(model: reference)
             var model = start
             // The schedule's position: the signed round of the verified model (the rounds that produced it).
             let samples = try trainer.train(model: &model, global: reference, epochs: epochs, round: round,
                                             completedRounds: position)
             var delta = model.values
             for i in delta.indices { delta[i] -= reference.values[i] }
-            return (samples, delta, model)
+            return (samples, delta, model, scores)
         }
+        if let scores { log("round \(a.round): held-out Dice of global model \(signed.modelRound): " + scores.summary) }
         trained = result
         let clipped = RoundSetup.clippedTensors(model: global, delta: delta, clip: federation.secureAggregation.clip)
         if let top = RoundSetup.largestUpdate(model: global, delta: delta) {
@@ -179,8 +187,10 @@ public struct NodeRunner: Sendable {
                                            verifiedModelRound: signed.modelRound, verifiedModelHash: hashBytes)
         let expected = RoundContext(federation, round: a.round, modelRound: signed.modelRound,
                                     modelHash: hashBytes).binding
-        let update = ClientUpdate(values: delta, blockWeights: RoundSetup.blockWeights(model: global, organs: organs,
-                                                                                       samples: samples))
+        let scoreElements = try ValidationVector.elements(federation: federation, scores: scores, samples: samples)
+        let update = ClientUpdate(values: delta + scoreElements,
+                                  blockWeights: ValidationVector.blockWeights(federation: federation, model: global,
+                                                                              organs: organs, samples: samples))
         let sa = try await client.secureAggregation(round: a.round, session: a.session, config: config,
                                                     expectedContext: expected, index: index, identity: key.signingKey,
                                                     update: update, compute: compute,
