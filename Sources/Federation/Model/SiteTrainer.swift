@@ -46,13 +46,15 @@ public struct SiteTrainer: LocalTrainer {
         training = SiteTraining(set: set, organs: mapping.annotatedOrgans.sorted(), patch: t.patch, patchesPerVolume: t.patchesPerVolume,
                                 learningRate: Float(t.learningRate), seed: h)
         self.log = log
-        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description))")
+        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description).joined(separator: ", "))")
     }
 
     /// Trains `model` in place; returns the number of training volumes (the node's weight).
     public func train(model: inout FederatedModel, epochs: Int, round: Int) throws -> Int {
+        let t0 = Date()
         training.train(model: &model, epochs: epochs, round: round) { e, mean in
-            log(String(format: "round %d epoch %d/%d mean loss %.4f", round, e + 1, epochs, mean))
+            log(String(format: "round %d epoch %d/%d mean loss %.4f", round, e + 1, epochs, mean)
+                + TimeLeft.text(elapsed: Date().timeIntervalSince(t0), done: e + 1, total: epochs, of: "this round's training"))
         }
         return training.set.items.count
     }
