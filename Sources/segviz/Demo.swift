@@ -125,7 +125,8 @@ struct Demo: AsyncParsableCommand {
                                          "--evaluate", external.path, "--evaluate-labels", externalMapping, "--threads", "1"],
                                    log: logs.appendingPathComponent("aggregator.log"), echo: { line in
                                        if line.contains("completed") || line.contains("evaluation") || line.contains("aborted")
-                                           || line.contains("started") || line.contains("dropped") || line.contains("deadline") {
+                                           || line.contains("started") || line.contains("dropped") || line.contains("deadline")
+                                           || line.contains("federation") || line.contains("waiting") || line.contains("interrupted") {
                                            say("  " + line.split(separator: "]", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces))
                                        }
                                    })

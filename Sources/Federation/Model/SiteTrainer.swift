@@ -58,8 +58,8 @@ public struct SiteTrainer: LocalTrainer {
         training = SiteTraining(set: set, organs: mapping.annotatedOrgans.sorted(), patch: t.patch, patchesPerVolume: t.patchesPerVolume,
                                 recipe: recipe, seed: h)
         self.log = log
-        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description))"
-            + (heldOut.isEmpty ? "" : "; \(heldOut.count) held out for model selection: \(heldOut.map(\.id))"))
+        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description).joined(separator: ", "))"
+            + (heldOut.isEmpty ? "" : "; \(heldOut.count) held out for model selection: \(heldOut.map(\.id).joined(separator: ", "))"))
     }
 
     /// Trains `model` in place from itself as the teacher, as the round after `round - 1` completed rounds.
@@ -70,10 +70,12 @@ public struct SiteTrainer: LocalTrainer {
     /// Trains `model` in place (teacher: `global`); returns the number of training volumes (the node's weight).
     public func train(model: inout FederatedModel, global: FederatedModel, epochs: Int, round: Int, completedRounds: Int) throws -> Int {
         var state = optimiser.current
+        let t0 = Date()
         training.train(model: &model, epochs: epochs, round: round, completedRounds: completedRounds, teacher: global,
                        optimiser: &state) { s in
             log(String(format: "round %d epoch %d/%d mean loss %.4f lr %.3g gradient norm mean %.3g max %.3g",
-                       round, s.epoch + 1, epochs, s.meanLoss, s.learningRate, s.meanGradientNorm, s.maxGradientNorm))
+                       round, s.epoch + 1, epochs, s.meanLoss, s.learningRate, s.meanGradientNorm, s.maxGradientNorm)
+                + TimeLeft.text(elapsed: Date().timeIntervalSince(t0), done: s.epoch + 1, total: epochs, of: "this round's training"))
         }
         try optimiser.replace(with: state)
         return training.set.items.count
