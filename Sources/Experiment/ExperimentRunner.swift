@@ -95,7 +95,8 @@ public final class ExperimentRunner {
             rounds.append(RoundDice(round: r, dice: dice))
             let text = dice.sorted { $0.key < $1.key }.map { String(format: "%@ %.3f", $0.key, $0.value) }.joined(separator: " ")
             log(String(format: "seed %d %@ round %d/%d: Dice %@ (%.0f s)", seed, name, r, config.training.rounds, text,
-                       Date().timeIntervalSince(t0)))
+                       Date().timeIntervalSince(t0))
+                + TimeLeft.text(elapsed: Date().timeIntervalSince(t0), done: r, total: config.training.rounds, of: "this setup"))
         }
         let (scores, preds) = try evaluator.scores(model: model, organs: organs)
         if seed == config.seeds - 1 { predictions[name] = preds }

@@ -12,8 +12,11 @@ struct Demo: AsyncParsableCommand {
         discussion: """
         Four sites: two liver-only and two spleen-only MSD sites (so that no organ block has a single contributor and,
         at the threshold that resists colluding nodes, 3 of 4, one site may drop out), plus a BTCV-style external set
-        with both organs labelled. The last line is
-        dice_liver=<x> dice_spleen=<y> rounds=<n> secure=1 model=<path> pubkey=<path> external=<path>.
+        with both organs labelled. Each site holds out --held-out of its cases, on which it scores every global model it
+        receives; the aggregator learns only the sums (through secure aggregation) and signs the best-scoring model as
+        global-best.safetensors. The external set only reports. The last line is
+        dice_liver=<x> dice_spleen=<y> best_dice_liver=<x> best_dice_spleen=<y> best_round=<r> rounds=<n> secure=1
+        model=<path> best_model=<path> pubkey=<path> external=<path> (dice_*: the last model; best_*: the selected one).
         """)
 
     @Option(help: "Work folder (default: a new runs/demo-<time>).") var workdir: String?
@@ -32,6 +35,10 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Weight of the exclusion loss (Shi et al. 2021; 0: off).") var exclusionWeight: Double = 0
     @Option(help: "Phantom seeds of the four sites (liver-a, spleen-b, liver-c, spleen-d); the external set's stays 99.")
     var siteSeeds: String = "11,22,33,44"
+    @Option(help: "Cases each site holds out of training to score the global models (model selection); 0: none.")
+    var heldOut: Int = 2
+    @Option(help: "Server optimiser on the aggregated update: fedavg, fedavgm, fedadam or fedyogi.") var serverOptimizer: String = "fedavg"
+    @Option(help: "Server learning rate (fedavgm: 1 is plain momentum; fedadam/fedyogi: about 0.01-0.1).") var serverLr: Double = 1
     @Flag(help: "Make one node vanish in the middle of round 2 (after sharing its keys), to show dropout recovery.")
     var dropNode = false
 
@@ -44,6 +51,10 @@ struct Demo: AsyncParsableCommand {
         guard ["batch", "instance"].contains(norm) else { throw ValidationError("--norm must be batch or instance") }
         guard TrainingRecipe.Distillation(rawValue: distillation) != nil else { throw ValidationError("--distillation must be soft, hard or none") }
         guard exclusionWeight >= 0 else { throw ValidationError("--exclusion-weight must not be negative") }
+        guard let optimiser = FederationFile.ServerOptimizerSpec.Name(rawValue: serverOptimizer) else {
+            throw ValidationError("--server-optimizer must be one of fedavg, fedavgm, fedadam, fedyogi")
+        }
+        guard heldOut >= 0, heldOut < cases else { throw ValidationError("--held-out must be within 0..<--cases (\(cases))") }
         let ch = channels.split(separator: ",").compactMap { Int($0) }
         let p = patch.split(separator: ",").compactMap { Int($0) }
         guard ch.count >= 2, p.count == 3 else { throw ValidationError("--channels needs 2+ numbers and --patch three") }
@@ -100,6 +111,8 @@ struct Demo: AsyncParsableCommand {
             f.training.exclusionWeight = exclusionWeight
             f.training.patch = p
             f.training.spacing = [spacing, spacing, spacing]
+            f.serverOptimizer = optimiser == .fedavg ? nil : .init(name: optimiser, learningRate: serverLr)
+            f.modelSelection = heldOut > 0 ? .init(heldOutCases: heldOut) : nil
         }
         say("keys: aggregator + \(f.nodes.count) nodes in \(keys); federation file \(keys)/federation.json (threshold \(f.secureAggregation.threshold) of \(f.nodes.count))")
 
@@ -112,7 +125,8 @@ struct Demo: AsyncParsableCommand {
                                          "--evaluate", external.path, "--evaluate-labels", externalMapping, "--threads", "1"],
                                    log: logs.appendingPathComponent("aggregator.log"), echo: { line in
                                        if line.contains("completed") || line.contains("evaluation") || line.contains("aborted")
-                                           || line.contains("started") || line.contains("dropped") || line.contains("deadline") {
+                                           || line.contains("started") || line.contains("dropped") || line.contains("deadline")
+                                           || line.contains("federation") || line.contains("waiting") || line.contains("interrupted") {
                                            say("  " + line.split(separator: "]", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces))
                                        }
                                    })
@@ -155,10 +169,14 @@ struct Demo: AsyncParsableCommand {
                                            "--input", firstCase, "--output", mask], log: logs.appendingPathComponent("infer.log"))
         guard await infer.wait() == 0 else { throw ValidationError("segviz infer failed; see \(logs.path)/infer.log") }
         say("segviz infer wrote \(mask)")
+        // 5. The model selected on the sites' held-out cases, evaluated on the external set (reporting only).
+        let best = try await DemoBest.evaluate(state: state.path, records: check.records, last: (last.round, modelPath, dice),
+                                               publicKey: pub, roi: p, dataset: ds, mapping: mapping, pool: evaluation, say: say)
         say(String(format: "done in %.0f s", Date().timeIntervalSince(t0)))
-        print(String(format: "dice_liver=%.4f dice_spleen=%.4f rounds=%d secure=1 model=%@ pubkey=%@ external=%@",
-                     dice["liver"] ?? 0, dice["spleen"] ?? 0, check.records.filter { $0.status == .completed }.count,
-                     modelPath, "\(keys)/aggregator.pub", external.path))
+        print(String(format: "dice_liver=%.4f dice_spleen=%.4f best_dice_liver=%.4f best_dice_spleen=%.4f best_round=%d rounds=%d secure=1 model=%@ best_model=%@ pubkey=%@ external=%@",
+                     dice["liver"] ?? 0, dice["spleen"] ?? 0, best.dice["liver"] ?? 0, best.dice["spleen"] ?? 0, best.round,
+                     check.records.filter { $0.status == .completed }.count,
+                     modelPath, best.path, "\(keys)/aggregator.pub", external.path))
     }
 
     private func say(_ s: String) {

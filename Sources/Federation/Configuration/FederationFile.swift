@@ -36,6 +36,10 @@ public struct FederationFile: Codable, Equatable, Sendable {
     public var phaseTimeoutSeconds: Double
     /// Seconds the aggregator waits for nodes to train and advertise their keys at the start of a round.
     public var trainingTimeoutSeconds: Double
+    /// The aggregator's optimiser on the aggregated update (``ServerOptimizerSpec``); nil: plain FedAvg.
+    public var serverOptimizer: ServerOptimizerSpec?
+    /// Model selection on held-out cases at the nodes (``ModelSelectionSpec``); nil: none.
+    public var modelSelection: ModelSelectionSpec?
 
     /// The aggregator's entry.
     public struct AggregatorEntry: Codable, Equatable, Sendable {

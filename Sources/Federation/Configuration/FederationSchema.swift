@@ -121,6 +121,8 @@ public enum FederationSchema {
             "Seconds per protocol phase before silent nodes count as dropped."),
         opt("trainingTimeoutSeconds", .number(exclusiveMin: 0, min: nil, max: 604800), .number(600),
             "Seconds for nodes to train and advertise keys at the start of a round."),
+        serverOptimizerField,
+        modelSelectionField,
     ])
 
     /// `tree` with every absent optional field given its default (objects recursively).

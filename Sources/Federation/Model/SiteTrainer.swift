@@ -10,6 +10,8 @@ import Tensor
 public struct SiteTrainer: LocalTrainer {
     /// The training loop over the loaded set.
     public let training: SiteTraining
+    /// The held-out cases that score each received global model (with `modelSelection`), never trained on.
+    public let validation: HeldOutValidation?
     let log: @Sendable (String) -> Void
     let optimiser: OptimiserMemory
 
@@ -44,15 +46,20 @@ public struct SiteTrainer: LocalTrainer {
         let ds = try Dataset.open(URL(fileURLWithPath: dataset))
         // Two cases in flight at most (each holds its full-resolution volumes until preprocessed);
         // the originals are not kept: a node needs only the preprocessed volumes.
-        let set = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases,
-                                       keepOriginals: false, workers: 2)
-        for p in set.skipped { log("skipping bad case: \(p)") }
+        let loaded = try TrainingSet.load(ds, mapping: mapping, preprocessing: pre, skipBadCases: skipBadCases,
+                                          keepOriginals: false, workers: 2)
+        for p in loaded.skipped { log("skipping bad case: \(p)") }
         var h: UInt64 = t.seed
         for b in node.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        // With model selection, held-out cases leave the training set here, before anything trains on them.
+        let (trainingSet, heldOut) = try HeldOutValidation.split(loaded, count: federation.modelSelection?.heldOutCases ?? 0, seed: h)
+        let set = trainingSet
+        validation = heldOut.isEmpty ? nil : HeldOutValidation(items: heldOut, organs: mapping.annotatedOrgans.sorted(), roi: t.patch)
         training = SiteTraining(set: set, organs: mapping.annotatedOrgans.sorted(), patch: t.patch, patchesPerVolume: t.patchesPerVolume,
                                 recipe: recipe, seed: h)
         self.log = log
-        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description))")
+        log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description).joined(separator: ", "))"
+            + (heldOut.isEmpty ? "" : "; \(heldOut.count) held out for model selection: \(heldOut.map(\.id).joined(separator: ", "))"))
     }
 
     /// Trains `model` in place from itself as the teacher, as the round after `round - 1` completed rounds.
@@ -63,13 +70,20 @@ public struct SiteTrainer: LocalTrainer {
     /// Trains `model` in place (teacher: `global`); returns the number of training volumes (the node's weight).
     public func train(model: inout FederatedModel, global: FederatedModel, epochs: Int, round: Int, completedRounds: Int) throws -> Int {
         var state = optimiser.current
+        let t0 = Date()
         training.train(model: &model, epochs: epochs, round: round, completedRounds: completedRounds, teacher: global,
                        optimiser: &state) { s in
             log(String(format: "round %d epoch %d/%d mean loss %.4f lr %.3g gradient norm mean %.3g max %.3g",
-                       round, s.epoch + 1, epochs, s.meanLoss, s.learningRate, s.meanGradientNorm, s.maxGradientNorm))
+                       round, s.epoch + 1, epochs, s.meanLoss, s.learningRate, s.meanGradientNorm, s.maxGradientNorm)
+                + TimeLeft.text(elapsed: Date().timeIntervalSince(t0), done: s.epoch + 1, total: epochs, of: "this round's training"))
         }
         try optimiser.replace(with: state)
         return training.set.items.count
+    }
+
+    /// Dice of the received global `model` on the held-out cases (nil without model selection).
+    public func heldOutScores(model: FederatedModel) throws -> HeldOutScores? {
+        try validation?.scores(model: model)
     }
 }
 

@@ -27,15 +27,16 @@ public enum RoundSetup {
         try VectorLayout(blocks: model.entries.map { Block(name: $0.name, offset: $0.offset, count: $0.count) })
     }
 
-    /// The secure-aggregation configuration of one round, bound to `context` (see ``RoundContext``).
+    /// The secure-aggregation configuration of one round, bound to `context` (see ``RoundContext``); with
+    /// `modelSelection`, its vector ends in the validation block (``ValidationVector``).
     public static func config(federation f: FederationFile, model: FederatedModel, context: RoundContext,
                               session: [UInt8]) throws -> SecAggConfig {
         let s = f.secureAggregation
         let q = try quantisation(clients: f.nodes.count, clip: s.clip)
         return try SecAggConfig(round: UInt64(context.round), roster: try roster(f), threshold: s.threshold,
-                                layout: try layout(model), quantisation: q, neighbours: s.neighbours,
-                                publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks,
-                                blockMap: blockMap(federation: f, model: model),
+                                layout: try ValidationVector.layout(federation: f, model: model), quantisation: q,
+                                neighbours: s.neighbours, publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks,
+                                blockMap: ValidationVector.blockMap(federation: f, model: model),
                                 collusionTolerance: s.collusionTolerance,
                                 boundContext: context.binding)
     }
