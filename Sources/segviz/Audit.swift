@@ -5,7 +5,7 @@ import Foundation
 /// `segviz audit`: verifies the aggregator's ledger and prints its rounds.
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify the ledger's hash chain and signatures and print every round.")
+        abstract: "Verify the ledger's hash chain and signatures and every model file against it, and print every round.")
 
     @Option(help: "The aggregator's state directory.") var state: String
     @Option(help: "Federation file (its aggregator key must have signed every record).") var federation: String
@@ -37,10 +37,14 @@ struct Audit: ParsableCommand {
                       + "model=\(r.modelHash.prefix(16)) record=\(r.recordHash.prefix(16))"
                       + (r.abortReason.map { " reason=\"\($0)\"" } ?? "") + Self.selection(r))
             }
-            if v.ok {
-                print("ledger OK: \(v.records.count) record(s), hash chain and signatures verify")
+            // Every completed round's model file and signature against the hash the ledger recorded.
+            let models = ModelStore.problems(stateDirectory: state, records: v.records, key: key)
+            if v.ok && models.isEmpty {
+                let n = v.records.filter { $0.status == .completed }.count
+                print("ledger OK: \(v.records.count) record(s), hash chain and signatures verify; \(n) model files verify against the ledger")
             } else {
                 for p in v.problems { print("PROBLEM: \(p)") }
+                for m in models { print("PROBLEM: round \(m.round): \(m.path) \(m.problem)") }
                 throw ExitCode.failure
             }
         }

@@ -29,8 +29,12 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "U-Net channels per level.") var channels: String = "8,16,32,64"
     @Option(help: "Training patch along i,j,k of the RAS grid (MONAI's order).") var patch: String = "48,48,32"
     @Option(help: "Aggregation strategy: single or heads.") var strategy: String = "single"
-    @Option(help: "Normalisation in the U-Net: batch or instance.") var norm: String = "batch"
-    @Option(help: "Adam learning rate at the nodes.") var lr: Double = 2e-3
+    @Option(help: "Normalisation in the U-Net: instance (the recipe's) or batch.") var norm: String = "instance"
+    @Option(help: "Adam learning rate at the nodes (first step of the cosine schedule).") var lr: Double = 2e-3
+    @Option(help: "Distillation for the organs a node does not annotate: soft (ConDistFL), hard or none.") var distillation: String = "soft"
+    @Option(help: "Weight of the exclusion loss (Shi et al. 2021; 0: off).") var exclusionWeight: Double = 0
+    @Option(help: "Phantom seeds of the four sites (liver-a, spleen-b, liver-c, spleen-d); the external set's stays 99.")
+    var siteSeeds: String = "11,22,33,44"
     @Option(help: "Cases each site holds out of training to score the global models (model selection); 0: none.")
     var heldOut: Int = 2
     @Option(help: "Server optimiser on the aggregated update: fedavg, fedavgm, fedadam or fedyogi.") var serverOptimizer: String = "fedavg"
@@ -45,6 +49,8 @@ struct Demo: AsyncParsableCommand {
     func runDemo() async throws {
         guard let strat = FederationFile.Strategy(rawValue: strategy) else { throw ValidationError("--strategy must be single or heads") }
         guard ["batch", "instance"].contains(norm) else { throw ValidationError("--norm must be batch or instance") }
+        guard TrainingRecipe.Distillation(rawValue: distillation) != nil else { throw ValidationError("--distillation must be soft, hard or none") }
+        guard exclusionWeight >= 0 else { throw ValidationError("--exclusion-weight must not be negative") }
         guard let optimiser = FederationFile.ServerOptimizerSpec.Name(rawValue: serverOptimizer) else {
             throw ValidationError("--server-optimizer must be one of fedavg, fedavgm, fedadam, fedyogi")
         }
@@ -66,8 +72,12 @@ struct Demo: AsyncParsableCommand {
         // 1. Phantom sites and the external set (generated on the compute pool, not on the cooperative pool).
         // Each case scanned on its own clinical-like grid, then resampled to the training spacing.
         let gen = PhantomGenerator(dims: dims, spacing: SIMD3(spacing, spacing, spacing), scanner: true)
+        let seeds = siteSeeds.split(separator: ",").compactMap { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+        guard seeds.count == 4, Set(seeds).count == 4, !seeds.contains(99) else {
+            throw ValidationError("--site-seeds needs four different seeds, none of them the external set's 99")
+        }
         let sites: [(id: String, annotate: PhantomAnnotation, seed: UInt64)] = [
-            ("liver-a", .liver, 11), ("spleen-b", .spleen, 22), ("liver-c", .liver, 33), ("spleen-d", .spleen, 44)]
+            ("liver-a", .liver, seeds[0]), ("spleen-b", .spleen, seeds[1]), ("liver-c", .liver, seeds[2]), ("spleen-d", .spleen, seeds[3])]
         let external = work.appendingPathComponent("external")
         let (cases, externalCases) = (cases, externalCases)
         let siteList = sites.map { ($0.id, $0.annotate, $0.seed) }
@@ -97,6 +107,8 @@ struct Demo: AsyncParsableCommand {
             f.network.strides = Array(repeating: 2, count: ch.count - 1)
             f.network.norm = norm
             f.training.learningRate = lr
+            f.training.distillation = distillation
+            f.training.exclusionWeight = exclusionWeight
             f.training.patch = p
             f.training.spacing = [spacing, spacing, spacing]
             f.serverOptimizer = optimiser == .fedavg ? nil : .init(name: optimiser, learningRate: serverLr)
@@ -113,14 +125,16 @@ struct Demo: AsyncParsableCommand {
                                          "--evaluate", external.path, "--evaluate-labels", externalMapping, "--threads", "1"],
                                    log: logs.appendingPathComponent("aggregator.log"), echo: { line in
                                        if line.contains("completed") || line.contains("evaluation") || line.contains("aborted")
-                                           || line.contains("started") || line.contains("dropped") || line.contains("deadline") {
+                                           || line.contains("started") || line.contains("dropped") || line.contains("deadline")
+                                           || line.contains("federation") || line.contains("waiting") || line.contains("interrupted") {
                                            say("  " + line.split(separator: "]", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces))
                                        }
                                    })
         var nodes: [ChildProcess] = []
         for (i, s) in sites.enumerated() {
             var args = ["node", "--federation", fedPath, "--id", s.id, "--key", "\(keys)/\(s.id).key",
-                        "--dataset", work.appendingPathComponent("sites/\(s.id)").path, "--labels", mappings[s.id]!, "--threads", "1"]
+                        "--dataset", work.appendingPathComponent("sites/\(s.id)").path, "--labels", mappings[s.id]!, "--threads", "1",
+                        "--state", work.appendingPathComponent("node-state/\(s.id)").path]
             if dropNode && i == sites.count - 1 {
                 args += ["--crash-at", NodePhase.secureAggregation(.maskedInput).name, "--crash-round", "2"]
                 say("--drop-node: \(s.id) will vanish in round 2 after sharing its keys")

@@ -47,6 +47,12 @@ public enum RoundSetup {
         f.nodes.map { node in model.entries.map { e in e.organ.map { node.organs.contains($0) } ?? true } }
     }
 
+    /// The largest magnitude of `delta` and the tensor that holds it (nil for an empty model): what the
+    /// clip must cover.
+    public static func largestUpdate(model: FederatedModel, delta: [Float]) -> (name: String, largest: Float)? {
+        model.entries.map { e in (e.name, delta[e.range].reduce(Float(0)) { max($0, abs($1)) }) }.max { $0.1 < $1.1 }
+    }
+
     /// Tensors of `model` whose entries in `delta` exceed the clipping range (they would be clipped before
     /// quantisation, so the aggregate would not be the true average): name and largest magnitude.
     public static func clippedTensors(model: FederatedModel, delta: [Float], clip: Double) -> [(name: String, largest: Float)] {
