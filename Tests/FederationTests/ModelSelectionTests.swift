@@ -141,6 +141,19 @@ import Testing
         let scores = try trainer.heldOutScores(model: model)
         #expect(scores?.organs.keys.sorted() == ["liver"])
         #expect(scores?.organs["liver"].map { $0.count == 2 && $0.sum >= 0 && $0.sum <= 2 } == true)
+        // A network that labels every voxel liver (all weights 0, every 3-channel bias (0, 100, 0)) scores each held-out
+        // case 2|T| / (|V| + |T|), computed here from the label counts alone.
+        var liverEverywhere = model
+        for i in liverEverywhere.values.indices { liverEverywhere.values[i] = 0 }
+        for e in model.entries where e.shape == [3] && e.name.hasSuffix(".bias") {
+            liverEverywhere.values[e.offset + 1] = 100
+        }
+        let oracle = (trainer.validation?.items ?? []).map { item -> Double in
+            let t = Double(item.label.voxels.filter { $0 == 1 }.count)
+            return 2 * t / (Double(item.label.voxels.count) + t)
+        }.reduce(0, +)
+        let allLiver = try #require(try trainer.heldOutScores(model: liverEverywhere)?.organs["liver"])
+        #expect(allLiver.count == 2 && abs(allLiver.sum - oracle) < 1e-9, "\(allLiver.sum) vs \(oracle)")
         // Holding out every case is refused by name.
         f.modelSelection = .init(heldOutCases: 5)
         #expect(throws: FederationError.self) {

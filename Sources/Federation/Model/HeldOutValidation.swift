@@ -7,9 +7,9 @@ import Tensor
 /// each round to score the global model the node received, by Dice per organ the node annotates.
 ///
 /// Scoring runs on the preprocessed cases (the network's grid: RAS, training spacing, HU window) with a sliding
-/// window of the training patch, as the node sees them in training. For `single`, organs the node does not
-/// annotate count as background (as the marginal loss trains it); for `heads`, each voxel takes the most
-/// confident of the node's heads above 0.5.
+/// window of the training patch, as the node sees them in training, and labels them as the global model labels
+/// a CT in use (every class competes); only the organs the node annotates are scored, since its labels say
+/// nothing about the others.
 public struct HeldOutValidation: Sendable {
     /// The held-out cases.
     public let items: [TrainingSet.Item]
@@ -60,7 +60,8 @@ public struct HeldOutValidation: Sendable {
         return HeldOutScores(organs: out)
     }
 
-    /// Federation labels of a preprocessed `image` for this node's organs.
+    /// Federation labels of a preprocessed `image` as the global model labels a CT (`segviz infer`): the argmax
+    /// over every class (`single`), or the most confident of every organ's head above 0.5 (`heads`).
     func predictLabels(model: FederatedModel, image: Volume, window: SlidingWindow) throws -> Volume {
         let n = image.grid.count
         var labels = [Float](repeating: 0, count: n)
@@ -68,21 +69,17 @@ public struct HeldOutValidation: Sendable {
         case .single:
             let net = model.network()
             let p = try channelSoftmax(window(image.tensor, predictor: { net.predict($0) }))
-            let k = p.count / n
             for v in 0..<n {
-                var best = 0, top = -Float.infinity
-                var background: Float = 0
-                for c in 0..<k where c == 0 || !organs.contains(where: { $0.rawValue == c }) { background += p[c * n + v] }
-                top = background
-                for o in organs where o.rawValue < k && p[o.rawValue * n + v] > top { top = p[o.rawValue * n + v]; best = o.rawValue }
+                var best = 0
+                for c in 1..<(p.count / n) where p[c * n + v] > p[best * n + v] { best = c }
                 labels[v] = Float(best)
             }
         case .heads:
             var confidence = [Float](repeating: 0.5, count: n)
-            for o in organs {
-                let net = model.network(organ: o.description)
+            for (i, organ) in model.organs.enumerated() {
+                let net = model.network(organ: organ)
                 let p = try channelSoftmax(window(image.tensor, predictor: { net.predict($0) }))
-                for v in 0..<n where p[n + v] > confidence[v] { confidence[v] = p[n + v]; labels[v] = Float(o.rawValue) }
+                for v in 0..<n where p[n + v] > confidence[v] { confidence[v] = p[n + v]; labels[v] = Float(i + 1) }
             }
         }
         return Volume(grid: image.grid, tensorOrder: labels[...])
