@@ -143,3 +143,4 @@ import Testing
         #expect(p.description.contains("https://127.0.0.1:9") && p.description.contains("aggregator.tlsCertificate") && !p.description.contains(".cc"))
     }
 }
+
