@@ -10,7 +10,7 @@ import Testing
     /// Runs the aggregator service for `coordinator` and a node per trainer in `nodes`; returns what each node's
     /// `run` threw (nil when it returned) and the seconds it all took.
     static func runFederation(_ f: FederationFile, dir: String, coordinator: Coordinator, nodes: [Int], sink: LogSink,
-                              port: Int) async throws -> (errors: [Int: Error?], seconds: Double) {
+                              port: Int, nodeState: [Int: String] = [:]) async throws -> (errors: [Int: Error?], seconds: Double) {
         let t0 = Date()
         let errors = try await withThrowingTaskGroup(of: (Int, Error?)?.self) { g -> [Int: Error?] in
             g.addTask {
@@ -22,7 +22,8 @@ import Testing
                 let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
                 let runner = try NodeRunner(federation: f, id: "node\(i)", key: key,
                                             trainer: KnownDeltaTrainer(delta: 0.01, samples: 10 + i),
-                                            aggregatorURL: f.aggregator.url, giveUpAfter: 20, log: { sink.append("node\(i): " + $0) })
+                                            aggregatorURL: f.aggregator.url, stateDirectory: nodeState[i], giveUpAfter: 20,
+                                            log: { sink.append("node\(i): " + $0) })
                 g.addTask {
                     do { try await runner.run(); return (i, nil) } catch { return (i, error) }
                 }
@@ -121,6 +122,32 @@ import Testing
         #expect(sink.all.contains { $0.contains("federation finished: 1 of 1 round(s) completed; final model ") && $0.contains("global-r0002.safetensors") })
     }
 
+    /// A node restarted after it joined round 1 (its memory holds the attempt, its keys are gone) says so
+    /// plainly, sits the attempt out, and takes part in round 2.
+    @Test(.timeLimit(.minutes(2))) func aRestartedNodeSaysItRejoinsAtTheNextAttempt() async throws {
+        let dir = try temporaryDirectory()
+        let port = freePort()
+        let f = try smallFederation(dir: dir, rounds: 2, port: port) { f in
+            f.secureAggregation.threshold = 2
+            f.secureAggregation.collusionTolerance = .none
+            f.trainingTimeoutSeconds = 5
+            f.phaseTimeoutSeconds = 5
+        }
+        let sink = LogSink()
+        let aggKey = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
+        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, log: { sink.append("agg: " + $0) })
+        let model0 = await coord.modelHash
+        // What node2's memory holds after a crash during round 1's training.
+        try await NodeMemory(federation: f.name, node: "node2", directory: dir + "/node2").begin(round: 1, modelRound: 0, modelHash: model0)
+        let (errors, _) = try await Self.runFederation(f, dir: dir, coordinator: coord, nodes: [0, 1, 2], sink: sink, port: port,
+                                                       nodeState: [2: dir + "/node2"])
+        let logs = sink.all.joined(separator: "\n")
+        #expect(errors.values.allSatisfy { $0 == nil }, "\(errors) \(logs)")
+        #expect(sink.all.contains("node2: round 1: this node joined it before it restarted (that attempt's keys are gone); it rejoins at the next attempt"), "\(logs)")
+        let v = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
+        #expect(v.records.map(\.survivors) == [["node0", "node1"], ["node0", "node1", "node2"]], "\(logs)")
+    }
+
     /// Log text: dropouts and survivors as plain lists, never Swift's `[:]` / `["a"]` dumps.
     @Test func logListsArePlain() {
         #expect(LogText.dropouts([:]) == "none")
@@ -143,3 +170,4 @@ import Testing
         #expect(p.description.contains("https://127.0.0.1:9") && p.description.contains("aggregator.tlsCertificate") && !p.description.contains(".cc"))
     }
 }
+
