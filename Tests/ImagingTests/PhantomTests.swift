@@ -217,3 +217,36 @@ import Testing
         #expect(withLesion)
     }
 }
+
+/// The side check: phantom organs lie on their own side in RAS and LPS files, and a header mirrored left-right
+/// (same voxels, x axis declared the other way) is flagged; msd-spleen-8's header is flagged.
+@Suite struct OrganSideTests {
+    @Test func phantomOrgansOnTheirSideAndMirroredHeaderFlagged() throws {
+        for (n, orientation) in ["RAS", "LPS"].enumerated() {
+            let c = PhantomTests.gen.generate(seed: 21, index: n, orientation: orientation)
+            let labels = PhantomDatasetWriter(generator: PhantomTests.gen, layout: .msd, annotate: .all, seed: 21).labels(of: c)
+            let federation = Volume(grid: labels.grid, voxels: labels.voxels.map { $0 == 1 || $0 == 2 ? 1 : $0 == 3 ? 2 : 0 })
+            let liver = try #require(OrganSide.measure(image: c.image, label: federation, organ: .liver))
+            let spleen = try #require(OrganSide.measure(image: c.image, label: federation, organ: .spleen))
+            #expect(liver.offsetMM > 30 && spleen.offsetMM < -30, "\(orientation): liver \(liver.offsetMM), spleen \(spleen.offsetMM)")
+            #expect(!liver.mirrored && !spleen.mirrored)
+            // the same voxels under a header whose x axis is reversed
+            var g = c.image.grid
+            for col in 0..<4 { g.affine[0, col] = -g.affine[0, col] }
+            let (mi, ml) = (Volume(grid: g, voxels: c.image.voxels), Volume(grid: g, voxels: federation.voxels))
+            #expect(OrganSide.measure(image: mi, label: ml, organ: .spleen)?.mirrored == true)
+            #expect(OrganSide.measure(image: mi, label: ml, organ: .liver)?.mirrored == true)
+        }
+    }
+
+    static let msd = TestSupport.sharedData.appendingPathComponent("msd-spleen-8")
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: msd.path), "needs ../shared/data/msd-spleen-8"))
+    func msdSpleen8HeaderIsMirrored() throws {
+        let image = try NIfTI.read(Self.msd.appendingPathComponent("imagesTr/spleen_8.nii.gz"))
+        let raw = try NIfTI.read(Self.msd.appendingPathComponent("labelsTr/spleen_8.nii.gz"))
+        let label = Volume(grid: raw.grid, voxels: raw.voxels.map { $0 == 1 ? Float(Organ.spleen.rawValue) : 0 })  // MSD 1 = spleen
+        let side = try #require(OrganSide.measure(image: image, label: label, organ: .spleen))
+        #expect(side.mirrored && side.offsetMM > 80, "\(side.offsetMM)")
+    }
+}
