@@ -105,7 +105,16 @@ import Testing
             #expect(seen[kind, default: 0] > 0, "no corruption of kind '\(kind)' among \(seen)")
         }
         print("safetensors corruption kinds: \(seen.sorted { $0.key < $1.key })")
-        // The data section is small, so random cuts seldom land in it: every cut there, exhaustively.
+        // The data section is small, so random damage seldom lands in it: every data byte flipped three ways
+        // (low bit, high bit, all bits: this makes NaNs with payloads of the infinity) must decode as written...
+        for at in headerEnd..<good.count {
+            for mask: UInt8 in [0x01, 0x80, 0xFF] {
+                var b = good
+                b[at] ^= mask
+                #expect(try SafetensorsFile.decode(b, file: "fuzz").encode() == b, "data byte \(at) ^ \(mask) not decoded as written")
+            }
+        }
+        // ...and every cut there is refused.
         for cut in headerEnd..<good.count {
             #expect { try SafetensorsFile.decode(Array(good.prefix(cut)), file: "fuzz") } throws: { e in
                 guard case let .badOffsets(file, _, _)? = e as? SafetensorsError else { return false }
