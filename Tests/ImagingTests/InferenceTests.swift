@@ -70,9 +70,10 @@ import Tensor
         // coordinates, every pair of edge voxels measured, numpy's linear-interpolation percentile by hand.
         var rng = SeededRandom(seed: 8)
         let small = VoxelGrid(dims: [12, 10, 9], affine: .diagonal((1.5, 0.8, 2.5)))
-        for _ in 0..<3 {
-            let p = (0..<small.count).map { _ in Bool.random(using: &rng) && Bool.random(using: &rng) }
-            let q = (0..<small.count).map { _ in Bool.random(using: &rng) }
+        // Sparse and dense masks: in dense ones many voxels border the background only along one axis.
+        for density in [0.25, 0.5, 0.7, 0.9] {
+            let p = (0..<small.count).map { _ in Double.random(in: 0..<1, using: &rng) < density }
+            let q = (0..<small.count).map { _ in Double.random(in: 0..<1, using: &rng) < density }
             let ref = Self.bruteForceHD95(p, q, dims: (12, 10, 9), spacing: (1.5, 0.8, 2.5))
             let got = SurfaceDistance.hausdorff95(p, q, dims: small.dims, spacing: small.spacing)!
             #expect(abs(got - ref) < 1e-9, "HD95 \(got), brute force \(ref)")
