@@ -19,7 +19,8 @@ import SecureAggregationTesting
             var exact = [Double](repeating: 0, count: count)
             var totalWeight: UInt64 = 0
             for _ in 0 ..< n {
-                let w = UInt32(rng.bytes(1)[0]) % (maxWeight + 1)
+                // One seed in eight: nobody contributes (the empty sum must dequantise to 0).
+                let w = seed % 8 == 0 ? 0 : UInt32(rng.bytes(1)[0]) % (maxWeight + 1)
                 let x = (0 ..< count).map { _ in rng.nextUnitFloat() * clip * 1.5 }
                 let r = (0 ..< count).map { _ in UInt16(rng.bytes(1)[0]) << 8 | UInt16(rng.bytes(1)[0]) }
                 var out = [UInt32](repeating: 0, count: count)
