@@ -7,6 +7,7 @@ public enum FederationError: Error, Equatable, CustomStringConvertible {
     public enum FileKind: String, Sendable {
         case publicKey = "public key", secretKey = "secret key", signature = "signature", model = "model file"
         case nodeState = "node state", certificate = "TLS certificate or key", folder = "folder"
+        case optimiserState = "optimiser state", serverOptimiserState = "server optimiser state", lock = "lock file"
     }
 
     /// What is wrong with a hex string.
@@ -50,6 +51,14 @@ public enum FederationError: Error, Equatable, CustomStringConvertible {
     case cannotCreateFolder(path: String, reason: String)
     /// A path that must be a regular file is not (a folder, device, socket...).
     case notARegularFile(path: String, kind: FileKind)
+    /// A state file (`kind`: optimiser or server optimiser state) that cannot be used; `problem` says why and what to do.
+    case badStateFile(path: String, kind: FileKind, problem: String)
+    /// The state folder's lock file could not be opened or locked (`reason`: the system's message).
+    case lockFailed(path: String, reason: String)
+    /// A completed round's stored model does not match the ledger (`problem`: what differs).
+    case storedModelMismatch(path: String, round: Int, problem: String)
+    /// A field of the federation file (or a value derived from it) is unusable: `value` is not `expected`.
+    case invalidField(field: String, value: String, expected: String)
     /// A file larger than `limit` bytes where a small one is expected.
     case tooLarge(path: String, kind: FileKind, limit: Int)
     /// A PEM certificate (`field` of the federation file, or a file) that cannot be used.
@@ -133,6 +142,14 @@ public enum FederationError: Error, Equatable, CustomStringConvertible {
             return "\(p): cannot create the folder: \(reason)"
         case let .notARegularFile(p, kind):
             return "\(p): the \(kind.rawValue) is not a regular file"
+        case let .badStateFile(p, kind, problem):
+            return "\(p): bad \(kind.rawValue) file: \(problem)"
+        case let .lockFailed(p, reason):
+            return "\(p): cannot lock the state folder: \(reason)"
+        case let .storedModelMismatch(p, round, problem):
+            return "\(p): round \(round)'s model \(problem); refusing to start"
+        case let .invalidField(field, value, expected):
+            return "\(field): \(value) (expected \(expected))"
         case let .tooLarge(p, kind, limit):
             return "\(p): the \(kind.rawValue) is larger than \(limit) bytes"
         case let .invalidCertificate(source, reason):

@@ -14,6 +14,8 @@ struct Evaluate: ParsableCommand {
         each image's own grid (sliding window, Gaussian blending, probabilities resampled back). --labels defaults to the
         mapping stored by segviz phantom in the data set's segviz-phantom.json. A signed global model of a federation
         is verified first against --pubkey or --federation (the aggregator's key) and refused if it does not verify.
+        A labelled liver or spleen on the unexpected side of the body (per the header) is reported as a warning: the
+        file's left-right axis is then probably mirrored.
         """
     )
 
@@ -100,6 +102,11 @@ struct Evaluate: ParsableCommand {
                 guard skipBadCases else { throw DatasetRefused(problems: [error]) }
                 skipped.append(error.description)
                 continue
+            }
+            for o in organs {
+                if let side = OrganSide.measure(image: lv.image, label: lv.label, organ: o), side.mirrored {
+                    FileHandle.standardError.write(Data("warning: \(c.id): \(side)\n".utf8))
+                }
             }
             var pred = try scorer.segment(lv.image)
             if keepLargest { pred = pred.keepingLargestComponent(of: scorer.organs.map(\.rawValue)) }

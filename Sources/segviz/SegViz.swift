@@ -16,6 +16,6 @@ struct SegViz: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (run from a release build); the last line is key=value figures.",
-        subcommands: [BenchUNet.self, BenchInfer.self, BenchNode.self, BenchSecAgg.self, BenchLoad.self]
+        subcommands: [BenchUNet.self, BenchInfer.self, BenchNode.self, BenchSecAgg.self, BenchLoad.self, BenchPhantom.self]
     )
 }

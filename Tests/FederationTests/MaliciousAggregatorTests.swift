@@ -10,15 +10,20 @@ import Testing
         let runners: [NodeRunner]
         let initial: [Float]
         let dir: String
+        /// How each node's run ended (nil: it returned).
+        let nodeErrors: [Error?]
     }
 
     /// Runs `f`'s federation through a malicious aggregator that forges as `forgery` says, with three honest nodes
-    /// (node state in `dir`/node-state/nodeK when `durable`).
+    /// (node state in `dir`/node-state/nodeK when `durable`). The aggregator gives each round one attempt, so an
+    /// attack that aborts it ends the federation as failed (issue 22): every node then ends with
+    /// ``FederationEndError/failed``, collected in `nodeErrors`.
     func runFederation(dir: String, f: FederationFile, durable: Bool = false,
                        forgery: @escaping (Coordinator, IdentityKey) async throws -> MaliciousAggregator.Forgery) async throws -> Outcome {
         let sink = LogSink()
         let aggKey = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
-        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, log: { sink.append("agg: " + $0) })
+        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, attemptsPerRound: 1,
+                                    log: { sink.append("agg: " + $0) })
         let initial = await coord.model.values
         let forge = try await forgery(coord, aggKey)
         let port = Int(f.aggregator.url.split(separator: ":").last!)!
@@ -29,13 +34,15 @@ import Testing
                                           aggregatorURL: f.aggregator.url, stateDirectory: durable ? dir + "/node-state/node\(i)" : nil,
                                           log: { sink.append("node\(i): " + $0) }))
         }
-        try await withThrowingTaskGroup(of: Void.self) { g in
+        let nodeErrors = try await withThrowingTaskGroup(of: (Int, Error?)?.self) { g -> [Error?] in
             g.addTask { try await MaliciousAggregator.run(coordinator: coord, federation: f, port: port, forgery: forge,
-                                                          log: { sink.append("agg: " + $0) }) }
-            for r in runners { g.addTask { try await r.run() } }
-            try await g.waitForAll()
+                                                          log: { sink.append("agg: " + $0) }); return nil }
+            for (i, r) in runners.enumerated() { g.addTask { do { try await r.run(); return (i, nil) } catch { return (i, error) } } }
+            var out = [Error?](repeating: nil, count: runners.count)
+            for try await e in g { if let (i, err) = e { out[i] = err } }
+            return out
         }
-        return Outcome(sink: sink, coordinator: coord, runners: runners, initial: initial, dir: dir)
+        return Outcome(sink: sink, coordinator: coord, runners: runners, initial: initial, dir: dir, nodeErrors: nodeErrors)
     }
 
     func ledgerStatuses(_ o: Outcome) throws -> [RoundStatus] {
@@ -57,6 +64,7 @@ import Testing
         }
         let log = o.sink.all.joined(separator: "\n")
         #expect(try ledgerStatuses(o) == [.aborted], "\(log)")
+        #expect(o.nodeErrors.allSatisfy { if case .failed(0, 1, _)? = $0 as? FederationEndError { true } else { false } }, "\(o.nodeErrors)")
         #expect(await o.coordinator.model.values == o.initial, "the global model changed")
         for r in o.runners {
             let attempts = await r.memory.state.attempts
@@ -80,6 +88,7 @@ import Testing
         }
         let log = o.sink.all.joined(separator: "\n")
         #expect(try ledgerStatuses(o) == [.completed, .aborted], "\(log)")
+        #expect(o.nodeErrors.allSatisfy { if case .failed(1, 2, _)? = $0 as? FederationEndError { true } else { false } }, "\(o.nodeErrors)")
         for r in o.runners {
             let attempts = await r.memory.state.attempts
             #expect(attempts.map(\.round) == [1] && attempts.map(\.modelRound) == [0], "\(r.id): \(attempts)")
@@ -97,7 +106,8 @@ import Testing
         let stranger = try KeyFiles.loadSecretKey(path: dir + "/other/stranger.key")
         let sink = LogSink()
         let aggKey = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
-        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, log: { sink.append("agg: " + $0) })
+        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, attemptsPerRound: 1,
+                                    log: { sink.append("agg: " + $0) })
         let foreign = try MaliciousAggregator.craftedModel(from: await coord.model, federation: f, modelRound: 0, scale: 1, key: stranger)
         let unannounced = try MaliciousAggregator.craftedModel(from: await coord.model, federation: f, modelRound: 0, scale: 0.5, key: aggKey)
         let port = Int(f.aggregator.url.split(separator: ":").last!)!
@@ -117,8 +127,12 @@ import Testing
             e as? FederationError == .refusedModel(round: 0, reason: .wrongKey(path: "/v1/model", expected: aggKey.publicKey.keyIDHex,
                                                                                 found: stranger.publicKey.keyIDHex))
         }
+        // node1 refuses; the round's one attempt aborts and the federation ends as failed (issue 22).
         let node1 = try runner(1)
-        try await node1.run()
+        await #expect { try await node1.run() } throws: { e in
+            if case .failed(0, 1, _) = e as? FederationEndError { return true }
+            return false
+        }
         #expect(sink.all.contains { $0.hasPrefix("node1: round 1: refused: the announcement names model 0") }, "\(sink.all.joined(separator: "\n"))")
         #expect(await node0.memory.state.attempts.isEmpty)
         #expect(await node1.memory.state.attempts.isEmpty)

@@ -61,17 +61,7 @@ func freePort() -> Int {
         let initial = await coord.model.values
         let trainers = [KnownDeltaTrainer(delta: 0.01, samples: 10), KnownDeltaTrainer(delta: -0.02, samples: 30),
                         KnownDeltaTrainer(delta: 0.05, samples: 20)]
-        try await withThrowingTaskGroup(of: Void.self) { g in
-            g.addTask { try await AggregatorService.run(coordinator: coord, federation: f, host: "127.0.0.1", port: port,
-                                                         lingerSeconds: 1, log: { sink.append("agg: " + $0) }) }
-            for (i, t) in trainers.enumerated() {
-                let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
-                let runner = try NodeRunner(federation: f, id: "node\(i)", key: key, trainer: t,
-                                            aggregatorURL: f.aggregator.url, log: { sink.append("node\(i): " + $0) })
-                g.addTask { try await runner.run() }
-            }
-            try await g.waitForAll()
-        }
+        try await runInProcessFederation(coord, federation: f, keys: dir + "/keys", port: port, trainers: trainers, sink: sink)
         let records = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
         #expect(records.ok)
         #expect(records.records.map(\.status) == [.completed], "\(sink.all.joined(separator: "\n"))")
@@ -106,5 +96,8 @@ func freePort() -> Int {
         delta[e.offset + e.count - 1] = -24.8
         let clipped = RoundSetup.clippedTensors(model: model, delta: delta, clip: 8)
         #expect(clipped.count == 1 && clipped[0].name == e.name && clipped[0].largest == 24.8)
+        // The node's per-round log names the largest update and its tensor.
+        let top = try #require(RoundSetup.largestUpdate(model: model, delta: delta))
+        #expect(top.name == e.name && top.largest == 24.8)
     }
 }

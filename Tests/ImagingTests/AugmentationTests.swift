@@ -71,4 +71,22 @@ import Testing
         #expect(changed)
         v.voxels = v.voxels.map { $0 * 1.0 }
     }
+
+    /// Left-right mirroring moves image and label together along i (voxel (i, j, k) comes from (n-1-i, j, k)),
+    /// in about half of the patches at 0.5, and never at 0.
+    @Test func mirroringFlipsImageAndLabelTogether() {
+        let (img, lab) = Self.shapes()
+        let n = lab.dims[0]
+        var rng = SeededRandom(seed: 3)
+        var mirrored = 0
+        for _ in 0..<400 {
+            let (mi, ml) = Augmentation(mirrorLeftRight: 0.5).mirrored(img, lab, using: &rng)
+            #expect(mi.voxels == ml.voxels)  // the image is the label here, so they stay equal only if moved alike
+            if ml.voxels == lab.voxels { continue }
+            mirrored += 1
+            #expect((0..<lab.dims[2]).allSatisfy { k in (0..<lab.dims[1]).allSatisfy { j in (0..<n).allSatisfy { i in ml[i, j, k] == lab[n - 1 - i, j, k] } } })
+        }
+        #expect(mirrored > 160 && mirrored < 240, "\(mirrored) of 400 mirrored")  // binomial(400, 0.5): +-4 sd
+        for _ in 0..<50 { #expect(Augmentation(mirrorLeftRight: 0).mirrored(img, lab, using: &rng).1.voxels == lab.voxels) }
+    }
 }

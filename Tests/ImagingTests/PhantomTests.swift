@@ -139,23 +139,64 @@ import Testing
         #expect(st.voxels.map { Int8($0) } == c.structures)
     }
 
-    /// A 512 x 512 x 100 case (0.8 mm pixels, 3 mm slices) is generated within a few seconds.
-    @Test(.timeLimit(.minutes(2))) func fullResolutionCaseIsFast() {
+    /// A 512 x 512 x 100 case (0.8 mm pixels, 3 mm slices) is painted within a few seconds of one core: the slices
+    /// are painted one by one on this thread (a one-slice grid runs inline) and timed by this thread's CPU clock,
+    /// which other processes and the suites running beside this one do not inflate. The whole case (painting on
+    /// all cores, noise, blur) is timed by the wall clock for the record, with a bound only against a hang.
+    @Test(.timeLimit(.minutes(4))) func fullResolutionCaseIsFast() {
         let scan = ScanGeometry(pixelSpacing: 0.8, sliceSpacing: 3, top: 120, bottom: -177)
         #expect(scan.slices == 100)
         var rng = SeededRandom(seed: 1, stream: 0)
         let anatomy = PhantomAnatomy(rng: &rng)
-        let t0 = Date()
-        let grid = orientedGrid(dims: [512, 512, 100], spacing: SIMD3(0.8, 0.8, 3), orientation: "RAS")
-        _ = PhantomRaster.render(anatomy, grid: grid, offset: SIMD3(0, 0, -28))
-        let tPaint = Date().timeIntervalSince(t0)
+        let cpu0 = Self.threadCPUSeconds()
+        var organVoxels = 0
+        for k in 0..<100 {
+            let slice = orientedGrid(dims: [512, 512, 1], spacing: SIMD3(0.8, 0.8, 3), orientation: "RAS")
+            let painted = PhantomRaster.render(anatomy, grid: slice, offset: SIMD3(0, 0, -28 + 3 * (Double(k) - 49.5)))
+            organVoxels += painted.1.filter { $0 >= 0 }.count
+        }
+        let paintCPU = Self.threadCPUSeconds() - cpu0
         let t1 = Date()
         let c = PhantomGenerator().generate(seed: 1, index: 0, scan: scan)
         let dt = Date().timeIntervalSince(t1)
-        print("phantom painting alone: \(String(format: "%.2f", tPaint)) s")
-        print("phantom 512x512x100: \(String(format: "%.2f", dt)) s on \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
+        print("phantom 512x512x100: painting \(String(format: "%.2f", paintCPU)) s CPU on one thread; whole case \(String(format: "%.2f", dt)) s wall")
         #expect(c.image.dims == [512, 512, 100])
-        #expect(dt < 20, "took \(dt) s")
+        #expect(organVoxels > 500_000, "the slab holds organs")
+        #expect(paintCPU < 6, "painting took \(paintCPU) s of CPU")
+        #expect(dt < 120, "took \(dt) s")
+    }
+
+    /// CPU time of the calling thread (seconds).
+    static func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// The separable blur equals a direct 3D Gaussian sum (weights computed here, borders replicated) on a random volume.
+    @Test func blurEqualsDirectGaussianSum() {
+        var rng = SeededRandom(seed: 12)
+        let d = [13, 9, 7]
+        let v = Volume(grid: VoxelGrid(dims: d, affine: .identity), voxels: (0..<(13 * 9 * 7)).map { _ in Float(rng.uniform(-100...100)) })
+        let sigma = SIMD3(1.0, 0.7, 0.4)
+        let blurred = v.blurredAnisotropic(sigmaVoxels: sigma)
+        func weights(_ s: Double) -> [Double] {
+            let r = Int((3 * s).rounded(.up))
+            let w = (-r...r).map { exp(-Double($0 * $0) / (2 * s * s)) }
+            return w.map { $0 / w.reduce(0, +) }
+        }
+        let (wx, wy, wz) = (weights(sigma.x), weights(sigma.y), weights(sigma.z))
+        var worst = 0.0
+        for k in 0..<d[2] { for j in 0..<d[1] { for i in 0..<d[0] {
+            var acc = 0.0
+            for (c, a) in wz.enumerated() { for (b, y) in wy.enumerated() { for (e, x) in wx.enumerated() {
+                let si = min(max(i + e - wx.count / 2, 0), d[0] - 1), sj = min(max(j + b - wy.count / 2, 0), d[1] - 1)
+                let sk = min(max(k + c - wz.count / 2, 0), d[2] - 1)
+                acc += x * y * a * Double(v[si, sj, sk])
+            } } }
+            worst = max(worst, abs(acc - Double(blurred[i, j, k])))
+        } } }
+        #expect(worst < 1e-3, "largest difference \(worst)")
     }
 
     @Test func layoutsNumberStructuresAsTheRealSets() {
@@ -174,5 +215,38 @@ import Testing
         // some case of a series has lesions, labelled 2 in the liver set
         let withLesion = (0..<8).contains { n in Self.gen.generate(seed: 9, index: n).structures.contains(Int8(PhantomStructure.lesion.rawValue)) }
         #expect(withLesion)
+    }
+}
+
+/// The side check: phantom organs lie on their own side in RAS and LPS files, and a header mirrored left-right
+/// (same voxels, x axis declared the other way) is flagged; msd-spleen-8's header is flagged.
+@Suite struct OrganSideTests {
+    @Test func phantomOrgansOnTheirSideAndMirroredHeaderFlagged() throws {
+        for (n, orientation) in ["RAS", "LPS"].enumerated() {
+            let c = PhantomTests.gen.generate(seed: 21, index: n, orientation: orientation)
+            let labels = PhantomDatasetWriter(generator: PhantomTests.gen, layout: .msd, annotate: .all, seed: 21).labels(of: c)
+            let federation = Volume(grid: labels.grid, voxels: labels.voxels.map { $0 == 1 || $0 == 2 ? 1 : $0 == 3 ? 2 : 0 })
+            let liver = try #require(OrganSide.measure(image: c.image, label: federation, organ: .liver))
+            let spleen = try #require(OrganSide.measure(image: c.image, label: federation, organ: .spleen))
+            #expect(liver.offsetMM > 30 && spleen.offsetMM < -30, "\(orientation): liver \(liver.offsetMM), spleen \(spleen.offsetMM)")
+            #expect(!liver.mirrored && !spleen.mirrored)
+            // the same voxels under a header whose x axis is reversed
+            var g = c.image.grid
+            for col in 0..<4 { g.affine[0, col] = -g.affine[0, col] }
+            let (mi, ml) = (Volume(grid: g, voxels: c.image.voxels), Volume(grid: g, voxels: federation.voxels))
+            #expect(OrganSide.measure(image: mi, label: ml, organ: .spleen)?.mirrored == true)
+            #expect(OrganSide.measure(image: mi, label: ml, organ: .liver)?.mirrored == true)
+        }
+    }
+
+    static let msd = TestSupport.sharedData.appendingPathComponent("msd-spleen-8")
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: msd.path), "needs ../shared/data/msd-spleen-8"))
+    func msdSpleen8HeaderIsMirrored() throws {
+        let image = try NIfTI.read(Self.msd.appendingPathComponent("imagesTr/spleen_8.nii.gz"))
+        let raw = try NIfTI.read(Self.msd.appendingPathComponent("labelsTr/spleen_8.nii.gz"))
+        let label = Volume(grid: raw.grid, voxels: raw.voxels.map { $0 == 1 ? Float(Organ.spleen.rawValue) : 0 })  // MSD 1 = spleen
+        let side = try #require(OrganSide.measure(image: image, label: label, organ: .spleen))
+        #expect(side.mirrored && side.offsetMM > 80, "\(side.offsetMM)")
     }
 }

@@ -113,16 +113,16 @@ extension PhantomAnatomy {
             if hepaticVeins.contains(where: { $0.contains(p) }) { return (.hepaticVein, .liver) }
             return (.liver, .liver)
         }
-        let sd = stomach.depth(p).depth
+        let sd = stomach.depth(p)
         if sd < 1 {
             if sd > 0.84 { return (.stomachWall, .stomach) }
-            let level = stomach.points[1].y + stomach.radii[1] * 0.45
+            let level = stomach.point(1).y + stomach.radius(1) * 0.45
             if p.y > level { return (.stomachAir, .stomach) }
             return (stomachContrast ? .oralContrast : .stomachFluid, .stomach)
         }
         if splenicVein.contains(p) || portal[0].contains(p) { return (.portalVein, nil) }
         if pancreas.contains(p) { return (.pancreas, nil) }
-        let cd = colon.depth(p).depth
+        let cd = colon.depth(p)
         if cd < 1 {
             if cd > 0.85 { return (.bowelWall, nil) }
             return (bowelTexture.value(p) > 0.35 ? .bowelAir : .stool, nil)

@@ -64,7 +64,14 @@ enum PhantomRaster {
                             let str = l < 0 ? nil : PhantomStructure(rawValue: Int(l))
                             for j in (y * c)...jEnd { for i in (x * c)...iEnd { put(i, j, tt, str) } }
                         } else {
-                            for j in (y * c)...jEnd { for i in (x * c)...iEnd { let (tt, str) = anatomy.classify(point(i, j)); put(i, j, tt, str) } }
+                            for j in (y * c)...jEnd { for i in (x * c)...iEnd {
+                                if i % c == 0, j % c == 0 {  // a lattice node (node i/c is voxel i: the clamp only moves nodes past the edge)
+                                    let q = i / c + ci * (j / c), l = label[q]
+                                    put(i, j, Tissue(rawValue: Int(tissue[q]))!, l < 0 ? nil : PhantomStructure(rawValue: Int(l)))
+                                } else {
+                                    let (tt, str) = anatomy.classify(point(i, j)); put(i, j, tt, str)
+                                }
+                            } }
                         }
                     } }
                 }
@@ -76,36 +83,52 @@ enum PhantomRaster {
 
 extension Volume {
     /// The volume smoothed by a separable Gaussian of `sigmaVoxels` voxels along (i, j, k) (borders replicate);
-    /// axes with a sigma below 0.05 voxels are left alone.
+    /// axes with a sigma below 0.05 voxels are left alone. Along j and k whole contiguous rows are weighted and
+    /// summed (unit stride, vectorised), never one voxel at a time down a column.
     func blurredAnisotropic(sigmaVoxels: SIMD3<Double>) -> Volume {
         var v = self
-        let d = dims, strides = [1, d[0], d[0] * d[1]]
+        let d = dims
         for axis in 0..<3 {
-            let w = Self.gaussianWeights(sigmaVoxels[axis])
+            let w = Self.gaussianWeights(sigmaVoxels[axis]).map(Float.init)
             guard w.count > 1, d[axis] > 1 else { continue }
-            let r = w.count / 2, n = d[axis], stride = strides[axis]
-            let others = (0..<3).filter { $0 != axis }
-            let (na, nb) = (d[others[0]], d[others[1]])
-            let (sa, sb) = (strides[others[0]], strides[others[1]])
-            var out = v.voxels
+            let r = w.count / 2, n = d[axis]
+            // The volume as [outer][n][inner]: `inner` contiguous values per position along the axis.
+            let inner = axis == 0 ? 1 : axis == 1 ? d[0] : d[0] * d[1]
+            let outer = v.voxels.count / (inner * n)
+            var out = [Float](repeating: 0, count: v.voxels.count)
             v.voxels.withUnsafeBufferPointer { sb0 in
                 out.withUnsafeMutableBufferPointer { ob0 in
                     let src = UncheckedBox(sb0.baseAddress!), dst = UncheckedBox(ob0.baseAddress!)
-                    let wf = w.map(Float.init)
-                    parallelFor(nb) { b in
-                        let src = src.value, dst = dst.value
-                        wf.withUnsafeBufferPointer { wp in
-                            for a in 0..<na {
-                                let start = a * sa + b * sb
-                                for x in 0..<n {
-                                    var acc: Float = 0
-                                    if x >= r && x + r < n {
-                                        var p = start + (x - r) * stride
-                                        for t in 0..<wp.count { acc += wp[t] * src[p]; p += stride }
-                                    } else {
-                                        for t in -r...r { acc += wp[t + r] * src[start + Swift.min(Swift.max(x + t, 0), n - 1) * stride] }
+                    w.withUnsafeBufferPointer { wb in
+                        let wp = UncheckedBox(wb.baseAddress!)
+                        if axis == 0 {
+                            // rows along i: one task per slice of rows
+                            let rowsPerTask = max(1, d[1])
+                            parallelFor((outer + rowsPerTask - 1) / rowsPerTask) { task in
+                                let src = src.value, dst = dst.value, wp = wp.value
+                                for row in (task * rowsPerTask)..<min(outer, (task + 1) * rowsPerTask) {
+                                    let start = row * n
+                                    for x in 0..<n {
+                                        var acc: Float = 0
+                                        if x >= r && x + r < n {
+                                            for t in 0..<w.count { acc += wp[t] * src[start + x - r + t] }
+                                        } else {
+                                            for t in 0..<w.count { acc += wp[t] * src[start + Swift.min(Swift.max(x - r + t, 0), n - 1)] }
+                                        }
+                                        dst[start + x] = acc
                                     }
-                                    dst[start + x * stride] = acc
+                                }
+                            }
+                        } else {
+                            let chunk = 8192, chunks = (inner + chunk - 1) / chunk
+                            parallelFor(outer * n * chunks) { task in
+                                let src = src.value, dst = dst.value, wp = wp.value
+                                let c = task % chunks, x = (task / chunks) % n, o = task / (chunks * n)
+                                let lo = c * chunk, hi = Swift.min(inner, lo + chunk)
+                                let to = dst + (o * n + x) * inner
+                                for t in 0..<w.count {
+                                    let from = src + (o * n + Swift.min(Swift.max(x - r + t, 0), n - 1)) * inner, wt = wp[t]
+                                    for q in lo..<hi { to[q] += wt * from[q] }
                                 }
                             }
                         }

@@ -2,7 +2,7 @@ import Foundation
 
 /// A smooth, randomly deformed ellipsoid in patient millimetres: the building block of phantom organs.
 struct Blob: Sendable {
-    /// Centre (patient frame: x to the patient's left... see ``PhantomAnatomy``; mm).
+    /// Centre (patient frame, RAS: see ``PhantomAnatomy``; mm).
     var centre: SIMD3<Double>
     /// Semi-axes before rotation (mm).
     var axes: SIMD3<Double> { didSet { updateBound() } }
@@ -12,8 +12,20 @@ struct Blob: Sendable {
     var pitch: Double = 0 { didSet { updateRotation() } }
     /// Rows of the world-to-local rotation (from yaw and pitch).
     private var r0 = SIMD3<Double>(1, 0, 0), r1 = SIMD3<Double>(0, 1, 0), r2 = SIMD3<Double>(0, 0, 1)
-    /// Radial deformation: `1 + sum(amp * sin(dot(freq, dir) + phase))` over unit directions.
-    var harmonics: [Harmonic] = [] { didSet { updateBound() } }
+    /// Radial deformation: `1 + sum(amp * sin(dot(freq, dir) + phase))` over unit directions (at most four terms).
+    var harmonics: [Harmonic] {
+        get { (0..<harmonicCount).map { Harmonic(freq: SIMD3(hx[$0], hy[$0], hz[$0]), amp: hAmp[$0], phase: hPhase[$0]) } }
+        set {
+            precondition(newValue.count <= 4, "Blob: at most four harmonics")
+            harmonicCount = newValue.count
+            for (n, h) in newValue.enumerated() { (hx[n], hy[n], hz[n], hAmp[n], hPhase[n]) = (h.freq.x, h.freq.y, h.freq.z, h.amp, h.phase) }
+            updateBound()
+        }
+    }
+    /// The harmonics stored inline, lane n for term n, so that a Blob is plain bytes (no reference counting when
+    /// the painter copies it millions of times).
+    private var hx = SIMD4<Double>(), hy = SIMD4<Double>(), hz = SIMD4<Double>(), hAmp = SIMD4<Double>(), hPhase = SIMD4<Double>()
+    private var harmonicCount = 0
     /// Along local -x the other two semi-axes shrink by up to this fraction (a wedge, as the liver's left lobe).
     var taper: Double = 0
 
@@ -32,7 +44,7 @@ struct Blob: Sendable {
     }
 
     private mutating func updateBound() {
-        radius = axes.max() * (1 + harmonics.reduce(0) { $0 + abs($1.amp) })
+        radius = axes.max() * (1 + (0..<harmonicCount).reduce(0) { $0 + abs(hAmp[$1]) })
     }
 
     private mutating func updateRotation() {
@@ -60,10 +72,10 @@ struct Blob: Sendable {
             u.y /= shrink; u.z /= shrink
         }
         let r = (u * u).sum().squareRoot()
-        guard r > 1e-9, !harmonics.isEmpty else { return r }
+        guard r > 1e-9, harmonicCount > 0 else { return r }
         let dir = u / r
         var m = 1.0
-        for h in harmonics { m += h.amp * sin((h.freq * dir).sum() + h.phase) }
+        for n in 0..<harmonicCount { m += hAmp[n] * sin(hx[n] * dir.x + hy[n] * dir.y + hz[n] * dir.z + hPhase[n]) }
         return r / max(m, 0.3)
     }
 
@@ -92,41 +104,52 @@ struct Blob: Sendable {
 
 /// A tube along a polyline with a radius interpolated between the points: vessels, bowel, pancreas, stomach.
 struct Tube: Sendable {
-    /// The centre line (mm).
-    var points: [SIMD3<Double>]
-    /// Radius at each point (mm).
-    var radii: [Double]
+    /// One piece of the centre line, from `a` to `a + ab`, its radius going from `r0` to `r1`, and its bounding
+    /// box padded by the larger radius (a point outside lies more than a radius away: depth above 1, skipped).
+    struct Segment: Sendable {
+        var a: SIMD3<Double>, ab: SIMD3<Double>, r0: Double, r1: Double, lower: SIMD3<Double>, upper: SIMD3<Double>
+    }
+
+    /// The segments (plain values in one array: a Tube copies with one reference count).
+    let segments: [Segment]
     /// Bounding box (mm), padded by the largest radius.
     let lower: SIMD3<Double>, upper: SIMD3<Double>
 
     init(points: [SIMD3<Double>], radii: [Double]) {
         precondition(points.count >= 2 && radii.count == points.count, "Tube: need 2+ points with one radius each")
-        self.points = points
-        self.radii = radii
-        let r = radii.max()!
-        var lo = points[0], hi = points[0]
-        for p in points { lo = pointwiseMin(lo, p); hi = pointwiseMax(hi, p) }
-        lower = lo - r; upper = hi + r
+        segments = (0..<(points.count - 1)).map { n in
+            let (p, q, r) = (points[n], points[n + 1], max(radii[n], radii[n + 1]))
+            return Segment(a: p, ab: q - p, r0: radii[n], r1: radii[n + 1], lower: pointwiseMin(p, q) - r, upper: pointwiseMax(p, q) + r)
+        }
+        lower = segments.map(\.lower).reduce(segments[0].lower) { pointwiseMin($0, $1) }
+        upper = segments.map(\.upper).reduce(segments[0].upper) { pointwiseMax($0, $1) }
     }
 
-    /// Distance from `p` to the tube's centre line relative to the local radius (below 1 inside), and the
-    /// position along the line (segment index + fraction).
-    @inline(__always) func depth(_ p: SIMD3<Double>) -> (depth: Double, along: Double) {
-        if any(p .< lower) || any(p .> upper) { return (.infinity, 0) }
-        var best = Double.infinity, along = 0.0
-        for s in 0..<(points.count - 1) {
-            let a = points[s], ab = points[s + 1] - a
-            let t = min(max(((p - a) * ab).sum() / max((ab * ab).sum(), 1e-9), 0), 1)
-            let q = a + ab * t - p
-            let r = radii[s] + (radii[s + 1] - radii[s]) * t
-            let d = (q * q).sum().squareRoot() / r
-            if d < best { best = d; along = Double(s) + t }
+    /// Centre-line point `n` (mm).
+    func point(_ n: Int) -> SIMD3<Double> { n < segments.count ? segments[n].a : segments[n - 1].a + segments[n - 1].ab }
+
+    /// Radius at centre-line point `n` (mm).
+    func radius(_ n: Int) -> Double { n < segments.count ? segments[n].r0 : segments[n - 1].r1 }
+
+    /// Distance from `p` to the tube's centre line relative to the local radius (below 1 inside; exact there,
+    /// above 1 or infinity outside).
+    @inline(__always) func depth(_ p: SIMD3<Double>) -> Double {
+        if any(p .< lower) || any(p .> upper) { return .infinity }
+        var best = Double.infinity
+        segments.withUnsafeBufferPointer { segs in
+            for g in segs {
+                if any(p .< g.lower) || any(p .> g.upper) { continue }
+                let t = min(max(((p - g.a) * g.ab).sum() / max((g.ab * g.ab).sum(), 1e-9), 0), 1)
+                let q = g.a + g.ab * t - p
+                let r = g.r0 + (g.r1 - g.r0) * t
+                best = min(best, (q * q).sum().squareRoot() / r)
+            }
         }
-        return (best, along)
+        return best
     }
 
     /// Whether `p` lies inside.
-    @inline(__always) func contains(_ p: SIMD3<Double>) -> Bool { depth(p).depth < 1 }
+    @inline(__always) func contains(_ p: SIMD3<Double>) -> Bool { depth(p) < 1 }
 }
 
 /// Smooth random texture (a few plane waves), zero mean, amplitude about 1: organ parenchyma, bowel content.

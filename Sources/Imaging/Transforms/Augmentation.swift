@@ -15,12 +15,18 @@ public struct Augmentation: Sendable, Equatable {
     public var elasticVoxels: Double, elasticSpacing: Int
     /// Contrast factor about the patch mean, and gamma, each applied with probability 0.5.
     public var contrast: ClosedRange<Float>, gamma: ClosedRange<Float>
+    /// Probability of mirroring a patch left-right (voxel axis i of the RAS training grid), as nnU-Net's
+    /// mirroring. At 0.5 the side of the body carries no information, so the network must tell the liver from
+    /// the spleen by size, shape and context: a scan whose header mirrors left and right (a common DICOM-to-NIfTI
+    /// slip; msd-spleen-8's puts its spleen on the patient's right) is still segmented. 0 keeps the side.
+    public var mirrorLeftRight: Double
 
     /// An augmentation. The defaults are ``standard``.
     public init(spatialProbability: Double = 0.8, rotateAxialDegrees: Double = 15, rotateTiltDegrees: Double = 6,
                 scale: ClosedRange<Double> = 0.8...1.2, elasticVoxels: Double = 2.5, elasticSpacing: Int = 8,
-                contrast: ClosedRange<Float> = 0.8...1.25, gamma: ClosedRange<Float> = 0.7...1.5) {
-        precondition(elasticSpacing >= 2 && scale.lowerBound > 0 && gamma.lowerBound > 0, "Augmentation: bad settings")
+                contrast: ClosedRange<Float> = 0.8...1.25, gamma: ClosedRange<Float> = 0.7...1.5, mirrorLeftRight: Double = 0.5) {
+        precondition(elasticSpacing >= 2 && scale.lowerBound > 0 && gamma.lowerBound > 0 && (0...1).contains(mirrorLeftRight),
+                     "Augmentation: bad settings")
         self.spatialProbability = spatialProbability
         self.rotateAxialDegrees = rotateAxialDegrees
         self.rotateTiltDegrees = rotateTiltDegrees
@@ -29,10 +35,11 @@ public struct Augmentation: Sendable, Equatable {
         self.elasticSpacing = elasticSpacing
         self.contrast = contrast
         self.gamma = gamma
+        self.mirrorLeftRight = mirrorLeftRight
     }
 
     /// The settings training uses: ±15° axial and ±6° tilt, scaling 0.8-1.2, elastic up to 2.5 voxels, contrast
-    /// 0.8-1.25, gamma 0.7-1.5.
+    /// 0.8-1.25, gamma 0.7-1.5, left-right mirroring with probability 0.5.
     public static let standard = Augmentation()
 
     /// The patch of `size` voxels centred on (fractional) voxel position `centre` of `image`/`label`, warped by a random rotation,
@@ -86,6 +93,12 @@ public struct Augmentation: Sendable, Equatable {
             img.voxels[n] = image.trilinear(s)
         } } }
         return (img, lab)
+    }
+
+    /// The patch pair mirrored left-right with probability ``mirrorLeftRight`` (no draw when it is 0).
+    public func mirrored(_ image: Volume, _ label: Volume, using rng: inout SeededRandom) -> (Volume, Volume) {
+        guard mirrorLeftRight > 0, Double.random(in: 0..<1, using: &rng) < mirrorLeftRight else { return (image, label) }
+        return (image.flipped(axis: 0), label.flipped(axis: 0))
     }
 
     /// Random contrast about the mean (p = 0.5) and gamma on the 0...1 window (p = 0.5), in place.

@@ -67,6 +67,7 @@ public struct PatchSampler: Sendable {
             } else {
                 (img, lab) = (image.cropped(to: box), label.cropped(to: box))
             }
+            if let aug = augmentation { (img, lab) = aug.mirrored(img, lab, using: &rng) }
             for axis in 0..<3 where Double.random(in: 0..<1, using: &rng) < flipProbability {
                 img = img.flipped(axis: axis); lab = lab.flipped(axis: axis)
             }
