@@ -30,16 +30,23 @@ public struct ExperimentData: Sendable {
         let pre = Preprocessing(spacing: SIMD3(s, s, s),
                                 window: HUWindow(lower: Float(config.training.window[0]), upper: Float(config.training.window[1])))
         var sites: [SiteData] = []
-        for site in config.sites {
-            let organ: PhantomAnnotation = site.organ == "liver" ? .liver : .spleen
-            let writer = PhantomDatasetWriter(generator: gen, layout: .msd, annotate: organ, seed: site.seed)
+        for (n, site) in config.sites.enumerated() {
+            let organ: Organ, annotation: PhantomAnnotation
+            switch site.organ {
+            case "liver": (organ, annotation) = (.liver, .liver)
+            case "spleen": (organ, annotation) = (.spleen, .spleen)
+            default:
+                throw ExperimentError.config(path: "(configuration)", field: "sites.\(n).organ",
+                                             problem: "'\(site.organ)' must be liver or spleen")
+            }
+            let writer = PhantomDatasetWriter(generator: gen, layout: .msd, annotate: annotation, seed: site.seed)
             let dir = folder.appendingPathComponent(site.id)
             _ = try writer.write(to: dir, cases: site.cases)
             let set = try TrainingSet.load(try Dataset.open(dir), mapping: try LabelMapping(parsing: writer.labelMapping),
                                            preprocessing: pre)
             var h = config.training.seed
             for b in site.id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-            sites.append(SiteData(id: site.id, organ: Organ(name: site.organ)!, set: set, samplingSeed: h))
+            sites.append(SiteData(id: site.id, organ: organ, set: set, samplingSeed: h))
             log("site \(site.id): \(set.items.count) \(site.organ)-only case(s)")
         }
         let writer = PhantomDatasetWriter(generator: gen, layout: .btcv, annotate: .all, seed: config.external.seed)

@@ -92,7 +92,7 @@ public struct LoadFederation: Sendable {
         }
         // A load-test node trusts the announcement (it measures the aggregator, it does not guard a hospital).
         let config = try RoundSetup.config(federation: federation, model: template, announcement: a,
-                                           verifiedModelRound: a.modelRound, verifiedModelHash: try Hex.decode(a.modelHash))
+                                           verifiedModelRound: a.modelRound, verifiedModelHash: try Hex.decode(a.modelHash, field: "announcement.modelHash"))
         var random = SplitMix64(seed: UInt64(r) << 32 | UInt64(i))
         let values = (0 ..< template.values.count).map { _ in random.nextSymmetricUnit() * 0.01 }
         let update = ClientUpdate(values: values, blockWeights: RoundSetup.blockWeights(model: template, organs: ["liver", "spleen"],
@@ -115,7 +115,7 @@ public struct LoadFederation: Sendable {
     /// number of survivors, and each round's model file is on disk, signed, with the recorded hash; no
     /// temporary file is left. Prints each problem; returns how many there were.
     public func checkLedger(expectedSurvivors: Int) throws -> Int {
-        let aggregatorKey = try Minisign.PublicKey(text: federation.aggregator.publicKey)
+        let aggregatorKey = try federation.aggregatorKey()
         let v = try Ledger(path: "\(statePath)/ledger.sqlite").verify(aggregatorKey: aggregatorKey)
         var problems = v.problems
         if v.records.map(\.round) != Array(1 ... federation.rounds) {

@@ -67,7 +67,7 @@ public enum Client {
             guard let mine = m.advertisements.first(where: { $0.sender == id }),
                   mine.encryptionKey == encryptionKey.publicKey, mine.maskingKey == maskingKey.publicKey
             else {
-                throw SecAggError.inconsistentSurvivors("the key list lacks this user's own advertisement")
+                throw SecAggError.inconsistentSurvivors(.ownAdvertisementMissing)
             }
             guard m.advertisements.count >= ctx.threshold else {
                 throw SecAggError.tooFewUsers(phase: ProtocolPhase.advertiseKeys.rawValue, remaining: m.advertisements.count, needed: ctx.threshold)
@@ -187,7 +187,7 @@ public enum Client {
                 throw SecAggError.malformed(message: ConsistencyRequestMessage.name, reason: "survivors not strictly increasing")
             }
             guard u3.contains(ctx.id) else {
-                throw SecAggError.inconsistentSurvivors("this user's masked input is not in U3")
+                throw SecAggError.inconsistentSurvivors(.ownInputMissing)
             }
             guard u3.count >= ctx.threshold else {
                 throw SecAggError.tooFewUsers(phase: ProtocolPhase.maskedInput.rawValue, remaining: u3.count, needed: ctx.threshold)
@@ -195,7 +195,7 @@ public enum Client {
             for v in u3 {
                 try config.checkUser(v)
                 if graph.areNeighbours(ctx.id, v), held[v] == nil {
-                    throw SecAggError.inconsistentSurvivors("user \(v) is in U3 but its shares never reached user \(ctx.id)")
+                    throw SecAggError.inconsistentSurvivors(.sharesNeverReceived(user: v, receiver: ctx.id))
                 }
             }
             let transcript = ConsistencySignatureMessage.transcript(config: config, session: session, survivors: u3)
@@ -226,7 +226,7 @@ public enum Client {
             var signers = Set<UInt32>()
             for s in m.signatures where signers.count < ctx.threshold {
                 guard u3.contains(s.user) else {
-                    throw SecAggError.inconsistentSurvivors("signature from user \(s.user), who is not in U3")
+                    throw SecAggError.inconsistentSurvivors(.signerNotInU3(user: s.user))
                 }
                 guard graph.areNeighbours(id, s.user) else { throw SecAggError.unknownUser(s.user) }
                 guard config.roster[Int(s.user)].isValidSignature(s.signature, for: transcript) else {
@@ -357,7 +357,7 @@ public struct SecAggClient {
         switch state {
         case .completed, .aborted:
             if case .roundFinished = message { return [] }  // the end notice is idempotent
-            throw SecAggError.roundOver("client \(id) is \(state.name)")
+            throw SecAggError.roundOver(party: "client \(id)", state: state.name)
         default: break
         }
         guard message.round == round else { throw SecAggError.wrongRound(expected: round, actual: message.round) }

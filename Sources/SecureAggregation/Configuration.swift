@@ -86,10 +86,11 @@ public struct Quantisation: Equatable, Hashable, Sendable {
     /// 32-bit words per masked element.
     public var wordsPerElement: Int { modulusBits / 32 }
 
-    /// The largest `levels` that cannot overflow with `clients` nodes of weight up to `maxWeight`.
-    public static func maximumLevels(clients: Int, maxWeight: UInt32) -> UInt32 {
-        let limit = (UInt64(1) << 32) - 1
-        return UInt32(clamping: limit / (UInt64(max(clients, 1)) * UInt64(maxWeight)))
+    /// The largest `levels` that cannot overflow with `clients` nodes of weight up to `maxWeight`
+    /// in Z_2^`modulusBits` (32 unless given).
+    public static func maximumLevels(clients: Int, maxWeight: UInt32, modulusBits: Int = 32) -> UInt32 {
+        let limit = modulusBits == 64 ? UInt64.max : (UInt64(1) << 32) - 1
+        return UInt32(clamping: limit / (UInt64(max(clients, 1)) * UInt64(max(maxWeight, 1))))
     }
 
     /// One quantisation step: the bound on the per-element error of the weighted mean.
@@ -101,10 +102,7 @@ public struct Quantisation: Equatable, Hashable, Sendable {
         let (total, o2) = nw.multipliedReportingOverflow(by: UInt64(levels))
         let fits = modulusBits == 64 ? !o1 && !o2 : !o1 && !o2 && total < (UInt64(1) << 32)
         guard fits else {
-            throw SecAggError.quantisationOverflow(
-                "clients (\(clients)) x quantisation.maxWeight (\(maxWeight)) x quantisation.levels (\(levels)) must stay below 2^\(modulusBits); "
-                    + "lower quantisation.levels to at most \(Quantisation.maximumLevels(clients: clients, maxWeight: maxWeight)) or lower quantisation.maxWeight"
-                    + (modulusBits == 32 ? " (or set quantisation.modulusBits to 64, doubling the mask keystream)" : ""))
+            throw SecAggError.quantisationOverflow(clients: clients, maxWeight: maxWeight, levels: levels, modulusBits: modulusBits)
         }
     }
 }

@@ -21,24 +21,24 @@ public struct ClientUpdate: Sendable {
     func validate(against config: SecAggConfig, id: UInt32) throws -> UInt32 {
         let layout = config.layout
         guard values.count == layout.parameterCount else {
-            throw SecAggError.invalidUpdate("\(values.count) values, the layout has \(layout.parameterCount)")
+            throw SecAggError.invalidUpdate(user: id, problem: .valueCount(values.count, expected: layout.parameterCount))
         }
         guard blockWeights.count == layout.blocks.count else {
-            throw SecAggError.invalidUpdate("\(blockWeights.count) block weights, the layout has \(layout.blocks.count) blocks")
+            throw SecAggError.invalidUpdate(user: id, problem: .blockWeightCount(blockWeights.count, expected: layout.blocks.count))
         }
         var weight: UInt32 = 0
         for (b, w) in blockWeights.enumerated() {
             let name = layout.blocks[b].name
             guard (w > 0) == config.blockMap[Int(id)][b] else {
-                throw SecAggError.invalidUpdate("weight \(w) of block '\(name)' contradicts the block map (user \(id) "
-                                                + (config.blockMap[Int(id)][b] ? "contributes)" : "does not contribute)"))
+                throw SecAggError.invalidUpdate(user: id, problem: .weightContradictsBlockMap(block: name, weight: w,
+                                                                                              contributes: config.blockMap[Int(id)][b]))
             }
             guard w <= config.quantisation.maxWeight else {
-                throw SecAggError.invalidUpdate("weight \(w) of block '\(name)' exceeds quantisation.maxWeight \(config.quantisation.maxWeight)")
+                throw SecAggError.invalidUpdate(user: id, problem: .weightAboveMaximum(block: name, weight: w, maximum: config.quantisation.maxWeight))
             }
             if w > 0 {
                 guard weight == 0 || w == weight else {
-                    throw SecAggError.invalidUpdate("weight \(w) of block '\(name)' differs from \(weight): one weight per node per round")
+                    throw SecAggError.invalidUpdate(user: id, problem: .unequalWeights(block: name, weight: w, first: weight))
                 }
                 weight = w
             }
@@ -49,7 +49,7 @@ public struct ClientUpdate: Sendable {
             for x in v { nanSeen |= Int32(bitPattern: x.bitPattern & 0x7fff_ffff) > 0x7f80_0000 ? 1 : 0 }
         }
         if nanSeen != 0, let i = values.firstIndex(where: { $0.isNaN }) {
-            throw SecAggError.invalidUpdate("value \(i) is NaN")
+            throw SecAggError.invalidUpdate(user: id, problem: .notANumber(index: i))
         }
         return weight
     }

@@ -396,7 +396,7 @@ public struct SecAggServer {
                 try s.receive(m)
                 state = .unmasking(s)
             case (.completed, _), (.aborted, _):
-                throw SecAggError.roundOver("server is \(state.name) for round \(round)")
+                throw SecAggError.roundOver(party: "server of round \(round)", state: state.name)
             default:
                 throw SecAggError.unexpectedMessage(state: state.name, message: Self.name(of: message))
             }

@@ -24,10 +24,10 @@ struct Audit: ParsableCommand {
     func run() throws {
         try failing {
             let f = try FederationFile.load(from: federation)
-            let key = try Minisign.PublicKey(text: f.aggregator.publicKey)
+            let key = try f.aggregatorKey()
             let path = URL(fileURLWithPath: state).appendingPathComponent("ledger.sqlite").path
             guard FileManager.default.fileExists(atPath: path) else {
-                throw FederationError.ledger(path: path, problem: "no ledger here")
+                throw FederationError.noLedger(path: path)
             }
             let v = try Ledger(path: path).verify(aggregatorKey: key)
             for r in v.records {

@@ -31,7 +31,7 @@ struct Export: ParsableCommand {
             let manifest = verified.manifest
             guard let archText = manifest["architecture"],
                   var arch = try JSONSerialization.jsonObject(with: Data(archText.utf8)) as? [String: Any] else {
-                throw FederationError.file(path: model, problem: "manifest 'architecture' is missing or malformed")
+                throw FederationError.manifestKey(path: model, key: "architecture", expected: "a JSON object")
             }
             // MONAI's UNet arguments only
             for k in ["strategy", "organs", "network"] { arch.removeValue(forKey: k) }

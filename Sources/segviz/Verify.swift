@@ -34,8 +34,6 @@ enum TrustedKey {
         if let pubkey { return try KeyFiles.loadPublicKey(path: pubkey) }
         guard let federation else { throw ValidationError("give exactly one of --pubkey or --federation") }
         let f = try FederationFile.load(from: federation)
-        do { return try Minisign.PublicKey(text: f.aggregator.publicKey) } catch {
-            throw FederationError.file(path: federation, problem: "aggregator.publicKey: \(error)")
-        }
+        return try f.aggregatorKey()
     }
 }

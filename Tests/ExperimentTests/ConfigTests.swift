@@ -46,7 +46,10 @@ import Testing
     }
 
     @Test func unreadableFileIsNamed() {
-        #expect(throws: ExperimentError.self) { try ExperimentConfig.load(path: "/nonexistent/exp.json", over: .quick) }
+        #expect { try ExperimentConfig.load(path: "/nonexistent/exp.json", over: .quick) } throws: { error in
+            guard case let .config(path, field, _)? = error as? ExperimentError else { return false }
+            return path == "/nonexistent/exp.json" && field == "(file)"
+        }
     }
 
     @Test func presetsAreValid() throws {

@@ -3,7 +3,7 @@ import Testing
 @testable import Experiment
 
 /// A whole experiment on tiny phantoms and a tiny U-Net: every setup, one seed, two rounds of one epoch.
-@Suite struct PipelineTests {
+@Suite(.timeLimit(.minutes(10))) struct PipelineTests {
     static var tiny: ExperimentConfig {
         var c = ExperimentConfig.quick
         c.name = "tiny"

@@ -53,7 +53,7 @@ let apiFuzzAvailable: Bool = {
 /// The whole API against openapi.yaml: schemathesis's generated and malformed requests, signed, unsigned
 /// and wrongly signed, against a real aggregator process: no 5xx, no undocumented status or content type,
 /// no mis-signed request accepted, the aggregator alive afterwards.
-@Suite(.enabled(if: apiFuzzAvailable, "needs python3 with schemathesis and cryptography")) struct ApiFuzzTests {
+@Suite(.enabled(if: apiFuzzAvailable, "needs python3 with schemathesis and cryptography"), .timeLimit(.minutes(10))) struct ApiFuzzTests {
     @Test func schemathesisFindsNothing() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let started = Date()

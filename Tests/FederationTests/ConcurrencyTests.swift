@@ -5,7 +5,7 @@ import Testing
 
 /// The aggregator's concurrency: long-polls woken by the message, not by polling or their timeout; models as
 /// values that no other holder can change.
-@Suite struct ConcurrencyTests {
+@Suite(.timeLimit(.minutes(3))) struct ConcurrencyTests {
     /// A node long-polls for its first server message of the round (the key list) before the last
     /// advertisement arrives; the poll must return as soon as the message is queued, far before its 30 s timeout.
     @Test(.timeLimit(.minutes(2))) func longPollIsWokenByTheMessage() async throws {

@@ -5,7 +5,7 @@ import Testing
 /// The failures, end to end through the `segviz` binary: `federation check`, the aggregator and a node
 /// each refuse a bad file at start (exit 1, the field named, nothing created), `init` writes a usable file,
 /// and a node whose file differs from the aggregator's is refused with both fingerprints and the field.
-@Suite(.serialized) struct FederationStartupTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct FederationStartupTests {
     /// Keys and a valid federation file in a fresh folder; returns the folder.
     static func federationFolder(nodes: [(String, [String])] = [("liver-a", ["liver"]), ("spleen-b", ["spleen"])]) throws -> String {
         let dir = try temporaryDirectory()

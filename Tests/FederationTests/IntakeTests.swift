@@ -4,7 +4,7 @@ import Testing
 @testable import Federation
 
 /// Load findings (`segviz bench load`): bounded intake of large bodies, and late protocol messages.
-@Suite struct IntakeTests {
+@Suite(.timeLimit(.minutes(3))) struct IntakeTests {
     /// 200 simulated nodes posting their masked inputs at once made the aggregator read every body before
     /// summing (565 MB peak for a 1.1 MB model); behind the gate at most `slots` run at a time, and a
     /// failing one frees its slot.
@@ -54,7 +54,7 @@ import Testing
 
 /// `segviz bench load` end to end, small: a real aggregator process, 8 simulated nodes in SecAgg+
 /// neighbourhoods of 4, one dropping out each round; the ledger must hold both rounds with 7 survivors.
-@Test func benchLoadCompletesEveryRoundAndLosesNothing() throws {
+@Test(.timeLimit(.minutes(5))) func benchLoadCompletesEveryRoundAndLosesNothing() throws {
     let r = try run([segvizExecutable(), "bench", "load", "--nodes", "8", "--neighbours", "4", "--dropouts", "1",
                      "--params", "3000", "--rounds", "2", "--phase-timeout", "2"])
     #expect(r.status == 0, "\(r.output)")
@@ -74,7 +74,7 @@ actor Counter {
 
 /// Found by the fault tests under load: a test (or `segviz audit`) reading the ledger while the aggregator
 /// opened it made the aggregator exit with "database is locked". The ledger now waits for the lock.
-@Test func ledgerWaitsForAnotherProcessesLock() async throws {
+@Test(.timeLimit(.minutes(2))) func ledgerWaitsForAnotherProcessesLock() async throws {
     let dir = try temporaryDirectory()
     let path = dir + "/ledger.sqlite"
     _ = try Ledger(path: path)
@@ -120,7 +120,7 @@ func coordinatorWithAdvertisements() async throws -> (Coordinator, RoundAnnounce
     let a = await coord.announcement()
     let model = await coord.model
     let config = try RoundSetup.config(federation: f, model: model, announcement: a,
-                                       verifiedModelRound: a.modelRound, verifiedModelHash: try Hex.decode(a.modelHash))
+                                       verifiedModelRound: a.modelRound, verifiedModelHash: try Hex.decode(a.modelHash, field: "announcement.modelHash"))
     var ads: [[UInt8]] = []
     for i in 0 ..< 3 {
         let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")

@@ -124,8 +124,8 @@ import Testing
         }
         let node0 = try runner(0)
         await #expect { try await node0.run() } throws: { e in
-            guard case let FederationError.invalidArgument(name, problem) = e else { return false }
-            return name == "model" && problem.contains("refusing global model of round 0")
+            e as? FederationError == .refusedModel(round: 0, reason: .wrongKey(path: "/v1/model", expected: aggKey.publicKey.keyIDHex,
+                                                                                found: stranger.publicKey.keyIDHex))
         }
         // node1 refuses; the round's one attempt aborts and the federation ends as failed (issue 22).
         let node1 = try runner(1)

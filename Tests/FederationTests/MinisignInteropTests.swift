@@ -11,7 +11,7 @@ func run(_ args: [String], cwd: String? = nil) throws -> SubprocessResult {
 /// A fresh temporary folder's path (SegVizTesting).
 func temporaryDirectory() throws -> String { try TemporaryDirectory.make().path }
 
-@Suite struct MinisignInteropTests {
+@Suite(.timeLimit(.minutes(2))) struct MinisignInteropTests {
     @Test func keygenWritesMinisignCompatibleKeysAndRefusesOverwrite() throws {
         let dir = try temporaryDirectory()
         let pub = try KeyFiles.generate(id: "node-a", directory: dir)
@@ -20,9 +20,9 @@ func temporaryDirectory() throws -> String { try TemporaryDirectory.make().path 
         #expect(mode == 0o600)
         #expect(try KeyFiles.loadPublicKey(path: pubPath) == pub)
         #expect(try KeyFiles.loadSecretKey(path: keyPath).publicKey == pub)
-        #expect(throws: FederationError.self) { try KeyFiles.generate(id: "node-a", directory: dir) }
+        #expect(throws: FederationError.keyExists(path: pubPath)) { try KeyFiles.generate(id: "node-a", directory: dir) }
         chmod(keyPath, 0o644)
-        #expect(throws: FederationError.self) { try KeyFiles.loadSecretKey(path: keyPath) }
+        #expect(throws: FederationError.keyReadableByOthers(path: keyPath, mode: 0o644)) { try KeyFiles.loadSecretKey(path: keyPath) }
     }
 
     @Test func minisignVerifiesOurSignatureAndRejectsTampering() throws {

@@ -5,7 +5,8 @@ import Testing
 /// Whether the namespace tests can run; prints why not when they cannot.
 let netnsAvailable: Bool = {
     if let reason = NetworkLab.unavailableReason() {
-        print("NetnsFaultTests: SKIPPED: \(reason)")
+        print("NetnsFaultTests: SKIPPED: \(reason). These tests need root (or CAP_NET_ADMIN): they are the evidence "
+            + "for threat-model lines T6 and T7 (network loss mid-round, aggregator crash), so run `sudo make test` to get it")
         return false
     }
     return true
@@ -15,7 +16,8 @@ let netnsAvailable: Bool = {
 /// pairs; links cut with `ip link set ... down`, latency and loss added by `segviz relay`, processes
 /// killed at each phase. Every scenario checks the ledger's chain and that no model file is lost or
 /// half-written. Needs root (or CAP_NET_ADMIN); skipped, with the reason printed, elsewhere.
-@Suite(.serialized, .enabled(if: netnsAvailable, "network namespaces not available (needs root or CAP_NET_ADMIN)"))
+@Suite(.serialized, .timeLimit(.minutes(10)),
+       .enabled(if: netnsAvailable, "network namespaces not available: these fault tests need root (or CAP_NET_ADMIN); run them as root"))
 struct NetnsFaultTests {
     /// Starts the aggregator in its namespace and, unless told otherwise, all three nodes in theirs.
     private func start(_ fed: ProcessFederation, _ lab: NetworkLab, nodes: [String]? = nil,

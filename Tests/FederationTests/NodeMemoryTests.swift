@@ -4,7 +4,7 @@ import Testing
 
 /// The node's own durable memory (`segviz node --state DIR`) and the subtraction-across-attempts rule: a node
 /// answers the unmasking phase at most once per global model, then contributes again only from a newer one.
-@Suite struct NodeMemoryTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeMemoryTests {
     func refusal(_ body: () async throws -> Void) async -> ModelRefusal? {
         do { try await body(); return nil } catch let r as ModelRefusal { return r } catch { return nil }
     }
@@ -45,12 +45,10 @@ import Testing
         #expect(await refusal { try await again.begin(round: 2, modelRound: 0, modelHash: "aa") } == .alreadyRevealed(modelRound: 0, round: 1))
         // Only the state file: the atomic writes left no temporary file behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [NodeMemory.fileName])
-        for (federation, node, field) in [("other", "n", "federation"), ("f", "m", "node")] {
-            #expect {
+        for (federation, node, field, found, expected) in [("other", "n", "federation", "f", "other"), ("f", "m", "node", "n", "m")] {
+            #expect(throws: FederationError.nodeStateOfAnother(path: dir + "/" + NodeMemory.fileName, field: field,
+                                                               found: found, expected: expected)) {
                 _ = try NodeMemory(federation: federation, node: node, directory: dir)
-            } throws: { e in
-                guard case let FederationError.file(path, problem) = e else { return false }
-                return path == dir + "/" + NodeMemory.fileName && problem.hasPrefix("field \(field):")
             }
         }
         // A damaged file is refused, naming it.
@@ -58,7 +56,7 @@ import Testing
         #expect {
             _ = try NodeMemory(federation: "f", node: "n", directory: dir)
         } throws: { e in
-            guard case let FederationError.file(path, _) = e else { return false }
+            guard case let FederationError.notANodeState(path, _) = e else { return false }
             return path == dir + "/" + NodeMemory.fileName
         }
     }

@@ -3,7 +3,7 @@ import Testing
 @testable import Federation
 
 /// Aggregator and nodes as real processes on loopback (small U-Net, small phantoms).
-@Suite(.serialized) struct ProcessFederationTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct ProcessFederationTests {
     @Test func threeNodesTwoRoundsThenVerifyAndInfer() async throws {
         let fed = try ProcessFederation(rounds: 2)
         // The aggregator evaluates each global model on the external set and stays up after the last round

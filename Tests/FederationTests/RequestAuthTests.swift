@@ -7,7 +7,7 @@ import Testing
 
 /// The aggregator's HTTP surface refuses what it must: unknown keys, bad signatures, replays, stale
 /// timestamps and oversized bodies; and the status page renders.
-@Suite(.serialized) struct RequestAuthTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct RequestAuthTests {
     struct Server {
         let dir: String
         let f: FederationFile

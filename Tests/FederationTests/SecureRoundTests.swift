@@ -50,7 +50,7 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
-@Suite(.serialized) struct SecureRoundTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct SecureRoundTests {
     @Test func globalModelIsTheWeightedAverageOfTheNodes() async throws {
         let dir = try temporaryDirectory()
         let port = freePort()

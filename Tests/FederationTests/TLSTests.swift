@@ -3,7 +3,7 @@ import Testing
 @testable import Federation
 
 /// HTTPS with the aggregator's certificate pinned in the federation file.
-@Suite(.serialized) struct TLSTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct TLSTests {
     /// A self-signed certificate for 127.0.0.1 made with openssl; returns (certificate path, key path, PEM).
     func selfSigned(_ dir: String, name: String) throws -> (String, String, String) {
         let cert = "\(dir)/\(name).crt", key = "\(dir)/\(name).pem"

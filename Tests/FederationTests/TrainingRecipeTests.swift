@@ -53,14 +53,14 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [OptimiserState.fileName])
     }
 
-    /// Every bad file is a `FederationError.file` naming that file.
+    /// Every bad file is a `FederationError.badStateFile` naming that file.
     @Test func aBadOptimiserStateFileIsAnErrorNamingTheFile() throws {
         let dir = try temporaryDirectory()
         func refused(_ bytes: [UInt8], federation: String = "f", node: String = "n") -> Bool {
             let path = dir + "/" + OptimiserState.fileName
             FileManager.default.createFile(atPath: path, contents: Data(bytes))
             do { _ = try OptimiserState.load(path: path, federation: federation, node: node); return false } catch let e as FederationError {
-                if case .file(let p, _) = e { return p == path }
+                if case .badStateFile(let p, .optimiserState, _) = e { return p == path }
                 return false
             } catch { return false }
         }

@@ -3,7 +3,7 @@ import Testing
 @testable import Imaging
 
 /// Corrupt, truncated and hostile files: each gives its own error naming the file and field.
-@Suite struct CorruptNIfTITests {
+@Suite(.timeLimit(.minutes(3))) struct CorruptNIfTITests {
     /// The bytes of a valid small int16 `.nii`.
     static func validBytes() throws -> [UInt8] {
         let dir = TestSupport.tempDir()
@@ -43,6 +43,8 @@ import Testing
 
     @Test func garbageIsBadSizeofHdr() throws {
         let e = try Self.error(reading: (0..<2000).map { UInt8(($0 * 37) & 0xFF) })
+        // sizeof_hdr reads bytes 0, 37, 74, 111: neither 348 nor 348 byte-swapped.
+        #expect(Self.field(e) == "sizeof_hdr", "got \(String(describing: e))")
         #expect(Self.field(e) == "sizeof_hdr")
         #expect(e?.file.hasSuffix("bad.nii") == true)
         #expect(e.map { "\($0)" }?.contains("bad.nii") == true)
@@ -141,34 +143,63 @@ import Testing
     }
 }
 
-/// Seeded header mutations: every file either fails validation with a named error or is read by
-/// libnifti without a crash and agrees with the validated header.
+/// Seeded header mutations, each checked against what the bytes it changed must give: a changed sizeof_hdr
+/// or magic is refused naming that field; changes confined to fields no reader uses (data_type, db_name,
+/// extents, session_error, regular, dim_info, descrip, aux_file, intent_name) leave the volume readable and
+/// its voxels unchanged; any other change is either refused with an error naming the file or read by
+/// libnifti without a crash, agreeing with the validated header.
 @Suite struct HeaderMutationTests {
+    /// Byte ranges of the NIfTI-1 header that neither the validator nor the voxel reader uses (nifti1.h).
+    static let unusedFields: [Range<Int>] = [4..<40, 148..<252, 328..<344]
+
     @Test func mutatedHeadersNeverCrash() throws {
         let valid = try CorruptNIfTITests.validBytes()
+        let voxels = TestSupport.ramp().voxels
         let dir = TestSupport.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         var rng = SeededRandom(seed: 2024)
-        var rejected = 0, read = 0
+        var kinds: [String: Int] = [:]
         for n in 0..<300 {
             var b = valid
             for _ in 0..<Int.random(in: 1...4, using: &rng) {
                 b[Int.random(in: 0..<352, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
             }
-            let h: NIfTIHeader
-            do { h = try NIfTIHeader.decode(b, file: "m\(n).nii") } catch {
-                #expect(error.file == "m\(n).nii")
-                rejected += 1
-                continue
-            }
+            let changed = (0..<352).filter { b[$0] != valid[$0] }
             let url = dir.appendingPathComponent("m\(n).nii")
             try Data(b).write(to: url)
-            do {
-                let v = try NIfTI.read(url)
-                #expect(v.dims == h.dims)
-                read += 1
-            } catch { #expect(error.file == url.path); rejected += 1 }
+            let decoded = Result { () throws(NIfTIError) in try NIfTIHeader.decode(b, file: "m\(n).nii") }
+            if changed.contains(where: { $0 < 4 }) {
+                kinds["sizeof_hdr", default: 0] += 1
+                #expect(CorruptNIfTITests.field(decoded.failure) == "sizeof_hdr", "case \(n): \(decoded)")
+            } else if changed.contains(where: { (344..<348).contains($0) }) {
+                kinds["magic", default: 0] += 1
+                #expect(CorruptNIfTITests.field(decoded.failure) == "magic", "case \(n): \(decoded)")
+            } else if changed.allSatisfy({ c in Self.unusedFields.contains { $0.contains(c) } }) {
+                kinds["unused", default: 0] += 1
+                #expect(decoded.failure == nil, "case \(n): unused fields \(changed) refused: \(decoded)")
+                #expect(try NIfTI.read(url).voxels == voxels, "case \(n): unused fields \(changed) changed the voxels")
+            } else {
+                switch decoded {
+                case let .failure(error):
+                    kinds["refused", default: 0] += 1
+                    #expect(error.file == "m\(n).nii")
+                case let .success(h):
+                    kinds["read", default: 0] += 1
+                    do {
+                        let v = try NIfTI.read(url)
+                        #expect(v.dims == h.dims)
+                    } catch { #expect(error.file == url.path) }
+                }
+            }
         }
-        #expect(read + rejected == 300 && read > 0 && rejected > 0)
+        // Each kind of mutation occurred, so none of the checks above was vacuous.
+        for kind in ["sizeof_hdr", "magic", "unused", "refused", "read"] {
+            #expect(kinds[kind, default: 0] > 0, "no mutation of kind '\(kind)' among \(kinds)")
+        }
     }
+}
+
+extension Result {
+    /// The error of a failure, nil for a success.
+    var failure: Failure? { if case let .failure(e) = self { e } else { nil } }
 }

@@ -66,22 +66,56 @@ import Tensor
         #expect(Metrics.dice(a, a, label: 1) == 1 && Metrics.dice(a, a, label: 2) == 1)
         #expect(Metrics.score(a, a, label: 1).hd95 == 0)
         #expect(Metrics.score(a, Volume(grid: g, repeating: 0), label: 1).hd95 == nil)
-        // HD95 against a brute-force reference on random blobs
+        // HD95 against a brute-force reference on random blobs, written without SurfaceDistance: edges by their
+        // coordinates, every pair of edge voxels measured, numpy's linear-interpolation percentile by hand.
         var rng = SeededRandom(seed: 8)
         let small = VoxelGrid(dims: [12, 10, 9], affine: .diagonal((1.5, 0.8, 2.5)))
-        for _ in 0..<3 {
-            let p = (0..<small.count).map { _ in Bool.random(using: &rng) && Bool.random(using: &rng) }
-            let q = (0..<small.count).map { _ in Bool.random(using: &rng) }
-            let ea = SurfaceDistance.edges(p, dims: small.dims), eb = SurfaceDistance.edges(q, dims: small.dims)
-            let pos = { (n: Int) in SIMD3(Double(n % 12) * 1.5, Double((n / 12) % 10) * 0.8, Double(n / 120) * 2.5) }
-            func directed(_ x: [Bool], _ y: [Bool]) -> [Double] {
-                x.indices.filter { x[$0] }.map { i in y.indices.filter { y[$0] }.map { j in
-                    let d = pos(i) - pos(j); return (d * d).sum().squareRoot() }.min()! }
-            }
-            let ref = max(SurfaceDistance.percentile(directed(ea, eb), 95), SurfaceDistance.percentile(directed(eb, ea), 95))
+        // Sparse and dense masks: in dense ones many voxels border the background only along one axis.
+        for density in [0.25, 0.5, 0.7, 0.9] {
+            let p = (0..<small.count).map { _ in Double.random(in: 0..<1, using: &rng) < density }
+            let q = (0..<small.count).map { _ in Double.random(in: 0..<1, using: &rng) < density }
+            let ref = Self.bruteForceHD95(p, q, dims: (12, 10, 9), spacing: (1.5, 0.8, 2.5))
             let got = SurfaceDistance.hausdorff95(p, q, dims: small.dims, spacing: small.spacing)!
-            #expect(abs(got - ref) < 1e-9)
+            #expect(abs(got - ref) < 1e-9, "HD95 \(got), brute force \(ref)")
         }
+        // A hand case: one voxel against a 2-voxel bar along i (spacing 2 mm): directed distances {0} and
+        // {0, 2}; the 95th percentile of [0, 2] is 0 + 0.95 * 2 = 1.9 mm.
+        var one = [Bool](repeating: false, count: 5 * 3 * 3), bar = one
+        one[1 + 5 * (1 + 3 * 1)] = true
+        bar[1 + 5 * (1 + 3 * 1)] = true; bar[2 + 5 * (1 + 3 * 1)] = true
+        #expect(abs(SurfaceDistance.hausdorff95(one, bar, dims: [5, 3, 3], spacing: SIMD3(2, 1, 1))! - 1.9) < 1e-12)
+    }
+
+    /// HD95 the slow way: a mask voxel is an edge when one of its six neighbours is outside the volume or
+    /// outside the mask; each edge voxel's distance to the other mask's nearest edge voxel in mm; the larger
+    /// of the two directed 95th percentiles (linear interpolation between the closest ranks, as numpy).
+    static func bruteForceHD95(_ a: [Bool], _ b: [Bool], dims: (Int, Int, Int), spacing: (Double, Double, Double)) -> Double {
+        let (ni, nj, nk) = dims
+        func inside(_ m: [Bool], _ i: Int, _ j: Int, _ k: Int) -> Bool {
+            i >= 0 && i < ni && j >= 0 && j < nj && k >= 0 && k < nk && m[i + ni * (j + nj * k)]
+        }
+        func edgePoints(_ m: [Bool]) -> [(Double, Double, Double)] {
+            var out: [(Double, Double, Double)] = []
+            for k in 0..<nk { for j in 0..<nj { for i in 0..<ni where inside(m, i, j, k) {
+                let neighbours = [(i - 1, j, k), (i + 1, j, k), (i, j - 1, k), (i, j + 1, k), (i, j, k - 1), (i, j, k + 1)]
+                if neighbours.contains(where: { !inside(m, $0.0, $0.1, $0.2) }) {
+                    out.append((Double(i) * spacing.0, Double(j) * spacing.1, Double(k) * spacing.2))
+                }
+            } } }
+            return out
+        }
+        func p95(_ v: [Double]) -> Double {
+            let s = v.sorted(), rank = 0.95 * Double(s.count - 1)
+            let below = rank.rounded(.down), i = Int(below)
+            return i + 1 < s.count ? s[i] * (1 - (rank - below)) + s[i + 1] * (rank - below) : s[i]
+        }
+        func directed(_ x: [(Double, Double, Double)], _ y: [(Double, Double, Double)]) -> Double {
+            p95(x.map { a in y.map { b in
+                ((a.0 - b.0) * (a.0 - b.0) + (a.1 - b.1) * (a.1 - b.1) + (a.2 - b.2) * (a.2 - b.2)).squareRoot()
+            }.min() ?? .infinity })
+        }
+        let ea = edgePoints(a), eb = edgePoints(b)
+        return max(directed(ea, eb), directed(eb, ea))
     }
 
     @Test func atlasFromPhantomsScoresBelowPerfect() throws {

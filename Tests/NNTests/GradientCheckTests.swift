@@ -33,8 +33,11 @@ import Tensor
             return s
         }
 
-        /// Compares analytic and central-difference gradients at sampled input and parameter entries.
-        mutating func check(eps: Float = 1e-3, samples: Int = 12, needsInput: Bool = true) {
+        /// Compares analytic and central-difference gradients element by element, |analytic - numeric| <=
+        /// atol + rtol |numeric| with tolerances fixed by the caller, at `samples` sampled entries of the input
+        /// and of every parameter tensor (every entry of a tensor with fewer). A bias feeding a normalisation
+        /// has true gradient 0: there the numeric value is rounding noise, which `atol` covers.
+        mutating func check(eps: Float = 1e-3, samples: Int = 12, atol: Float, rtol: Float = 1e-2, needsInput: Bool = true) {
             let y = layer.forward(x, Context(store: store, training: true))
             var w = [Float](repeating: 0, count: y.count)
             for i in w.indices { w[i] = rng.nextUnit() * 2 - 1 }
@@ -48,22 +51,22 @@ import Tensor
             for blk in store.blocks where blk.kind == .parameter {
                 targets.append((blk.name, store.values.pointer + blk.offset, store.flatGradients([blk])))
             }
-            // Tolerances scale with the largest gradient of the layer (biases feeding a
-            // normalisation have true gradient 0: their numeric value is rounding noise).
-            let scale = max(1e-3, targets.map { maxAbs($0.2) }.max() ?? 0)
+            var worst: Float = 0
             for (name, p, analytic) in targets {
-                for _ in 0..<samples {
-                    let i = Int(rng.next() % UInt64(analytic.count))
+                let picks = analytic.count <= samples ? Array(analytic.indices)
+                    : (0..<samples).map { _ in Int(rng.next() % UInt64(analytic.count)) }
+                for i in picks {
                     let saved = p[i]
                     p[i] = saved + eps; let lp = loss(w)
                     p[i] = saved - eps; let lm = loss(w)
                     p[i] = saved
                     let numeric = Float((lp - lm) / Double(2 * eps))
                     let err = abs(numeric - analytic[i])
-                    #expect(err <= 1e-2 * scale + 1e-2 * abs(analytic[i]),
-                            "\(name)[\(i)]: analytic \(analytic[i]) numeric \(numeric) (scale \(scale))")
+                    worst = max(worst, err / (atol + rtol * abs(numeric)))
+                    #expect(err <= atol + rtol * abs(numeric), "\(name)[\(i)]: analytic \(analytic[i]) numeric \(numeric)")
                 }
             }
+            print("gradient check: worst error \(worst) of the tolerance")
         }
     }
 
@@ -72,18 +75,18 @@ import Tensor
         var h = Harness(seed: 1, input: [2, 3, 5, 7, 6]) { b in
             Conv3d(b, name: "c", in: 3, out: 4, kernel: kernel, stride: stride, padding: kernel / 2)
         }
-        h.check(eps: 1e-2)
+        h.check(eps: 1e-2, atol: 1e-3)
     }
 
     @Test func convTranspose3dStride2OutputPadding() {
         var h = Harness(seed: 2, input: [2, 5, 3, 2, 3]) { b in ConvTranspose3d(b, name: "t", in: 5, out: 3, stride: 2) }
-        h.check(eps: 1e-2)
+        h.check(eps: 1e-2, atol: 1e-3)
     }
 
     @Test(arguments: Normalization.allCases)
     func normPReLU(_ kind: Normalization) {
         var h = Harness(seed: 3, input: [2, 3, 3, 5, 4]) { b in NormPReLU(b, name: "adn", channels: 3, kind: kind) }
-        h.check(eps: 1e-3, samples: 20)
+        h.check(eps: 1e-3, samples: 20, atol: 1e-3)
     }
 
     /// Slices large enough to be cut into pieces across workers.
@@ -91,28 +94,29 @@ import Tensor
     func normPReLULargeSlices(_ kind: Normalization) {
         #expect(partsPerSlice(1, 48 * 48 * 32) >= 2 || Compute.threads == 1)
         var h = Harness(seed: 7, input: [1, 1, 48, 48, 32]) { b in NormPReLU(b, name: "adn", channels: 1, kind: kind) }
-        h.check(eps: 1e-3, samples: 8)
+        // The loss sums 73,728 Float outputs: its rounding noise over 2 eps is about 6e-3 here.
+        h.check(eps: 1e-3, samples: 8, atol: 2e-2)
     }
 
     @Test func residualUnitWithStridedConvResidual() {
         var h = Harness(seed: 4, input: [2, 2, 5, 4, 6]) { b in
             ResidualUnit(b, name: "ru", in: 2, out: 3, stride: 2, subunits: 2, lastConvOnly: false, norm: .batch)
         }
-        h.check(eps: 1e-3)
+        h.check(eps: 1e-3, atol: 1e-3)
     }
 
     @Test func residualUnitIdentityConvOnly() {
         var h = Harness(seed: 5, input: [1, 3, 3, 5, 3]) { b in
             ResidualUnit(b, name: "ru", in: 3, out: 3, stride: 1, subunits: 1, lastConvOnly: true, norm: .instance)
         }
-        h.check(eps: 1e-2)
+        h.check(eps: 1e-2, atol: 1e-3)
     }
 
     @Test func skipConnectionConcatenates() {
         var h = Harness(seed: 6, input: [2, 2, 3, 4, 5]) { b in
             SkipConnection(Conv3d(b, name: "s", in: 2, out: 3, kernel: 3, stride: 1, padding: 1))
         }
-        h.check(eps: 1e-2)
+        h.check(eps: 1e-2, atol: 1e-3)
     }
 
     /// The whole network through DiceCE, plain and marginal: d loss / d parameters.
@@ -138,18 +142,24 @@ import Tensor
             let z = net.forwardActivation(x, training: true)
             return loss.compute(z, labels: loss.labelIndices(labels, logits: z.shape)).0
         }
-        let scale = maxAbs(grads)
-        let eps: Float = 1e-3
-        for blk in net.parameters.blocks where blk.kind == .parameter && blk.name.hasSuffix("weight") {
-            let i = blk.offset + Int(rng.next() % UInt64(blk.count))
-            let s = p[i]
-            p[i] = s + eps; let lp = l()
-            p[i] = s - eps; let lm = l()
-            p[i] = s
-            let numeric = Float((lp - lm) / Double(2 * eps))
-            #expect(abs(numeric - grads[i]) <= 2e-2 * scale + 2e-2 * abs(grads[i]),
-                    "\(blk.name): analytic \(grads[i]) numeric \(numeric)")
+        // Every parameter tensor (weights, biases, normalisation parameters; the small ones too), sampled
+        // elements, each within fixed tolerances of the central difference.
+        let eps: Float = 1e-3, atol: Float = 2e-3, rtol: Float = 1e-2
+        var worst: Float = 0
+        for blk in net.parameters.blocks where blk.kind == .parameter {
+            let picks = blk.count <= 3 ? Array(0..<blk.count) : (0..<3).map { _ in Int(rng.next() % UInt64(blk.count)) }
+            for j in picks {
+                let i = blk.offset + j
+                let s = p[i]
+                p[i] = s + eps; let lp = l()
+                p[i] = s - eps; let lm = l()
+                p[i] = s
+                let numeric = Float((lp - lm) / Double(2 * eps))
+                worst = max(worst, abs(numeric - grads[i]) / (atol + rtol * abs(numeric)))
+                #expect(abs(numeric - grads[i]) <= atol + rtol * abs(numeric), "\(blk.name)[\(j)]: analytic \(grads[i]) numeric \(numeric)")
+            }
         }
+        print("unet gradient check: worst error \(worst) of the tolerance")
     }
 
     /// d loss / d logits of DiceCE, plain and marginal, against central differences.

@@ -34,29 +34,43 @@ import Tensor
         #expect(abs(l - lossRef) / lossRef < 1e-7, "loss \(l) vs MONAI \(lossRef)")
         net.backwardActivation(g)
 
-        // Every gradient, absolute tolerance scaled to the case's largest gradient.
-        let gmax = Float(c["grad_abs_max"] as! Double)
+        // Every element of every gradient (small tensors included): |g - ref| <= atol + rtol |ref|, with
+        // tolerances fixed here: MONAI's own float32 rerun agrees to about 4e-8 absolute (fixture README).
+        let atol: Float = 1e-7, rtol: Float = 1e-5
         let zeroGrad = Set(c["zero_grad_params"] as! [String])
         var worst: (Float, String) = (0, "")
+        var before: [String: [Float]] = [:], gradients: [String: [Float]] = [:]
         for b in net.parameters.blocks where b.kind == .parameter {
             let ref = f.floats("grad." + b.name), ours = net.parameters.flatGradients([b])
-            let err = maxAbsDiff(ours, ref)
+            before[b.name] = net.parameters.flat([b]); gradients[b.name] = ours
             if zeroGrad.contains(b.name) {
-                #expect(maxAbs(ours) < 1e-6 * gmax, "\(b.name): gradient should vanish, max \(maxAbs(ours))")
-            } else {
-                if err > worst.0 { worst = (err, b.name) }
-                #expect(err < 4e-7 * gmax, "gradient \(b.name): max abs error \(err) (largest gradient \(gmax))")
+                // True gradient exactly 0 (a bias feeding a normalisation): ours must be rounding noise.
+                #expect(maxAbs(ours) <= atol, "\(b.name): gradient should vanish, max \(maxAbs(ours))")
+                continue
             }
+            for i in ref.indices where abs(ours[i] - ref[i]) > worst.0 { worst = (abs(ours[i] - ref[i]), "\(b.name)[\(i)]") }
+            let bad = ref.indices.filter { abs(ours[$0] - ref[$0]) > atol + rtol * abs(ref[$0]) }
+            #expect(bad.isEmpty, "gradient \(b.name): \(bad.count) of \(ref.count) elements off, first \(bad.first.map { "[\($0)] \(ours[$0]) vs \(ref[$0])" } ?? "")")
         }
         print("parity \(name): eval \(evalErr) train \(trainErr) loss \(l) vs \(lossRef); worst gradient error \(worst.0) at \(worst.1)")
 
-        // One Adam step; running statistics updated by the train forward.
-        let adam = Adam(net.parameters, learningRate: 1e-3)
+        // One Adam step; running statistics updated by the train forward. For the zero-gradient biases MONAI's
+        // step is its own rounding noise amplified by Adam (up to lr), so ours is checked against Adam's first
+        // step written out here from our gradient g instead: p - lr * g / (|g| + eps) (m and v bias-corrected).
+        let lr = 1e-3, eps = 1e-8
+        let adam = Adam(net.parameters, learningRate: Float(lr))
         adam.step()
         for b in net.parameters.blocks {
-            let ref = f.floats("after_adam." + b.name), ours = net.parameters.flat([b])
+            let ours = net.parameters.flat([b])
+            if zeroGrad.contains(b.name), let p0 = before[b.name], let g = gradients[b.name] {
+                let expected = p0.indices.map { Double(p0[$0]) - lr * Double(g[$0]) / (abs(Double(g[$0])) + eps) }
+                let err = ours.indices.map { abs(Double(ours[$0]) - expected[$0]) }.max() ?? 0
+                #expect(err <= 1e-6, "after Adam \(b.name): max abs error \(err) from the hand-written first step")
+                continue
+            }
+            let ref = f.floats("after_adam." + b.name)
             let err = maxAbsDiff(ours, ref)
-            let tol: Float = zeroGrad.contains(b.name) ? 1e-3 * 1.001 : (b.kind == .buffer ? 1e-6 : 3e-5)
+            let tol: Float = b.kind == .buffer ? 1e-6 : 3e-5
             #expect(err <= tol, "after Adam \(b.name): max abs error \(err) > \(tol)")
         }
         for ib in net.parameters.integerBuffers {

@@ -53,10 +53,25 @@ import Tensor
         let f = try SafetensorsFile.read(path: path)
         #expect(f.metadata["round"] == "1")
         #expect(f.tensors["model.0.conv.unit0.adn.N.num_batches_tracked"]?.dtype == "I64")
-        // A file lacking a key or with a wrong shape is refused without changing the model.
-        var broken = f
-        broken.tensors["model.2.0.conv.bias"] = .f32(shape: [3], values: [0, 0, 0])
-        #expect(throws: StateDictError.self) { try b.load(broken) }
+        // A file lacking a key, or with a wrong shape or dtype, is refused, naming the key, without changing
+        // the model (b holds a's values; the broken files are built from another model's).
+        let other = UNet(Self.config, seed: 7).parameters.stateDict()
+        let head = "model.2.0.conv.bias", counter = "model.0.conv.unit0.adn.N.num_batches_tracked"
+        var lacking = other
+        lacking.tensors[head] = nil
+        lacking.names.removeAll { $0 == head }
+        #expect(throws: StateDictError.missing(file: "<state_dict>", key: head)) { try b.parameters.load(lacking) }
+        #expect(b.parameters.flat() == a.parameters.flat())
+        var lackingCounter = other
+        lackingCounter.tensors[counter] = nil
+        lackingCounter.names.removeAll { $0 == counter }
+        #expect(throws: StateDictError.missing(file: "<state_dict>", key: counter)) { try b.parameters.load(lackingCounter) }
+        #expect(b.parameters.flat() == a.parameters.flat() && b.parameters.integerBuffers == a.parameters.integerBuffers)
+        var wrongShape = other
+        wrongShape.tensors[head] = .f32(shape: [3], values: [0, 0, 0])
+        #expect(throws: StateDictError.mismatch(file: "<state_dict>", key: head, detail: "shape [3], expected [2]")) {
+            try b.parameters.load(wrongShape)
+        }
         #expect(b.parameters.flat() == a.parameters.flat())
     }
 

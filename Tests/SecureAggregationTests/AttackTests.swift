@@ -12,7 +12,7 @@ import SecureAggregationTesting
     static func recovered(_ r: (values: [Double], weight: UInt32)?, _ f: Fixture, user: Int) -> Bool {
         guard let r, r.weight == f.updates[user].blockWeights.first(where: { $0 > 0 }) else { return false }
         let c = Double(f.config.quantisation.clip)
-        let tolerance = f.config.quantisation.quantum * 1.001
+        let tolerance = f.quantum * 1.001
         return zip(r.values, f.updates[user].values).allSatisfy { abs($0 - min(max(Double($1), -c), c)) <= tolerance }
     }
 
@@ -92,7 +92,7 @@ import SecureAggregationTesting
         #expect(result.blockContributors[1] == 1 && result.blockWeights[1] == 3)
         let head = result.weightedMean()[10 ..< 20].map(Double.init)
         let truth = f.updates[0].values[10 ..< 20].map(Double.init)
-        #expect(zip(head, truth).allSatisfy { abs($0 - $1) <= f.config.quantisation.quantum * 1.001 + 1e-6 })
+        #expect(zip(head, truth).allSatisfy { abs($0 - $1) <= f.quantum * 1.001 + 1e-6 })
     }
 
     // MARK: 3. One colluder signs both halves of a split survivor list

@@ -19,7 +19,8 @@ import SecureAggregationTesting
             var exact = [Double](repeating: 0, count: count)
             var totalWeight: UInt64 = 0
             for _ in 0 ..< n {
-                let w = UInt32(rng.bytes(1)[0]) % (maxWeight + 1)
+                // One seed in eight: nobody contributes (the empty sum must dequantise to 0).
+                let w = seed % 8 == 0 ? 0 : UInt32(rng.bytes(1)[0]) % (maxWeight + 1)
                 let x = (0 ..< count).map { _ in rng.nextUnitFloat() * clip * 1.5 }
                 let r = (0 ..< count).map { _ in UInt16(rng.bytes(1)[0]) << 8 | UInt16(rng.bytes(1)[0]) }
                 var out = [UInt32](repeating: 0, count: count)
@@ -34,10 +35,15 @@ import SecureAggregationTesting
                 }
                 totalWeight += UInt64(w)
             }
-            guard totalWeight > 0 else { return }
+            guard totalWeight > 0 else {
+                // Nobody contributed: every word is 0 and the empty sum dequantises to 0 (no change).
+                #expect(sum.allSatisfy { $0 == 0 }, "weight-0 nodes contributed \(sum)")
+                #expect(quantiser.dequantise(0, totalWeight: 0) == 0)
+                return
+            }
             for i in 0 ..< count {
                 let mean = quantiser.dequantise(UInt64(sum[i]), totalWeight: totalWeight) / Double(totalWeight)
-                #expect(abs(mean - exact[i] / Double(totalWeight)) <= q.quantum * (1 + 1e-9) + 1e-12 * Double(clip))
+                #expect(abs(mean - exact[i] / Double(totalWeight)) <= 2 * Double(clip) / Double(levels) * (1 + 1e-9) + 1e-12 * Double(clip))
             }
         }
     }
@@ -82,10 +88,15 @@ import SecureAggregationTesting
     @Test func overflowCheckNamesTheParameter() throws {
         let q = try Quantisation(clip: 1, levels: 1 << 16, maxWeight: 1 << 10)
         #expect(throws: Never.self) { try q.checkOverflow(clients: 63) }
-        #expect { try q.checkOverflow(clients: 64) } throws: { e in
-            guard case let .quantisationOverflow(m) = e as? SecAggError else { return false }
-            return m.contains("clients (64)") && m.contains("quantisation.levels") && m.contains("at most 65535")
+        #expect(throws: SecAggError.quantisationOverflow(clients: 64, maxWeight: 1 << 10, levels: 1 << 16, modulusBits: 32)) {
+            try q.checkOverflow(clients: 64)
         }
+        // 64 x 1024 x 65536 = 2^32: one level less fits (by hand: (2^32 - 1) / 2^16 = 65535).
+        #expect(Quantisation.maximumLevels(clients: 64, maxWeight: 1 << 10) == 65535)
         #expect(Quantisation.maximumLevels(clients: 100, maxWeight: 1000) == 42949)
+        // In Z_2^64 the same sum fits, and the limit is the 32-bit level type's own.
+        let wide = try Quantisation(clip: 1, levels: 1 << 16, maxWeight: 1 << 10, modulusBits: 64)
+        #expect(throws: Never.self) { try wide.checkOverflow(clients: 64) }
+        #expect(Quantisation.maximumLevels(clients: 64, maxWeight: 1 << 10, modulusBits: 64) == UInt32.max)
     }
 }

@@ -23,6 +23,9 @@ struct Fixture {
     let identities: [Identity.SigningKey]
     let config: SecAggConfig
     let updates: [ClientUpdate]
+    /// One quantisation step, 2 clip / levels, from the fixture's own parameters (not from the code
+    /// under test): the documented bound on each element's error of the weighted mean.
+    let quantum: Double
 
     /// n users, m parameters in `blockCount` equal-ish blocks, values in [-range, range], one
     /// weight per user (1...maxWeight; `weights(u, b)` may give 0 where user u does not
@@ -43,6 +46,7 @@ struct Fixture {
         }
         let layout = try VectorLayout(blocks: blocks)
         let lv = levels ?? min(1 << 16, Quantisation.maximumLevels(clients: n, maxWeight: maxWeight))
+        quantum = 2 * Double(clip) / Double(lv)
         let w = (0 ..< n).map { u in (0 ..< blockCount).map { b in weights?(u, b) ?? UInt32(1 + (u * 7) % Int(maxWeight)) } }
         config = try SecAggConfig(round: round, roster: identities.map(\.publicKey), threshold: threshold, layout: layout,
                                   quantisation: Quantisation(clip: clip, levels: lv, maxWeight: maxWeight, modulusBits: modulusBits),
@@ -101,7 +105,8 @@ struct Fixture {
         return out
     }
 
-    /// Checks the result against the exact weighted mean within the documented bound.
+    /// Checks the result against the exact weighted mean within one quantum of the fixture's own
+    /// clip and levels (plus Float rounding of the result), and that the result reports that bound.
     func check(_ result: AggregateResult?, survivors: [UInt32], sourceLocation: SourceLocation = #_sourceLocation) {
         guard let result else {
             Issue.record("no result", sourceLocation: sourceLocation)
@@ -110,7 +115,9 @@ struct Fixture {
         #expect(result.survivors == survivors, sourceLocation: sourceLocation)
         let expected = expectedMean(survivors: survivors)
         let mean = result.weightedMean()
-        let bound = result.meanErrorBound + 1e-6 * Double(config.quantisation.clip)
+        let bound = quantum * (1 + 1e-9) + 1e-6 * Double(config.quantisation.clip)
+        #expect(abs(result.meanErrorBound - quantum) <= 1e-12 * quantum, "reported bound \(result.meanErrorBound), one quantum is \(quantum)",
+                sourceLocation: sourceLocation)
         var worst = 0.0
         for i in expected.indices { worst = max(worst, abs(Double(mean[i]) - expected[i])) }
         #expect(worst <= bound, "max error \(worst) > bound \(bound)", sourceLocation: sourceLocation)

@@ -83,8 +83,8 @@ public actor Coordinator {
     /// as failed. An attempt interrupted by an aggregator stop is recorded as aborted at the next start.
     public init(federation: FederationFile, stateDirectory: String, key: IdentityKey, compute: ComputePool = .shared,
                 attemptsPerRound: Int = 3, log: @escaping @Sendable (String) -> Void) throws {
-        guard key.publicKey == (try Minisign.PublicKey(text: federation.aggregator.publicKey)) else {
-            throw FederationError.invalidArgument(name: "--key", problem: "is not the aggregator key of the federation file")
+        guard key.publicKey == (try federation.aggregatorKey()) else {
+            throw FederationError.notTheAggregatorKey(federation: federation.name)
         }
         self.federation = federation
         self.key = key
@@ -94,10 +94,11 @@ public actor Coordinator {
         roster = federation.nodes.map(\.id)
         fingerprint = (federation.fingerprint, federation.fieldDigests)
         store = try ModelStore(directory: stateDirectory, federation: federation)
-        ledger = try Ledger(path: URL(fileURLWithPath: stateDirectory).appendingPathComponent("ledger.sqlite").path)
+        let ledgerPath = URL(fileURLWithPath: stateDirectory).appendingPathComponent("ledger.sqlite").path
+        ledger = try Ledger(path: ledgerPath)
         let check = try ledger.verify(aggregatorKey: key.publicKey)
         guard check.ok else {
-            throw FederationError.ledger(path: stateDirectory, problem: "ledger does not verify: " + check.problems.joined(separator: "; "))
+            throw FederationError.ledgerDoesNotVerify(path: ledgerPath, problems: check.problems)
         }
         try store.verifyAll(ledger: check.records, key: key)
         let stored = try store.latest(ledger: check.records, key: key)
@@ -265,7 +266,7 @@ public actor Coordinator {
         session = FedCrypto.randomBytes(32)
         do {
             let context = RoundContext(federation, round: round, modelRound: modelRound,
-                                       modelHash: try unhex(modelHash))
+                                       modelHash: try unhex(modelHash, field: "ledger modelHash"))
             let cfg = try RoundSetup.config(federation: federation, model: model, context: context, session: session)
             server = SecAggServer(config: cfg)
         } catch {

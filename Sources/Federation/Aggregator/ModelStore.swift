@@ -17,7 +17,7 @@ public struct ModelStore: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: modelsDirectory, withIntermediateDirectories: true)
         } catch {
-            throw FederationError.file(path: modelsDirectory, problem: "cannot create: \(error.localizedDescription)")
+            throw FederationError.cannotCreateFolder(path: modelsDirectory, reason: error.localizedDescription)
         }
     }
 
@@ -64,7 +64,7 @@ public struct ModelStore: Sendable {
         let (bytes, _) = try ModelSignature.verifyFile(path: p, publicKey: key.publicKey)
         let h = hex(FedCrypto.blake2b256(bytes))
         guard h == last.modelHash else {
-            throw FederationError.file(path: p, problem: "hash \(h.prefix(16)) differs from the ledger's \(last.modelHash.prefix(16))")
+            throw FederationError.modelHashMismatch(path: p, hash: String(h.prefix(16)), ledger: String(last.modelHash.prefix(16)))
         }
         try ModelArtifact.load(bytes: bytes, into: &model, path: p)
         return StoredModel(model: model, round: last.round, hash: h)
@@ -92,7 +92,7 @@ public struct ModelStore: Sendable {
     /// Throws naming the first completed round whose model file does not match the ledger (see ``problems``).
     func verifyAll(ledger records: [LedgerRecord], key: IdentityKey) throws {
         if let p = Self.problems(stateDirectory: directory, records: records, key: key.publicKey).first {
-            throw FederationError.file(path: p.path, problem: "round \(p.round)'s model \(p.problem); refusing to start")
+            throw FederationError.storedModelMismatch(path: p.path, round: p.round, problem: "\(p.problem)")
         }
     }
 
@@ -115,7 +115,7 @@ public struct ModelStore: Sendable {
         let bytes = try ModelSignature.readBytes(p)
         let sig: String
         do { sig = try String(contentsOfFile: ModelSignature.signaturePath(for: p), encoding: .utf8) } catch {
-            throw FederationError.file(path: ModelSignature.signaturePath(for: p), problem: "cannot read signature")
+            throw FederationError.unreadable(path: ModelSignature.signaturePath(for: p), kind: .signature, reason: error.localizedDescription)
         }
         return SignedModelFile(bytes: bytes, signature: sig)
     }

@@ -15,7 +15,7 @@ public struct ServerOptimizerStore: Sendable {
     public init(stateDirectory: String) throws {
         directory = URL(fileURLWithPath: stateDirectory).appendingPathComponent("server-optimizer").path
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw FederationError.file(path: directory, problem: "cannot create: \(error.localizedDescription)")
+            throw FederationError.cannotCreateFolder(path: directory, reason: error.localizedDescription)
         }
     }
 
@@ -34,7 +34,7 @@ public struct ServerOptimizerStore: Sendable {
             f.set("second_moment", .f32(shape: [optimizer.secondMoment.count], values: optimizer.secondMoment))
         }
         let p = path(round: round)
-        do { try f.write(path: p) } catch { throw FederationError.file(path: p, problem: "\(error)") }
+        do { try f.write(path: p) } catch { throw FederationError.unwritable(path: p, kind: .serverOptimiserState, reason: "\(error)") }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         for n in names where n.hasPrefix("state-r") && n.hasSuffix(".safetensors") {
             guard let r = Int(n.dropFirst(7).dropLast(12)), r < keepFrom, r != round else { continue }
@@ -51,24 +51,24 @@ public struct ServerOptimizerStore: Sendable {
         let p = path(round: round)
         guard FileManager.default.fileExists(atPath: p) else {
             if spec.name == .fedavg { return fresh }
-            throw FederationError.file(path: p, problem: "the \(spec.name.rawValue) server optimiser's state after round \(round) "
+            throw FederationError.badStateFile(path: p, kind: .serverOptimiserState, problem: "the \(spec.name.rawValue) server optimiser's state after round \(round) "
                                        + "is missing; restore it from a backup of the state folder (starting the optimiser afresh "
                                        + "would change the federation's course)")
         }
         let f: SafetensorsFile
-        do { f = try SafetensorsFile.read(path: p) } catch { throw FederationError.file(path: p, problem: "\(error)") }
+        do { f = try SafetensorsFile.read(path: p) } catch { throw FederationError.unreadable(path: p, kind: .serverOptimiserState, reason: "\(error)") }
         guard f.metadata["format"] == Self.format, let stepText = f.metadata["step"], let step = Int(stepText),
               f.metadata["round"] == String(round) else {
-            throw FederationError.file(path: p, problem: "not a server optimiser state of round \(round)")
+            throw FederationError.badStateFile(path: p, kind: .serverOptimiserState, problem: "not a server optimiser state of round \(round)")
         }
         guard f.metadata["spec"] == spec.manifestText else {
-            throw FederationError.file(path: p, problem: "holds the state of server optimiser \(f.metadata["spec"] ?? "?"), "
+            throw FederationError.badStateFile(path: p, kind: .serverOptimiserState, problem: "holds the state of server optimiser \(f.metadata["spec"] ?? "?"), "
                                        + "but the federation file says \(spec.manifestText)")
         }
         func array(_ name: String, _ expected: Int) throws -> [Float] {
             if expected == 0 { return [] }
             guard case let .f32(shape, values)? = f.tensors[name], shape == [expected] else {
-                throw FederationError.file(path: p, problem: "tensor '\(name)' is missing or not \(expected) floats")
+                throw FederationError.badStateFile(path: p, kind: .serverOptimiserState, problem: "tensor '\(name)' is missing or not \(expected) floats")
             }
             return values
         }

@@ -20,7 +20,7 @@ public final class StateFolderLock: Sendable {
         path = URL(fileURLWithPath: stateDirectory).appendingPathComponent(Self.fileName).path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw FederationError.file(path: path, problem: "cannot open the lock file: \(String(cString: strerror(errno)))")
+            throw FederationError.lockFailed(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let e = errno
@@ -28,7 +28,7 @@ public final class StateFolderLock: Sendable {
             let n = pread(fd, &buf, buf.count, 0)
             close(fd)
             guard e == EWOULDBLOCK else {
-                throw FederationError.file(path: path, problem: "cannot lock: \(String(cString: strerror(e)))")
+                throw FederationError.lockFailed(path: path, reason: String(cString: strerror(e)))
             }
             let text = String(decoding: buf.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw StartupRefusal.stateFolderLocked(path: stateDirectory, pid: Int32(text))

@@ -25,7 +25,7 @@ public enum FederationProblem: Equatable, Sendable, CustomStringConvertible {
     /// An organ a node annotates that `labels` does not name.
     case unknownOrgan(field: String, organ: String, known: [String])
     /// A public key that does not parse.
-    case invalidKey(field: String, reason: String)
+    case invalidKey(field: String, problem: Minisign.FormatError)
     /// An https URL without `aggregator.tlsCertificate`.
     case httpsNeedsPinnedCertificate
     /// `network.strides` must have one entry fewer than `network.channels`.

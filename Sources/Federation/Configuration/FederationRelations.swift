@@ -15,12 +15,12 @@ extension FederationValidator {
             if !ids.insert(n.id).inserted || n.id == f.aggregator.id { p.append(.duplicate(field: "nodes.\(i).id", value: n.id)) }
             if !keys.insert(n.publicKey).inserted { p.append(.duplicate(field: "nodes.\(i).publicKey", value: n.id)) }
             for o in n.organs where !organs.contains(o) { p.append(.unknownOrgan(field: "nodes.\(i).organs", organ: o, known: organs)) }
-            do { _ = try Minisign.PublicKey(text: n.publicKey) } catch {
-                p.append(.invalidKey(field: "nodes.\(i).publicKey", reason: "\(error)"))
+            do throws(Minisign.FormatError) { _ = try Minisign.PublicKey(text: n.publicKey) } catch {
+                p.append(.invalidKey(field: "nodes.\(i).publicKey", problem: error))
             }
         }
-        do { _ = try Minisign.PublicKey(text: f.aggregator.publicKey) } catch {
-            p.append(.invalidKey(field: "aggregator.publicKey", reason: "\(error)"))
+        do throws(Minisign.FormatError) { _ = try Minisign.PublicKey(text: f.aggregator.publicKey) } catch {
+            p.append(.invalidKey(field: "aggregator.publicKey", problem: error))
         }
         if f.aggregator.url.hasPrefix("https://"), f.aggregator.tlsCertificate == nil { p.append(.httpsNeedsPinnedCertificate) }
         let net = f.network

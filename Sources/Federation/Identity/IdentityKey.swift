@@ -17,11 +17,15 @@ public struct IdentityKey: Sendable {
     }
 
     /// Rebuilds a key from minisign's 64-byte secret key; checks that its halves agree.
-    init(keyID: [UInt8], secretKey: [UInt8]) throws {
+    init(keyID: [UInt8], secretKey: [UInt8]) throws(Minisign.FormatError) {
         guard secretKey.count == 64 else {
             throw Minisign.FormatError.badLength(what: "secret key", expected: 64, got: secretKey.count)
         }
-        signingKey = try Identity.SigningKey(seed: Array(secretKey[0..<32]))
+        // A 32-byte seed is all libsodium needs; its only refusal is a wrong length.
+        guard let signing = try? Identity.SigningKey(seed: Array(secretKey[0..<32])) else {
+            throw Minisign.FormatError.badLength(what: "secret key seed", expected: 32, got: 32)
+        }
+        signingKey = signing
         guard constantTimeEqual(signingKey.publicKey.rawRepresentation, Array(secretKey[32..<64])) else {
             throw Minisign.FormatError.checksumMismatch
         }

@@ -12,12 +12,12 @@ public enum KeyFiles {
     }
 
     /// Checks that an id is safe as a file name and a protocol identity.
-    public static func validate(id: String) throws {
+    public static func validate(id: String) throws(FederationError) {
         let ok = !id.isEmpty && id.count <= 64 && id.utf8.allSatisfy { c in
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F
         }
         guard ok else {
-            throw FederationError.invalidArgument(name: "--id", problem: "'\(id)' must be 1-64 letters, digits, '-' or '_'")
+            throw FederationError.invalidNodeID(id: id)
         }
     }
 
@@ -29,10 +29,10 @@ public enum KeyFiles {
         let (pubPath, keyPath) = paths(id: id, directory: directory)
         let fm = FileManager.default
         for p in [pubPath, keyPath] where fm.fileExists(atPath: p) {
-            throw FederationError.file(path: p, problem: "already exists; refusing to overwrite a key")
+            throw FederationError.keyExists(path: p)
         }
         do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw FederationError.file(path: directory, problem: "cannot create directory: \(error.localizedDescription)")
+            throw FederationError.cannotCreateFolder(path: directory, reason: error.localizedDescription)
         }
         let key = IdentityKey.generate()
         var record = try Minisign.SecretKeyFile(keyID: key.publicKey.keyID, secretKey: key.secretBytes)
@@ -51,35 +51,34 @@ public enum KeyFiles {
     }
 
     /// Reads a public key file (or a bare base64 line).
-    public static func loadPublicKey(path: String) throws -> Minisign.PublicKey {
+    public static func loadPublicKey(path: String) throws(FederationError) -> Minisign.PublicKey {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw FederationError.file(path: path, problem: "cannot read public key: \(error.localizedDescription)")
+            throw FederationError.unreadable(path: path, kind: .publicKey, reason: error.localizedDescription)
         }
-        do { return try Minisign.PublicKey(text: text) } catch {
-            throw FederationError.file(path: path, problem: "not a minisign public key: \(error)")
+        do throws(Minisign.FormatError) { return try Minisign.PublicKey(text: text) } catch {
+            throw FederationError.malformedKey(path: path, kind: .publicKey, problem: error)
         }
     }
 
     /// Reads a secret key file, refusing one that group or others can read (checked on the opened file, so
     /// the file checked is the file read) or that is not a regular file. The file's bytes are wiped after use.
-    public static func loadSecretKey(path: String) throws -> IdentityKey {
+    public static func loadSecretKey(path: String) throws(FederationError) -> IdentityKey {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw FederationError.file(path: path, problem: "cannot read secret key: \(AtomicFile.errnoText())")
+            throw FederationError.unreadable(path: path, kind: .secretKey, reason: AtomicFile.errnoText())
         }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            throw FederationError.file(path: path, problem: "cannot read secret key: \(AtomicFile.errnoText())")
+            throw FederationError.unreadable(path: path, kind: .secretKey, reason: AtomicFile.errnoText())
         }
         guard st.st_mode & S_IFMT == S_IFREG else {
-            throw FederationError.file(path: path, problem: "secret key is not a regular file")
+            throw FederationError.notARegularFile(path: path, kind: .secretKey)
         }
         let mode = Int(st.st_mode & 0o777)
         if mode & 0o077 != 0 {
-            throw FederationError.file(path: path, problem: String(format:
-                "secret key is readable by others (mode %03o); run: chmod 600 %@", mode, path))
+            throw FederationError.keyReadableByOthers(path: path, mode: mode)
         }
         var bytes = [UInt8](repeating: 0, count: 4096)
         defer { wipe(&bytes) }
@@ -88,19 +87,19 @@ public enum KeyFiles {
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else {
-                throw FederationError.file(path: path, problem: "cannot read secret key: \(AtomicFile.errnoText())")
+                throw FederationError.unreadable(path: path, kind: .secretKey, reason: AtomicFile.errnoText())
             }
             if n == 0 { break }
             count += n
         }
-        guard count < bytes.count else { throw FederationError.file(path: path, problem: "secret key file is too large") }
-        do {
+        guard count < bytes.count else { throw FederationError.tooLarge(path: path, kind: .secretKey, limit: bytes.count - 1) }
+        do throws(Minisign.FormatError) {
             var f = try Minisign.SecretKeyFile(text: String(decoding: bytes[0..<count], as: UTF8.self),
                                                blake2b256: FedCrypto.blake2b256)
             defer { wipe(&f.secretKey) }
             return try IdentityKey(keyID: f.keyID, secretKey: f.secretKey)
         } catch {
-            throw FederationError.file(path: path, problem: "not a segviz/minisign secret key: \(error)")
+            throw FederationError.malformedKey(path: path, kind: .secretKey, problem: error)
         }
     }
 }

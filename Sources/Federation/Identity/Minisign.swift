@@ -13,7 +13,7 @@ import SecureAggregation
 ///   `trusted comment: ...` line, then base64 of the global signature over signature (64) + trusted comment.
 public enum Minisign {
     /// Errors from parsing minisign files; each names what is wrong.
-    public enum FormatError: Error, Equatable, CustomStringConvertible {
+    public enum FormatError: Error, Equatable, Sendable, CustomStringConvertible {
         case missingLine(String)
         case badBase64(String)
         case badLength(what: String, expected: Int, got: Int)
@@ -42,7 +42,7 @@ public enum Minisign {
         public var key: [UInt8]
 
         /// Creates a public key; lengths are checked.
-        public init(keyID: [UInt8], key: [UInt8]) throws {
+        public init(keyID: [UInt8], key: [UInt8]) throws(FormatError) {
             guard keyID.count == 8 else { throw FormatError.badLength(what: "key id", expected: 8, got: keyID.count) }
             guard key.count == 32 else { throw FormatError.badLength(what: "public key", expected: 32, got: key.count) }
             self.keyID = keyID
@@ -68,7 +68,7 @@ public enum Minisign {
         }
 
         /// Parses either a whole `.pub` file or its bare base64 line.
-        public init(text: String) throws {
+        public init(text: String) throws(FormatError) {
             let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }
             let payload = lines.first(where: { !$0.hasPrefix("untrusted comment:") })
@@ -92,7 +92,7 @@ public enum Minisign {
         public var secretKey: [UInt8]
 
         /// Creates the record; lengths are checked.
-        public init(keyID: [UInt8], secretKey: [UInt8]) throws {
+        public init(keyID: [UInt8], secretKey: [UInt8]) throws(FormatError) {
             guard keyID.count == 8 else { throw FormatError.badLength(what: "key id", expected: 8, got: keyID.count) }
             guard secretKey.count == 64 else {
                 throw FormatError.badLength(what: "secret key", expected: 64, got: secretKey.count)
@@ -115,7 +115,7 @@ public enum Minisign {
         }
 
         /// Parses a file's text and checks its checksum with `blake2b256`.
-        public init(text: String, blake2b256: ([UInt8]) -> [UInt8]) throws {
+        public init(text: String, blake2b256: ([UInt8]) -> [UInt8]) throws(FormatError) {
             let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty && !$0.hasPrefix("untrusted comment:") }
             guard let payload = lines.first else { throw FormatError.missingLine("secret key") }
@@ -149,7 +149,7 @@ public enum Minisign {
 
         /// Creates a signature record; lengths are checked.
         public init(keyID: [UInt8], signature: [UInt8], trustedComment: String, globalSignature: [UInt8],
-                    untrustedComment: String = "signature from segviz aggregator key") throws {
+                    untrustedComment: String = "signature from segviz aggregator key") throws(FormatError) {
             guard keyID.count == 8 else { throw FormatError.badLength(what: "key id", expected: 8, got: keyID.count) }
             guard signature.count == 64 else {
                 throw FormatError.badLength(what: "signature", expected: 64, got: signature.count)
@@ -179,7 +179,7 @@ public enum Minisign {
         }
 
         /// Parses a `.minisig` file's text.
-        public init(text: String) throws {
+        public init(text: String) throws(FormatError) {
             let lines = text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).map(String.init)
             guard lines.count >= 4 else { throw FormatError.missingLine(lines.count < 2 ? "signature" : "trusted comment") }
             guard lines[0].hasPrefix("untrusted comment:") else { throw FormatError.missingLine("untrusted comment") }

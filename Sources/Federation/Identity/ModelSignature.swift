@@ -27,20 +27,24 @@ public enum ModelSignature {
         return s
     }
 
-    /// Why a verification failed.
-    public enum Failure: Error, Equatable, CustomStringConvertible {
+    /// Why a verification failed; each case names the file (or the model as the caller calls it).
+    public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
         case missingSignature(path: String)
-        case malformedSignature(path: String, problem: String)
-        case wrongKey(expected: String, found: String)
+        /// The signature file is not UTF-8 text.
+        case unreadableSignature(path: String)
+        case malformedSignature(path: String, problem: Minisign.FormatError)
+        /// `path` was signed by key id `found`, not by the expected `expected` (minisign's upper-case hex ids).
+        case wrongKey(path: String, expected: String, found: String)
         case badSignature(path: String)
         case badTrustedComment(path: String)
 
         public var description: String {
             switch self {
             case .missingSignature(let p): return "\(p): signature file is missing"
+            case .unreadableSignature(let p): return "\(p): signature file is not readable as text"
             case let .malformedSignature(p, pr): return "\(p): malformed signature: \(pr)"
-            case let .wrongKey(e, f):
-                return "signed by key \(f), not by the expected key \(e)"
+            case let .wrongKey(p, e, f):
+                return "\(p): signed by key \(f), not by the expected key \(e) (check the aggregator's public key in the federation file)"
             case .badSignature(let p): return "\(p): signature does not match the file (modified or corrupted)"
             case .badTrustedComment(let p): return "\(p): trusted comment was altered"
             }
@@ -49,9 +53,9 @@ public enum ModelSignature {
 
     /// Verifies `fileBytes` against a signature record and `publicKey`; returns the trusted comment.
     public static func verify(fileBytes: [UInt8], signature s: Minisign.Signature, publicKey: Minisign.PublicKey,
-                              path: String = "model") throws -> String {
+                              path: String = "model") throws(Failure) -> String {
         guard s.keyID == publicKey.keyID else {
-            throw Failure.wrongKey(expected: publicKey.keyIDHex,
+            throw Failure.wrongKey(path: path, expected: publicKey.keyIDHex,
                                    found: (try? Minisign.PublicKey(keyID: s.keyID, key: publicKey.key).keyIDHex) ?? "?")
         }
         guard FedCrypto.verify(signature: s.signature, message: FedCrypto.blake2b512(fileBytes),
@@ -69,19 +73,19 @@ public enum ModelSignature {
         guard FileManager.default.fileExists(atPath: sigPath) else { throw Failure.missingSignature(path: sigPath) }
         let text: String
         do { text = try String(contentsOfFile: sigPath, encoding: .utf8) } catch {
-            throw Failure.malformedSignature(path: sigPath, problem: "not readable as text")
+            throw Failure.unreadableSignature(path: sigPath)
         }
         let s: Minisign.Signature
-        do { s = try Minisign.Signature(text: text) } catch {
-            throw Failure.malformedSignature(path: sigPath, problem: "\(error)")
+        do throws(Minisign.FormatError) { s = try Minisign.Signature(text: text) } catch {
+            throw Failure.malformedSignature(path: sigPath, problem: error)
         }
         let bytes = try readBytes(path)
         return (bytes, try verify(fileBytes: bytes, signature: s, publicKey: publicKey, path: path))
     }
 
-    static func readBytes(_ path: String) throws -> [UInt8] {
+    static func readBytes(_ path: String) throws(FederationError) -> [UInt8] {
         do { return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
-            throw FederationError.file(path: path, problem: "cannot read: \(error.localizedDescription)")
+            throw FederationError.unreadable(path: path, kind: .model, reason: error.localizedDescription)
         }
     }
 }

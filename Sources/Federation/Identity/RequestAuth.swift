@@ -19,7 +19,7 @@ public enum RequestAuth {
         /// The audience of `federation`'s own aggregator.
         public init(_ federation: FederationFile) throws {
             self.init(federation: federation.name,
-                      aggregatorKey: try Minisign.PublicKey(text: federation.aggregator.publicKey).key)
+                      aggregatorKey: try federation.aggregatorKey().key)
         }
     }
 
@@ -83,7 +83,7 @@ public actor RequestVerifier {
     /// Creates a verifier for the nodes of `federation`.
     public init(federation: FederationFile) throws {
         var k: [String: Minisign.PublicKey] = [:]
-        for n in federation.nodes { k[n.id] = try Minisign.PublicKey(text: n.publicKey) }
+        for (i, n) in federation.nodes.enumerated() { k[n.id] = try federation.nodeKey(i) }
         keys = k
         audience = try RequestAuth.Audience(federation)
     }

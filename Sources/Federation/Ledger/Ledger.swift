@@ -97,7 +97,7 @@ public final class Ledger: Sendable {
                     """)
             }
         } catch {
-            throw FederationError.ledger(path: path, problem: "cannot open: \(error)")
+            throw FederationError.ledgerUnavailable(path: path, operation: .open, reason: "\(error)")
         }
     }
 
@@ -107,7 +107,7 @@ public final class Ledger: Sendable {
             let texts = try db.read { db in try String.fetchAll(db, sql: "SELECT record FROM rounds ORDER BY round") }
             return try texts.map { try JSONDecoder().decode(LedgerRecord.self, from: Data($0.utf8)) }
         } catch {
-            throw FederationError.ledger(path: path, problem: "cannot read records: \(error)")
+            throw FederationError.ledgerUnavailable(path: path, operation: .read, reason: "\(error)")
         }
     }
 
@@ -125,7 +125,7 @@ public final class Ledger: Sendable {
                 let lastRound: Int = lastRow?["round"] ?? 0
                 let lastHash: String = lastRow?["record_hash"] ?? Ledger.genesisHash
                 guard r.round == lastRound + 1 else {
-                    throw FederationError.ledger(path: path, problem: "round \(r.round) does not follow round \(lastRound)")
+                    throw FederationError.ledgerOutOfOrder(path: path, round: r.round, previous: lastRound)
                 }
                 r.previousRecordHash = lastHash
                 let hash = FedCrypto.blake2b256(try r.canonicalBytes())
@@ -143,7 +143,7 @@ public final class Ledger: Sendable {
         } catch let e as FederationError {
             throw e
         } catch {
-            throw FederationError.ledger(path: path, problem: "cannot append round \(r.round): \(error)")
+            throw FederationError.ledgerUnavailable(path: path, operation: .append(round: r.round), reason: "\(error)")
         }
     }
 

@@ -165,10 +165,10 @@ public struct FederatedModel: Sendable {
         var v = values
         for e in entries {
             guard let t = file.tensors[e.name] else {
-                throw FederationError.file(path: path, problem: "model lacks tensor '\(e.name)'")
+                throw FederationError.missingTensor(path: path, name: e.name)
             }
             guard t.shape == e.shape, let tensor = t.tensor else {
-                throw FederationError.file(path: path, problem: "tensor '\(e.name)' has shape \(t.shape) \(t.dtype), expected \(e.shape) F32")
+                throw FederationError.tensorMismatch(path: path, name: e.name, shape: t.shape, dtype: t.dtype, expected: e.shape)
             }
             v.replaceSubrange(e.range, with: tensor.scalars)
         }

@@ -11,8 +11,9 @@ public struct GlobalModelInference: Sendable {
 
     /// Prepares inference; `spacing` (mm) and `window` (HU) must be the ones the model was trained with.
     public init(model: FederatedModel, spacing: [Double], window: [Double], roi: [Int], overlap: Double = 0.25) throws {
-        guard spacing.count == 3, window.count == 2, roi.count == 3 else {
-            throw FederationError.invalidArgument(name: "model manifest", problem: "spacing needs 3 values, window 2, roi 3")
+        for (field, values, count) in [("spacing", spacing.count, 3), ("window", window.count, 2), ("roi", roi.count, 3)]
+            where values != count {
+            throw FederationError.fieldCount(field: field, expected: count, found: values)
         }
         self.init(model: model, preprocessing: Preprocessing(spacing: SIMD3(spacing[0], spacing[1], spacing[2]),
                                                              window: HUWindow(lower: Float(window[0]), upper: Float(window[1]))),
@@ -27,13 +28,14 @@ public struct GlobalModelInference: Sendable {
 
     /// Prepares inference from a verified artifact (its manifest gives spacing and window).
     public init(verified: VerifiedModel, roi: [Int], overlap: Double = 0.25) throws {
-        func numbers(_ key: String) throws -> [Double] {
-            guard let t = verified.manifest[key], let a = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [Double] else {
-                throw FederationError.file(path: verified.path, problem: "manifest '\(key)' is missing or malformed")
+        func numbers(_ key: String, count: Int) throws(FederationError) -> [Double] {
+            guard let t = verified.manifest[key], let a = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [Double],
+                  a.count == count else {
+                throw .manifestKey(path: verified.path, key: key, expected: "a list of \(count) numbers")
             }
             return a
         }
-        try self.init(model: try verified.model(), spacing: try numbers("spacing"), window: try numbers("window"),
+        try self.init(model: try verified.model(), spacing: try numbers("spacing", count: 3), window: try numbers("window", count: 2),
                       roi: roi, overlap: overlap)
     }
 

@@ -31,8 +31,8 @@ public struct HeldOutValidation: Sendable {
     public static func split(_ set: TrainingSet, count: Int, seed: UInt64) throws -> (training: TrainingSet, heldOut: [TrainingSet.Item]) {
         guard count > 0 else { return (set, []) }
         guard set.items.count > count else {
-            throw FederationError.invalidArgument(name: "modelSelection.heldOutCases", problem:
-                "the node has \(set.items.count) usable case(s); holding out \(count) leaves none to train on")
+            throw FederationError.invalidField(field: "modelSelection.heldOutCases", value: "\(count)",
+                                               expected: "fewer than this node's \(set.items.count) usable case(s), so that some remain to train on")
         }
         var rng = SeededRandom(seed: seed, stream: 0x4845_4C44_4F55_54)  // "HELDOUT"
         var order = set.items.indices.sorted { set.items[$0].id < set.items[$1].id }

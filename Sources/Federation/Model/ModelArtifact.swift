@@ -42,7 +42,7 @@ public enum ModelArtifact {
     public static func load(bytes: [UInt8], into model: inout FederatedModel, path: String) throws {
         let f: SafetensorsFile
         do { f = try SafetensorsFile.decode(bytes, file: path) } catch {
-            throw FederationError.file(path: path, problem: "\(error)")
+            throw FederationError.unreadableModel(path: path, problem: error)
         }
         try model.load(f, path: path)
     }

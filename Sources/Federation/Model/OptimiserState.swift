@@ -39,9 +39,9 @@ public struct OptimiserState: Sendable, Equatable {
     public static func load(path: String, federation: String, node: String) throws -> OptimiserState {
         let f: SafetensorsFile
         do { f = try SafetensorsFile.read(path: path) } catch {
-            throw FederationError.file(path: path, problem: "not a readable optimiser state file (\(error)); move it away to start a fresh optimiser")
+            throw FederationError.badStateFile(path: path, kind: .optimiserState, problem: "not readable (\(error)); move it away to start a fresh optimiser")
         }
-        func fail(_ problem: String) -> FederationError { .file(path: path, problem: problem) }
+        func fail(_ problem: String) -> FederationError { .badStateFile(path: path, kind: .optimiserState, problem: problem) }
         guard f.metadata["format"] == format else { throw fail("metadata format '\(f.metadata["format"] ?? "")' is not \(format)") }
         guard f.metadata["federation"] == federation else {
             throw fail("metadata federation '\(f.metadata["federation"] ?? "")' is not '\(federation)'")
@@ -68,7 +68,7 @@ public struct OptimiserState: Sendable, Equatable {
     /// Writes the state to `path` atomically (temporary file, then rename).
     public func save(path: String, federation: String, node: String) throws {
         do { try safetensors(federation: federation, node: node).write(path: path) } catch {
-            throw FederationError.file(path: path, problem: "cannot write the optimiser state: \(error)")
+            throw FederationError.unwritable(path: path, kind: .optimiserState, reason: "\(error)")
         }
     }
 }

@@ -20,26 +20,22 @@ public struct SiteTrainer: LocalTrainer {
     public init(federation: FederationFile, node: String, dataset: String, mapping: LabelMapping,
                 skipBadCases: Bool, stateDirectory: String? = nil, log: @escaping @Sendable (String) -> Void) throws {
         guard let entry = federation.node(node) else {
-            throw FederationError.invalidArgument(name: "--id", problem: "'\(node)' is not in the federation file")
+            throw FederationError.unknownNode(id: node, federation: federation.name)
         }
         guard federation.organNames == Organ.allCases.sorted().map(\.description) else {
-            throw FederationError.invalidArgument(name: "labels", problem:
-                "the federation's label set \(federation.organNames) must be \(Organ.allCases.sorted().map(\.description)) (labels 1, 2, ...)")
+            throw FederationError.labelSet(found: federation.organNames, expected: Organ.allCases.sorted().map(\.description))
         }
         let mapped = mapping.annotatedOrgans.map(\.description).sorted()
         guard mapped == entry.organs.sorted() else {
-            throw FederationError.invalidArgument(name: "--labels", problem:
-                "annotates \(mapped) but the federation file lists \(entry.organs.sorted()) for '\(node)'")
+            throw FederationError.labelsMismatch(node: node, mapping: mapped, federation: entry.organs.sorted())
         }
         let t = federation.training
-        guard t.spacing.count == 3, t.window.count == 2 else {
-            throw FederationError.invalidArgument(name: "training", problem: "spacing needs 3 values and window 2")
+        for (field, values, count) in [("training.spacing", t.spacing.count, 3), ("training.window", t.window.count, 2),
+                                       ("training.patch", t.patch.count, 3)] where values != count {
+            throw FederationError.fieldCount(field: field, expected: count, found: values)
         }
         let pre = Preprocessing(spacing: SIMD3(t.spacing[0], t.spacing[1], t.spacing[2]),
                                 window: HUWindow(lower: Float(t.window[0]), upper: Float(t.window[1])))
-        guard t.patch.count == 3 else {
-            throw FederationError.invalidArgument(name: "training", problem: "patch needs 3 values")
-        }
         let recipe = try TrainingRecipe(federation: federation)
         // The optimiser state is read before the (slow) data set, so a bad file is reported at once.
         optimiser = try OptimiserMemory(directory: stateDirectory, federation: federation.name, node: node)

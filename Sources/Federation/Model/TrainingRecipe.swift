@@ -57,13 +57,13 @@ public struct TrainingRecipe: Sendable, Equatable {
     public init(federation f: FederationFile) throws {
         let t = f.training
         guard let schedule = LearningRateSchedule(rawValue: t.learningRateSchedule) else {
-            throw FederationError.invalidArgument(name: "training.learningRateSchedule", problem: "'\(t.learningRateSchedule)' is not cosine or constant")
+            throw FederationError.invalidField(field: "training.learningRateSchedule", value: "'\(t.learningRateSchedule)'", expected: "cosine or constant")
         }
         guard let distillation = Distillation(rawValue: t.distillation) else {
-            throw FederationError.invalidArgument(name: "training.distillation", problem: "'\(t.distillation)' is not soft, hard or none")
+            throw FederationError.invalidField(field: "training.distillation", value: "'\(t.distillation)'", expected: "soft, hard or none")
         }
         guard t.distillationWeight.count == 2 else {
-            throw FederationError.invalidArgument(name: "training.distillationWeight", problem: "needs two numbers (first and last round)")
+            throw FederationError.invalidField(field: "training.distillationWeight", value: "\(t.distillationWeight)", expected: "two numbers (first and last round)")
         }
         self.init(learningRate: Float(t.learningRate), schedule: schedule, finalLearningRate: Float(t.finalLearningRate),
                   gradientClipNorm: t.gradientClipNorm > 0 ? Float(t.gradientClipNorm) : nil, distillation: distillation,

@@ -38,10 +38,10 @@ public final class AggregatorClient: Sendable {
         if let pem = pinnedCertificatePEM {
             let certs: [NIOSSLCertificate]
             do { certs = try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)) } catch {
-                throw FederationError.invalidArgument(name: "aggregator.tlsCertificate", problem: "not a PEM certificate: \(error)")
+                throw FederationError.invalidCertificate(source: "aggregator.tlsCertificate", reason: "\(error)")
             }
             guard !certs.isEmpty else {
-                throw FederationError.invalidArgument(name: "aggregator.tlsCertificate", problem: "no certificate in the PEM text")
+                throw FederationError.invalidCertificate(source: "aggregator.tlsCertificate", reason: "no certificate in the PEM text")
             }
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.trustRoots = .certificates(certs)

@@ -68,17 +68,17 @@ public actor NodeMemory {
         if FileManager.default.fileExists(atPath: p) {
             let s: State
             do { s = try JSONDecoder().decode(State.self, from: try Data(contentsOf: URL(fileURLWithPath: p))) } catch {
-                throw FederationError.file(path: p, problem: "not a node state file: \(error)")
+                throw FederationError.notANodeState(path: p, reason: "\(error)")
             }
-            guard s.format == State.currentFormat else { throw FederationError.file(path: p, problem: "format '\(s.format)' is not \(State.currentFormat)") }
+            guard s.format == State.currentFormat else { throw FederationError.nodeStateFormat(path: p, found: s.format, expected: State.currentFormat) }
             guard s.federation == federation else {
-                throw FederationError.file(path: p, problem: "field federation: state of federation '\(s.federation)', not '\(federation)'")
+                throw FederationError.nodeStateOfAnother(path: p, field: "federation", found: s.federation, expected: federation)
             }
-            guard s.node == node else { throw FederationError.file(path: p, problem: "field node: state of node '\(s.node)', not '\(node)'") }
+            guard s.node == node else { throw FederationError.nodeStateOfAnother(path: p, field: "node", found: s.node, expected: node) }
             state = s
         } else {
             do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-                throw FederationError.file(path: directory, problem: "cannot create the state folder: \(error.localizedDescription)")
+                throw FederationError.cannotCreateFolder(path: directory, reason: error.localizedDescription)
             }
             state = State(federation: federation, node: node)
             try Self.write(state, to: p)
@@ -129,7 +129,7 @@ public actor NodeMemory {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         do { try AtomicFile.write(path: path, contents: try enc.encode(state)) } catch {
-            throw FederationError.file(path: path, problem: "cannot write the node state: \(error)")
+            throw FederationError.unwritable(path: path, kind: .nodeState, reason: "\(error)")
         }
     }
 }

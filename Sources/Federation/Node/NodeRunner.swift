@@ -52,10 +52,10 @@ public struct NodeRunner: Sendable {
                 giveUpAfter: Double = 300, log: @escaping @Sendable (String) -> Void,
                 onPhase: @escaping @Sendable (NodePhase, Int) async -> Void = { _, _ in }) throws {
         guard let idx = federation.nodes.firstIndex(where: { $0.id == id }) else {
-            throw FederationError.invalidArgument(name: "--id", problem: "'\(id)' is not a node of federation '\(federation.name)'")
+            throw FederationError.unknownNode(id: id, federation: federation.name)
         }
-        guard try Minisign.PublicKey(text: federation.nodes[idx].publicKey) == key.publicKey else {
-            throw FederationError.invalidArgument(name: "--key", problem: "does not match the public key the federation file lists for '\(id)'")
+        guard try federation.nodeKey(idx) == key.publicKey else {
+            throw FederationError.keyNotListed(node: id)
         }
         self.federation = federation
         self.id = id
@@ -67,7 +67,7 @@ public struct NodeRunner: Sendable {
         self.giveUpAfter = giveUpAfter
         organs = federation.nodes[idx].organs
         index = UInt32(idx)
-        aggregatorKey = try Minisign.PublicKey(text: federation.aggregator.publicKey)
+        aggregatorKey = try federation.aggregatorKey()
         memory = try NodeMemory(federation: federation.name, node: id, directory: stateDirectory)
         client = try AggregatorClient(baseURL: aggregatorURL, node: id, key: key, audience: try RequestAuth.Audience(federation),
                                       pinnedCertificatePEM: federation.aggregator.tlsCertificate)
@@ -91,7 +91,7 @@ public struct NodeRunner: Sendable {
                 unreachableSince = nil
                 backoff = 0.25
             } catch let e as AggregatorClient.HTTPFailure where e.status == 401 || e.status == 403 {
-                throw FederationError.invalidArgument(name: "--key", problem: "the aggregator refused this node: \(e)")
+                throw FederationError.refusedByAggregator(node: id, status: e.status)
             } catch {
                 let problem = ConnectionProblem(error, url: client.base)
                 if case .tls = problem { throw problem }
@@ -172,12 +172,14 @@ public struct NodeRunner: Sendable {
         let file = try await client.model()
         let bytes = file.bytes, sigText = file.signature
         let signature: Minisign.Signature
-        do { signature = try Minisign.Signature(text: sigText) } catch {
-            throw FederationError.invalidArgument(name: "model", problem: "global model signature is malformed: \(error)")
+        do throws(Minisign.FormatError) { signature = try Minisign.Signature(text: sigText) } catch {
+            throw FederationError.refusedModel(round: a.modelRound, reason: .malformedSignature(path: "/v1/model signature", problem: error))
         }
         let comment: String
-        do { comment = try ModelSignature.verify(fileBytes: bytes, signature: signature, publicKey: aggregatorKey) } catch {
-            throw FederationError.invalidArgument(name: "model", problem: "refusing global model of round \(a.modelRound): \(error)")
+        do throws(ModelSignature.Failure) {
+            comment = try ModelSignature.verify(fileBytes: bytes, signature: signature, publicKey: aggregatorKey, path: "/v1/model")
+        } catch {
+            throw FederationError.refusedModel(round: a.modelRound, reason: error)
         }
         let hashBytes = FedCrypto.blake2b256(bytes)
         let h = hex(hashBytes)

@@ -8,7 +8,7 @@ public enum RoundSetup {
 
     /// The roster of identity keys in federation order (a node's secure-aggregation id is its index).
     public static func roster(_ f: FederationFile) throws -> [Identity.PublicKey] {
-        try f.nodes.map { try Identity.PublicKey(rawRepresentation: try Minisign.PublicKey(text: $0.publicKey).key) }
+        try f.nodes.indices.map { try Identity.PublicKey(rawRepresentation: try f.nodeKey($0).key) }
     }
 
     /// The federation's quantisation rule, in one place: SecureAggregation's largest level count that cannot
@@ -68,7 +68,7 @@ public enum RoundSetup {
     public static func config(federation f: FederationFile, model: FederatedModel, announcement a: RoundAnnouncement,
                               verifiedModelRound: Int, verifiedModelHash: [UInt8]) throws -> SecAggConfig {
         let context = RoundContext(f, round: a.round, modelRound: verifiedModelRound, modelHash: verifiedModelHash)
-        return try config(federation: f, model: model, context: context, session: try unhex(a.session))
+        return try config(federation: f, model: model, context: context, session: try unhex(a.session, field: "announcement.session"))
     }
 
     /// Per-block weights of a node: its sample count on shared tensors and on the heads of organs it annotates,

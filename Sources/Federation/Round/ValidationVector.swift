@@ -83,8 +83,9 @@ public enum ValidationVector {
                 continue
             }
             guard s.count >= 0, s.count <= spec.heldOutCases, s.sum >= 0, s.sum <= Double(s.count) else {
-                throw FederationError.invalidArgument(name: "modelSelection", problem:
-                    "held-out scores for \(organ) (sum \(s.sum) over \(s.count) cases) exceed heldOutCases \(spec.heldOutCases)")
+                throw FederationError.invalidField(field: "modelSelection.heldOutCases",
+                                                   value: "held-out scores for \(organ) (sum \(s.sum) over \(s.count) cases)",
+                                                   expected: "at most \(spec.heldOutCases) cases, each scored 0...1")
             }
             out[2 * k] = Float(s.sum * scale)
             out[2 * k + 1] = Float(Double(s.count) * scale)

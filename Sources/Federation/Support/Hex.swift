@@ -11,24 +11,29 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Bytes of a hex string (either case); throws on odd length or a non-hex digit, naming `field`.
-    public static func decode(_ s: String, field: String = "session") throws -> [UInt8] {
+    /// Bytes of a hex string (either case); throws ``FederationError/invalidHex(field:problem:)`` on an odd
+    /// length or a non-hex digit, naming `field` (what the text is: `session`, `modelHash`...).
+    public static func decode(_ s: String, field: String) throws(FederationError) -> [UInt8] {
         let u = Array(s.utf8)
-        guard u.count % 2 == 0 else { throw FederationError.invalidArgument(name: field, problem: "odd-length hex") }
-        func v(_ c: UInt8) throws -> UInt8 {
+        guard u.count % 2 == 0 else { throw .invalidHex(field: field, problem: .oddLength(u.count)) }
+        func v(_ at: Int) throws(FederationError) -> UInt8 {
+            let c = u[at]
             switch c {
             case 0x30...0x39: return c - 0x30
             case 0x61...0x66: return c - 0x61 + 10
             case 0x41...0x46: return c - 0x41 + 10
-            default: throw FederationError.invalidArgument(name: field, problem: "not hex")
+            default: throw .invalidHex(field: field, problem: .notADigit(offset: at))
             }
         }
-        return try stride(from: 0, to: u.count, by: 2).map { try v(u[$0]) << 4 | v(u[$0 + 1]) }
+        var out = [UInt8]()
+        out.reserveCapacity(u.count / 2)
+        for i in stride(from: 0, to: u.count, by: 2) { out.append(try v(i) << 4 | v(i + 1)) }
+        return out
     }
 }
 
 /// Shorthand for ``Hex/encode(_:)`` inside Federation.
 func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
-/// Shorthand for ``Hex/decode(_:field:)`` inside Federation.
-func unhex(_ s: String) throws -> [UInt8] { try Hex.decode(s) }
+/// Shorthand for ``Hex/decode(_:field:)`` inside Federation; `field` names what the text is.
+func unhex(_ s: String, field: String) throws(FederationError) -> [UInt8] { try Hex.decode(s, field: field) }

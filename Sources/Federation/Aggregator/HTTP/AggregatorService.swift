@@ -35,7 +35,7 @@ public enum AggregatorService {
                 let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
                 builder = try .tls(.http1(), tlsConfiguration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
             } catch {
-                throw FederationError.file(path: tls.certificate, problem: "cannot load the TLS certificate or key: \(error)")
+                throw FederationError.invalidCertificate(source: "\(tls.certificate) / \(tls.privateKey)", reason: "\(error)")
             }
         }
         let listening = SettableFlag()
