@@ -5,12 +5,13 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/segviz
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build release test demo bench fuzz clean help api-fuzz interop consumer-check tsan
+.PHONY: deps build release test demo bench bench-compare fuzz clean help api-fuzz interop consumer-check tsan
 
 help:
 	@echo "make demo   - install what is missing, build (release), run the federated demo"
 	@echo "make test   - install what is missing, build, run the test suite"
 	@echo "make bench  - release-build benchmarks (key=value figures on each last line)"
+	@echo "make bench-compare - segviz vs PyTorch + MONAI (../shared/anchors), alternating, median of ROUNDS (5), THREADS (2)"
 	@echo "make fuzz   - libFuzzer+ASan on every decoder, FUZZ_SECONDS (60) each; not part of make test"
 	@echo "make api-fuzz - schemathesis against openapi.yaml with signed, unsigned and mis-signed requests"
 	@echo "make interop - MONAI's own pipeline vs segviz infer on demo models and the real CT (throwaway venv, ~6 GB)"
@@ -41,6 +42,11 @@ demo: release
 
 bench: release
 	$(RELEASE_BIN) bench --help
+
+# segviz's benchmarks alternating with the unmodified PyTorch + MONAI anchors of ../shared/anchors (same threads),
+# median of ROUNDS rounds and the ratios; the anchors' venv (PyPI torch, monai, nibabel) is kept between runs.
+bench-compare: release
+	bash scripts/bench-compare.sh
 
 api-fuzz: deps
 	SEGVIZ_OPTIMIZE=1 $(SWIFT) build --product segviz

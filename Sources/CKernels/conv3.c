@@ -1,12 +1,12 @@
-// Direct 3x3x3 stride-1 pad-1 convolution: forward (also the input gradient, with flipped,
-// transposed weights) and weight gradient, without a column matrix.
+// Direct 3x3x3 stride-1 pad-1 convolution: weight packing, padding and the weight gradient, without
+// a column matrix. The forward (also the input gradient, with flipped, transposed weights) is the
+// tap-list kernel of conv_taps.c with all 27 taps.
 //
 // Both read a zero-padded input whose planes are flattened: with padded row width PW = w + 2 the
 // output position j = oh * PW + ow of a plane reads padded input element j + kd*PP + kh*PW + kw
 // for tap (kd, kh, kw), so a run of consecutive j is a run of consecutive inputs for every tap.
 // Positions with ow >= w are computed and thrown away (forward) or weighted by zero (weight
-// gradient). Register tiles: 4 output channels x 24 positions (forward), 4 output channels x
-// 3 taps x 8 positions (weight gradient).
+// gradient). Register tile of the weight gradient: 4 output channels x 3 taps x 8 positions.
 #include "ckernels.h"
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +17,6 @@
 #endif
 
 #define MR CKERNELS_MR
-#define NR 24
 
 ckernels_isa ckernels_best_isa(void) {
 #ifdef CKERNELS_X86
@@ -92,55 +91,6 @@ void ckernels_pad_rows(const float *dy, int c, int c0, int c1, int d, int h, int
     if (c1 == c) memset(out + (size_t)c * d * plane, 0, CKERNELS_SLACK * sizeof(float));
 }
 
-/// Writes the valid positions of a tile (`rows` x NR, positions j0.. of plane `od`) into y.
-static inline void store_tile(const float *tile, int rows, int co0, int j0, int lp, int PW,
-                              int d, int h, int w, int od, float *y) {
-    size_t vol = (size_t)d * h * w;
-    int oh0 = j0 / PW, ow0 = j0 - oh0 * PW;
-    for (int r = 0; r < rows; r++) {
-        float *yc = y + (size_t)(co0 + r) * vol + (size_t)od * h * w;
-        int oh = oh0, ow = ow0;
-        for (int q = 0; q < NR && j0 + q < lp; q++) {
-            if (ow < w) yc[oh * w + ow] = tile[r * NR + q];
-            if (++ow == PW) { ow = 0; oh++; }
-        }
-    }
-}
-
-static void conv3_forward_plain(const float *xp, int cin, int d, int h, int w, const float *packed,
-                                int cout, const float *bias, float *y, int d0, int d1) {
-    int PW = w + 2;
-    size_t PP = (size_t)(h + 2) * PW, PS = (size_t)(d + 2) * PP;
-    int lp = (h - 1) * PW + w;
-    int off[27];
-    for (int t = 0; t < 27; t++) off[t] = (int)((t / 9) * PP + ((t / 3) % 3) * PW + t % 3);
-    float tile[MR * NR];
-    for (int od = d0; od < d1; od++) {
-        for (int co0 = 0; co0 < cout; co0 += MR) {
-            const float *wb = packed + (size_t)(co0 / MR) * cin * 27 * MR;
-            int rows = cout - co0 < MR ? cout - co0 : MR;
-            for (int j0 = 0; j0 < lp; j0 += NR) {
-                for (int r = 0; r < MR; r++) {
-                    float b0 = bias && r < rows ? bias[co0 + r] : 0;
-                    for (int q = 0; q < NR; q++) tile[r * NR + q] = b0;
-                }
-                for (int ci = 0; ci < cin; ci++) {
-                    const float *xc = xp + ci * PS + od * PP + j0;
-                    const float *wk = wb + (size_t)ci * 27 * MR;
-                    for (int t = 0; t < 27; t++) {
-                        const float *p = xc + off[t];
-                        for (int r = 0; r < MR; r++) {
-                            float wv = wk[t * MR + r];
-                            for (int q = 0; q < NR; q++) tile[r * NR + q] += wv * p[q];
-                        }
-                    }
-                }
-                store_tile(tile, rows, co0, j0, lp, PW, d, h, w, od, y);
-            }
-        }
-    }
-}
-
 static void conv3_weight_grad_plain(const float *dyr, int cout, const float *xp, int cin,
                                     int d, int h, int w, float *dw, int d0, int d1) {
     int PW = w + 2;
@@ -164,62 +114,6 @@ static void conv3_weight_grad_plain(const float *dyr, int cout, const float *xp,
 }
 
 #ifdef CKERNELS_X86
-__attribute__((target("avx2,fma")))
-static void conv3_forward_avx2(const float *xp, int cin, int d, int h, int w, const float *packed,
-                               int cout, const float *bias, float *y, int d0, int d1) {
-    int PW = w + 2;
-    size_t PP = (size_t)(h + 2) * PW, PS = (size_t)(d + 2) * PP;
-    int lp = (h - 1) * PW + w;
-    float tile[MR * NR] __attribute__((aligned(32)));
-    for (int od = d0; od < d1; od++) {
-        for (int j0 = 0; j0 < lp; j0 += NR) {
-            for (int co0 = 0; co0 < cout; co0 += MR) {
-                const float *wk = packed + (size_t)(co0 / MR) * cin * 27 * MR;
-                int rows = cout - co0 < MR ? cout - co0 : MR;
-                __m256 c[MR][3];
-                for (int r = 0; r < MR; r++) {
-                    __m256 b0 = _mm256_set1_ps(bias && r < rows ? bias[co0 + r] : 0.0f);
-                    c[r][0] = b0; c[r][1] = b0; c[r][2] = b0;
-                }
-                const float *xc = xp + od * PP + j0;
-                for (int ci = 0; ci < cin; ci++, xc += PS) {
-                    for (int kd = 0; kd < 3; kd++) {
-                        for (int kh = 0; kh < 3; kh++) {
-                            const float *row = xc + kd * PP + kh * PW;
-                            for (int kw = 0; kw < 3; kw++, wk += MR) {
-                                const float *p = row + kw;
-                                __m256 a0 = _mm256_loadu_ps(p), a1 = _mm256_loadu_ps(p + 8), a2 = _mm256_loadu_ps(p + 16);
-                                for (int r = 0; r < MR; r++) {
-                                    __m256 b = _mm256_broadcast_ss(wk + r);
-                                    c[r][0] = _mm256_fmadd_ps(b, a0, c[r][0]);
-                                    c[r][1] = _mm256_fmadd_ps(b, a1, c[r][1]);
-                                    c[r][2] = _mm256_fmadd_ps(b, a2, c[r][2]);
-                                }
-                            }
-                        }
-                    }
-                }
-                if (j0 + NR <= lp && (j0 % PW) + NR <= w) {
-                    // whole tile inside one output row: store directly
-                    int oh = j0 / PW, ow = j0 - oh * PW;
-                    size_t vol = (size_t)d * h * w;
-                    for (int r = 0; r < rows; r++) {
-                        float *dst = y + (size_t)(co0 + r) * vol + ((size_t)od * h + oh) * w + ow;
-                        _mm256_storeu_ps(dst, c[r][0]); _mm256_storeu_ps(dst + 8, c[r][1]); _mm256_storeu_ps(dst + 16, c[r][2]);
-                    }
-                } else {
-                    for (int r = 0; r < MR; r++) {
-                        _mm256_store_ps(tile + r * NR, c[r][0]);
-                        _mm256_store_ps(tile + r * NR + 8, c[r][1]);
-                        _mm256_store_ps(tile + r * NR + 16, c[r][2]);
-                    }
-                    store_tile(tile, rows, co0, j0, lp, PW, d, h, w, od, y);
-                }
-            }
-        }
-    }
-}
-
 __attribute__((target("avx2,fma")))
 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -276,15 +170,6 @@ static void conv3_weight_grad_avx2(const float *dyr, int cout, const float *xp, 
     free(acc);
 }
 #endif
-
-void ckernels_conv3_forward(ckernels_isa isa, const float *xp, int cin, int d, int h, int w,
-                            const float *packed, int cout, const float *bias,
-                            float *y, int d0, int d1) {
-#ifdef CKERNELS_X86
-    if (isa == CKERNELS_ISA_AVX2) { conv3_forward_avx2(xp, cin, d, h, w, packed, cout, bias, y, d0, d1); return; }
-#endif
-    conv3_forward_plain(xp, cin, d, h, w, packed, cout, bias, y, d0, d1);
-}
 
 void ckernels_conv3_weight_grad(ckernels_isa isa, const float *dyr, int cout, const float *xp, int cin,
                                 int d, int h, int w, float *dw, int d0, int d1) {

@@ -17,6 +17,11 @@ final class ConvBlock: Layer {
     }
 
     func forward(_ x: Activation, _ ctx: Context) -> Activation {
+        // eval-mode batch norm and PReLU folded into the convolution where the direct kernels run it
+        if let fold = adn?.folded(ctx) {
+            if let c = conv as? Conv3d, let y = c.forwardFolded(x, ctx, fold) { return y }
+            if let c = conv as? ConvTranspose3d, let y = c.forwardFolded(x, ctx, fold) { return y }
+        }
         let y = conv.forward(x, ctx)
         return adn?.forward(y, ctx) ?? y
     }
@@ -64,8 +69,9 @@ final class ResidualUnit: Layer {
 
     func forward(_ x: Activation, _ ctx: Context) -> Activation {
         if let stacked {
-            let (z0, r) = stacked.forward(x, ctx)
-            var h = units[0].adn?.forward(z0, ctx) ?? z0
+            let fold = units[0].adn?.folded(ctx)
+            let (z0, r, folded) = stacked.forward(x, ctx, fold: fold)
+            var h = folded ? z0 : units[0].adn?.forward(z0, ctx) ?? z0
             for u in units.dropFirst() { h = u.forward(h, ctx) }
             ctx.timed("add/concat") { addInPlace(h, r) }
             return h

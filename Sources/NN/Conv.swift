@@ -33,8 +33,12 @@ final class Conv3d: Layer {
         let flops = 2.0 * Double(x.n * outChannels * g.rows * g.outSize)
         ctx.timed("conv\(kernel) s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.outD)" : "") fwd", flops: flops) {
             if let isa = DirectConv.selected, DirectConv.handles(g) {
-                DirectConv.forward(weights: ctx.params + weight, bias: ctx.params + bias, cout: outChannels,
+                let p = ctx.packed(self, folded: false) { .init(packed: [.convolution(ctx.params + weight, cout: outChannels, cin: inChannels)]) }
+                DirectConv.forward(packed: p.packed[0], bias: ctx.params + bias, cout: outChannels,
                                    x: x.pointer, batch: x.n, g: g, y: y.pointer, isa: isa)
+            } else if let isa = DirectConv.selected, DirectConv.handlesStrided(g) {
+                DirectConv.stridedForward([.init(packed: packedStrided(ctx).packed[0], bias: ctx.params + bias, y: y.pointer)],
+                                          cout: outChannels, x: x.pointer, batch: x.n, g: g, isa: isa)
             } else {
                 ConvKernels.gatherProduct(a: ctx.params + weight, m: outChannels, x: x.pointer, batch: x.n, g: g, y: y.pointer)
                 addBias(y, ctx.params + bias)
@@ -42,6 +46,11 @@ final class Conv3d: Layer {
         }
         saved = ctx.training ? x : nil
         return y
+    }
+
+    /// This layer's weights packed for the stride-2 direct kernel (cached in eval mode).
+    func packedStrided(_ ctx: Context) -> PackedWeightCache.Entry {
+        ctx.packed(self, folded: false) { .init(packed: [.strided(ctx.params + weight, cout: outChannels, cin: inChannels)]) }
     }
 
     func backward(_ dy: Activation, _ ctx: Context) -> Activation? {
@@ -104,11 +113,19 @@ final class ConvTranspose3d: Layer {
     func forward(_ x: Activation, _ ctx: Context) -> Activation {
         precondition(x.c == inChannels, "ConvTranspose3d: input has \(x.c) channels, layer expects \(inChannels) (shape \(x.shape))")
         let g = geometry(x)
-        let y = Activation(n: x.n, c: outChannels, d: g.inD, h: g.inH, w: g.inW, zeroed: true)
+        let direct = DirectConv.handlesTransposed(stride: stride, cout: outChannels)
+        let y = Activation(n: x.n, c: outChannels, d: g.inD, h: g.inH, w: g.inW, zeroed: !direct)
         let flops = 2.0 * Double(x.n * inChannels * g.rows * g.outSize)
         ctx.timed("convT s\(stride)\(ctx.detail ? " \(inChannels)->\(outChannels)@\(g.inD)" : "") fwd", flops: flops) {
-            ConvKernels.scatterProduct(a: ctx.params + weight, r: inChannels, y: x.pointer, batch: x.n, g: g, x: y.pointer)
-            addBias(y, ctx.params + bias)
+            if direct, let isa = DirectConv.selected {
+                let p = ctx.packed(self, folded: false) { .init(packed: [.transposed(ctx.params + weight, cin: inChannels, cout: outChannels)]) }
+                DirectConv.transposedForward(packed: p.packed[0], bias: ctx.params + bias, cin: inChannels,
+                                             cout: outChannels, x: x.pointer, batch: x.n, size: (x.d, x.h, x.w),
+                                             y: y.pointer, isa: isa)
+            } else {
+                ConvKernels.scatterProduct(a: ctx.params + weight, r: inChannels, y: x.pointer, batch: x.n, g: g, x: y.pointer)
+                addBias(y, ctx.params + bias)
+            }
         }
         saved = ctx.training ? x : nil
         return y

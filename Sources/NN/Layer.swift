@@ -43,13 +43,26 @@ final class Context {
     let store: ParameterStore
     /// Per-layer-type timing, filled when `SEGVIZ_PROFILE` is set.
     let profiler: Profiler?
+    /// Whether eval-mode batch norm + PReLU may be folded into the convolution before them (``FoldedNorm``).
+    let foldsNormalization: Bool
+    /// Packed weights kept across the passes of ``UNet/withFrozenWeights(_:)`` (nil: pack on every pass).
+    let weightCache: PackedWeightCache?
 
-    init(store: ParameterStore, training: Bool, profiler: Profiler? = nil) {
+    init(store: ParameterStore, training: Bool, profiler: Profiler? = nil, foldsNormalization: Bool = true,
+         weightCache: PackedWeightCache? = nil) {
         self.store = store
         params = store.values.pointer
         grads = store.gradients.pointer
         self.training = training
         self.profiler = profiler
+        self.foldsNormalization = foldsNormalization
+        self.weightCache = training ? nil : weightCache
+    }
+
+    /// `layer`'s packed weights (and folded bias): from the cache when this pass has one and it holds them
+    /// in the same form (`folded`), else from `make`.
+    func packed(_ layer: AnyObject, folded: Bool, _ make: () -> PackedWeightCache.Entry) -> PackedWeightCache.Entry {
+        weightCache?.entry(layer, folded: folded, make) ?? make()
     }
 
     /// Profile each convolution by channels and size (`SEGVIZ_PROFILE=layers`).
@@ -78,5 +91,27 @@ func addInPlace(_ a: Activation, _ b: Activation) {
     Compute.forEachChunk(a.count) { r in
         let x = pa.value, y = pb.value
         for i in r { x[i] += y[i] }
+    }
+}
+
+/// Packed weights (and folded biases) of the layers, kept across the eval-mode passes of one
+/// ``UNet/withFrozenWeights(_:)``, inside which the weights do not change: a sliding window then packs
+/// each layer's weights once per volume instead of once per window. One thread at a time (the network's).
+final class PackedWeightCache {
+    struct Entry {
+        var packed: [DirectConv.PackedWeights]
+        /// The folded bias (batch norm folded in), or nil: the layer's own.
+        var bias: FloatBuffer?
+        var folded = false
+    }
+    private var entries: [ObjectIdentifier: Entry] = [:]
+
+    func entry(_ layer: AnyObject, folded: Bool, _ make: () -> Entry) -> Entry {
+        let key = ObjectIdentifier(layer)
+        if let e = entries[key], e.folded == folded { return e }
+        var e = make()
+        e.folded = folded
+        entries[key] = e
+        return e
     }
 }

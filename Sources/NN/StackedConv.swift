@@ -1,7 +1,8 @@
 import Tensor
 
 /// Two convolutions of the same input with the same geometry — a down level's first unit and
-/// its strided 3x3x3 residual path — run as one product with their weights stacked
+/// its strided 3x3x3 residual path. On the direct kernels (stride 2) the input is split into its
+/// phases once for both; otherwise they run as one product with their weights stacked
 /// (`2 out x in*27`): one im2col per tile instead of two, and an sgemm twice as tall.
 ///
 /// Layout: input `N x in x D x H x W`; the two outputs `N x out x D' x H' x W'` each.
@@ -25,13 +26,26 @@ final class StackedConvPair {
         return w
     }
 
-    /// Both outputs.
-    func forward(_ x: Activation, _ ctx: Context) -> (Activation, Activation) {
+    /// Both outputs; with `fold` (eval mode) on the direct kernels, the first output has the norm and
+    /// PReLU that follow it applied already (`folded` says whether it has).
+    func forward(_ x: Activation, _ ctx: Context, fold: FoldedNorm? = nil) -> (Activation, Activation, folded: Bool) {
         precondition(x.c == first.inChannels, "StackedConvPair: input has \(x.c) channels, expects \(first.inChannels) (shape \(x.shape))")
         let g = first.geometry(x), m = first.outChannels
-        let y = Activation(n: x.n, c: 2 * m, d: g.outD, h: g.outH, w: g.outW)
         let y0 = Activation(n: x.n, c: m, d: g.outD, h: g.outH, w: g.outW), y1 = y0.like(channels: m)
+        var folded = false
         ctx.timed("conv3 s\(first.stride) x2\(label(ctx, g)) fwd", flops: 4.0 * Double(x.n * m * g.rows * g.outSize)) {
+            if let isa = DirectConv.selected, DirectConv.handlesStrided(g) {
+                // the tap kernels split the input once and compute both outputs from it
+                let p0 = fold.map { first.packedFolded(ctx, $0, g) } ?? first.packedStrided(ctx), p1 = second.packedStrided(ctx)
+                DirectConv.stridedForward([.init(packed: p0.packed[0], bias: p0.bias?.pointer ?? ctx.params + first.bias,
+                                                 prelu: fold?.slope, y: y0.pointer),
+                                           .init(packed: p1.packed[0], bias: ctx.params + second.bias, y: y1.pointer)],
+                                          cout: m, x: x.pointer, batch: x.n, g: g, isa: isa)
+                withExtendedLifetime(p0) {}
+                folded = fold != nil
+                return
+            }
+            let y = Activation(n: x.n, c: 2 * m, d: g.outD, h: g.outH, w: g.outW)
             let w = stackedWeights(ctx, rows: g.rows)
             ConvKernels.gatherProduct(a: w.pointer, m: 2 * m, x: x.pointer, batch: x.n, g: g, y: y.pointer)
             split(y, into: y0, y1)
@@ -39,7 +53,7 @@ final class StackedConvPair {
             addBias(y1, ctx.params + second.bias)
         }
         saved = ctx.training ? x : nil
-        return (y0, y1)
+        return (y0, y1, folded)
     }
 
     /// Accumulates both convolutions' parameter gradients from their output gradients and

@@ -53,6 +53,10 @@ public final class UNet {
     public let parameters: ParameterStore
     /// When set, per-layer-type times and FLOPs are recorded into it.
     public var profiler: Profiler?
+    /// Eval mode folds batch norm + PReLU into the convolutions before them where the direct kernels run
+    /// (the same numbers up to float rounding); false runs them as separate passes (tests compare the two).
+    var foldsNormalization = true
+    private var weightCache: PackedWeightCache?
     let model: Layer
     private var lastTrainingForward = false
 
@@ -121,9 +125,22 @@ public final class UNet {
         return input
     }
 
+    /// Runs `body`, inside which the weights must not change (no training step, no load): eval-mode passes
+    /// then keep each layer's weights packed for the direct kernels (batch norm folded in) from the first
+    /// pass on, instead of packing them again for every window of a sliding window. Same numbers.
+    public func withFrozenWeights<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = weightCache
+        if weightCache == nil { weightCache = PackedWeightCache() }
+        defer { weightCache = saved }
+        return try body()
+    }
+
     func forwardActivation(_ x: Activation, training: Bool) -> Activation {
         lastTrainingForward = training
-        return model.forward(x, Context(store: parameters, training: training, profiler: profiler))
+        // a training step changes the weights: nothing packed before it stays valid
+        if training, weightCache != nil { weightCache = PackedWeightCache() }
+        return model.forward(x, Context(store: parameters, training: training, profiler: profiler,
+                                        foldsNormalization: foldsNormalization, weightCache: weightCache))
     }
 
     func backwardActivation(_ dy: Activation) {

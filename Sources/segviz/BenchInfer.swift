@@ -51,7 +51,7 @@ struct BenchInfer: ParsableCommand {
         let image = try NIfTI.read(url)
         let pre = Preprocessing(spacing: SIMD3(sp[0], sp[1], sp[2]))
         let sw = SlidingWindow(roi: r, overlap: overlap, batchSize: batch)
-        let labels = try Segmenter(preprocessing: pre, window: sw).segment(image) { net.predict($0) }
+        let labels = try net.withFrozenWeights { try Segmenter(preprocessing: pre, window: sw).segment(image) { net.predict($0) } }
         let pipelineSeconds = Date().timeIntervalSince(t0), pipelineCPU = Profiler.processCPU() - c0
         guard labels.grid == image.grid else { throw ValidationError("output grid differs from the input's") }
 
@@ -64,10 +64,13 @@ struct BenchInfer: ParsableCommand {
         for rep in 0..<reps {
             var networkSeconds = 0.0
             t0 = Date(); c0 = Profiler.processCPU()
-            _ = try sw(netImage) { x in
-                let t = Date()
-                defer { networkSeconds += Date().timeIntervalSince(t) }
-                return net.predict(x)
+            // the weights are packed once per volume (as in the pipeline), not once per window
+            _ = try net.withFrozenWeights {
+                try sw(netImage) { x in
+                    let t = Date()
+                    defer { networkSeconds += Date().timeIntervalSince(t) }
+                    return net.predict(x)
+                }
             }
             times.append(Date().timeIntervalSince(t0)); cpus.append(Profiler.processCPU() - c0)
             print(String(format: "sliding window %d: %.3f s (cpu %.3f s): network %.3f s (%.3f per window), blending %.3f s",

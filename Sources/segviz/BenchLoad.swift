@@ -3,6 +3,7 @@ import Federation
 import FederationTools
 import Foundation
 import SecureAggregation
+import Tensor
 
 /// `segviz bench load`: a real `segviz aggregator` process against N simulated nodes on loopback. The
 /// nodes live in this process: each has its own identity key (generated into a fresh federation file), its
@@ -14,7 +15,7 @@ import SecureAggregation
 struct BenchLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "load",
-        abstract: "Load-test one aggregator with N simulated nodes; last line: round_s agg_peak_rss_mb lost ...")
+        abstract: "Load-test one aggregator with N simulated nodes; last line: round_s agg_peak_rss_mb lost cpu_s masked_mb_per_cpu_s agg_threads node_threads blas_core ...")
 
     @Option(help: "Simulated nodes N.") var nodes: Int = 50
     @Option(help: "SecAgg+ neighbourhood degree K (default: 16, or all N-1 others when fewer).") var neighbours: Int?
@@ -41,6 +42,7 @@ struct BenchLoad: AsyncParsableCommand {
             let k = f.secureAggregation.neighbours.map(String.init) ?? "all"
             print("load: N=\(nodes) K=\(k) t=\(f.secureAggregation.threshold) M=\(setup.template.values.count) D=\(dropouts) rounds=\(rounds) channels=\(f.network.channels)")
 
+            let cpu0 = cpuSeconds(children: true)
             let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
             let agg = try ChildProcess(exe, ["aggregator", "--federation", setup.fedPath, "--state", setup.statePath, "--threads", "1"],
                                        log: work.appendingPathComponent("aggregator.log"))
@@ -84,11 +86,15 @@ struct BenchLoad: AsyncParsableCommand {
             guard status == 0 else {
                 throw ValidationError("the aggregator exited with status \(status); log: \(work.path)/aggregator.log")
             }
+            // the simulated nodes (this process) and the aggregator (a reaped child)
+            let cpu = cpuSeconds(children: true) - cpu0
             let lost = try setup.checkLedger(expectedSurvivors: nodes - dropouts)
             let modelMB = Double(setup.template.values.count * 4) / 1_048_576
             print("model_mb=\(fmt(modelMB)) masked_input_total_mb=\(fmt(modelMB * Double(nodes - dropouts))) round_max_s=\(fmt(times.max()!))")
             print("nodes=\(nodes) params=\(setup.template.values.count) dropouts=\(dropouts) rounds=\(rounds) "
-                  + "round_s=\(fmt(times.reduce(0, +) / Double(times.count))) agg_peak_rss_mb=\(fmt(memory.peakMB)) lost=\(lost)")
+                  + "round_s=\(fmt(times.reduce(0, +) / Double(times.count))) agg_peak_rss_mb=\(fmt(memory.peakMB)) lost=\(lost)"
+                  + " cpu_s=\(fmt(cpu)) masked_mb_per_cpu_s=\(fmt(modelMB * Double((nodes - dropouts) * rounds) / cpu))"
+                  + " agg_threads=1 node_threads=\(ProcessInfo.processInfo.activeProcessorCount) blas_core=\(Compute.blasCoreName)")
             guard lost == 0 else { throw ExitCode.failure }
         }
     }

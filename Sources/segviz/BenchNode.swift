@@ -127,7 +127,7 @@ struct BenchNode: ParsableCommand {
         if let weights { try net.load(path: weights) }
         let t = Date(), c = Profiler.processCPU()
         let image = try NIfTI.read(URL(fileURLWithPath: ct))
-        let labels = try Segmenter().segment(image) { net.predict($0) }
+        let labels = try net.withFrozenWeights { try Segmenter().segment(image) { net.predict($0) } }
         guard labels.grid == image.grid else { throw ValidationError("output grid differs from the input's") }
         print(String(format: "infer_ct_s=%.2f infer_ct_cpu_s=%.2f infer_peak_mib=%d", Date().timeIntervalSince(t),
                      Profiler.processCPU() - c, peakRSSMiB()))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NN
 import SecureAggregation
+import Tensor
 
 /// `segviz bench secagg`: one full secure-aggregation round (signed advertisements, share
 /// exchange, masked input, consistency check, unmasking) of the same state machines the federation
@@ -10,7 +11,7 @@ import SecureAggregation
 struct BenchSecAgg: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secagg",
-        abstract: "Time one secure-aggregation round; last line: secagg_round_s keystream_bytes chacha_gb_s limit_ratio."
+        abstract: "Time one secure-aggregation round; last line: secagg_round_s keystream_bytes chacha_gb_s limit_ratio round_cpu_s keystream_gb_per_cpu_s threads blas_core."
     )
 
     @Option(help: "Number of clients N.") var clients: Int = 10
@@ -151,7 +152,9 @@ struct BenchSecAgg: AsyncParsableCommand {
         // cost without other processes' interference.
         let cpuLimit = Double(keystreamBytes) / (chachaCPU * 1e9)
         print("round_cpu_s=\(fmt(roundCPU)) page_faults=\(roundFaults) chacha_cpu_gb_s=\(fmt(chachaCPU)) cpu_limit_ratio=\(fmt(roundCPU / cpuLimit))")
-        print("secagg_round_s=\(fmt(roundSeconds)) keystream_bytes=\(keystreamBytes) chacha_gb_s=\(fmt(chacha)) limit_ratio=\(fmt(roundSeconds / limit))")
+        // One thread runs every client and the server; OpenBLAS is not used (its core is printed like every bench's).
+        print("secagg_round_s=\(fmt(roundSeconds)) keystream_bytes=\(keystreamBytes) chacha_gb_s=\(fmt(chacha)) limit_ratio=\(fmt(roundSeconds / limit))"
+              + " round_cpu_s=\(fmt(roundCPU)) keystream_gb_per_cpu_s=\(fmt(Double(keystreamBytes) / roundCPU / 1e9)) threads=1 blas_core=\(Compute.blasCoreName)")
     }
 
     /// Raw ChaCha20-IETF keystream speed (libsodium, one core) in GB/s: best of 3 passes of

@@ -33,3 +33,13 @@ func peakMemoryMiB() -> Int {
 func resetPeakMemory() {
     try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs"))
 }
+
+/// CPU seconds (user + system) of this process, plus those of its waited-for children when `children`.
+func cpuSeconds(children: Bool = false) -> Double {
+    func seconds(_ who: Int32) -> Double {
+        var u = rusage()
+        guard getrusage(who, &u) == 0 else { return 0 }
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+    }
+    return seconds(RUSAGE_SELF.rawValue) + (children ? seconds(RUSAGE_CHILDREN.rawValue) : 0)
+}

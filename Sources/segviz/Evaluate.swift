@@ -79,7 +79,7 @@ struct Evaluate: ParsableCommand {
         try net.load(file)
         let seg = Segmenter(preprocessing: Preprocessing(spacing: info.spacing, window: info.window),
                             window: SlidingWindow(roi: info.patch, overlap: overlap))
-        return Scorer(organs: info.organs, segment: { try seg.segment($0, predictor: { net.predict($0) }, organs: info.organs) },
+        return Scorer(organs: info.organs, segment: { image in try net.withFrozenWeights { try seg.segment(image, predictor: { net.predict($0) }, organs: info.organs) } },
                       atlas: try Atlas.load(besideModel: modelURL))
     }
 

@@ -44,7 +44,7 @@ public struct GlobalModelInference: Sendable {
         switch model.strategy {
         case .single:
             let net = model.network()
-            return try segmenter.segment(image, predictor: { net.predict($0) })
+            return try net.withFrozenWeights { try segmenter.segment(image, predictor: { net.predict($0) }) }
         case .heads:
             return try mostConfidentHead(image, heads: model.organs.enumerated().map { ($1, Float($0 + 1)) })
         }
@@ -56,7 +56,7 @@ public struct GlobalModelInference: Sendable {
         switch model.strategy {
         case .single:
             let net = model.network()
-            return try segmenter.segment(image, predictor: { net.predict($0) }, organs: Set(organs))
+            return try net.withFrozenWeights { try segmenter.segment(image, predictor: { net.predict($0) }, organs: Set(organs)) }
         case .heads:
             return try mostConfidentHead(image, heads: organs.sorted().map { ($0.description, Float($0.rawValue)) })
         }
@@ -68,7 +68,7 @@ public struct GlobalModelInference: Sendable {
         var labels = Volume(grid: image.grid, repeating: 0)
         for head in heads {
             let net = model.network(organ: head.organ)
-            let p = try segmenter.probabilities(image, predictor: { net.predict($0) })[1]
+            let p = try net.withFrozenWeights { try segmenter.probabilities(image, predictor: { net.predict($0) })[1] }
             for n in p.voxels.indices where p.voxels[n] > best.voxels[n] {
                 best.voxels[n] = p.voxels[n]
                 labels.voxels[n] = head.label

@@ -55,12 +55,19 @@ public struct Segmenter: Sendable {
 public func channelSoftmax(_ logits: Tensor) -> [Float] {
     var p = logits.scalars
     let k = logits.shape[1], n = p.count / max(k, 1)
-    for v in 0..<n {
-        var top = -Float.infinity
-        for c in 0..<k { top = max(top, p[c * n + v]) }
-        var sum: Float = 0
-        for c in 0..<k { let e = exp(p[c * n + v] - top); p[c * n + v] = e; sum += e }
-        for c in 0..<k { p[c * n + v] /= sum }
+    p.withUnsafeMutableBufferPointer { buffer in
+        // voxel runs spread over all cores
+        let box = UncheckedBox(buffer), chunks = max(1, n / 65_536)
+        parallelFor(chunks) { chunk in
+            let q = box.value
+            for v in (n * chunk / chunks)..<(n * (chunk + 1) / chunks) {
+                var top = -Float.infinity
+                for c in 0..<k { top = max(top, q[c * n + v]) }
+                var sum: Float = 0
+                for c in 0..<k { let e = exp(q[c * n + v] - top); q[c * n + v] = e; sum += e }
+                for c in 0..<k { q[c * n + v] /= sum }
+            }
+        }
     }
     return p
 }
