@@ -74,5 +74,21 @@ EXPERIMENT_OUT ?= runs/experiment
 experiment: release
 	$(RELEASE_BIN) experiment --out $(EXPERIMENT_OUT) $(EXPERIMENT_ARGS)
 
+# The recipe's ablation (issue 18): the old setup, one change at a time, the whole recipe, on one seed pair, into
+# $(ABLATION_OUT)/ablation.{md,json}. ABLATION_ARGS=--quick for the small setting.
+.PHONY: experiment-ablation experiment-main
+ABLATION_OUT ?= runs/experiment-ablation
+experiment-ablation: release
+	$(RELEASE_BIN) experiment --ablation --out $(ABLATION_OUT) $(ABLATION_ARGS)
+
+# The main comparison: every setup, three training seeds, on two sets of phantom site seeds (the external set's
+# generator and seed stay), into $(MAIN_OUT)/phantoms-{a,b}.
+MAIN_OUT ?= runs/experiment-main
+experiment-main: release
+	$(RELEASE_BIN) experiment --out $(MAIN_OUT)/phantoms-a --seeds 3 $(MAIN_ARGS)
+	mkdir -p $(MAIN_OUT)
+	printf '{"sites": [{"id": "liver-a", "organ": "liver", "cases": 6, "seed": 111}, {"id": "spleen-b", "organ": "spleen", "cases": 6, "seed": 122}, {"id": "liver-c", "organ": "liver", "cases": 6, "seed": 133}]}\n' > $(MAIN_OUT)/phantoms-b.json
+	$(RELEASE_BIN) experiment --out $(MAIN_OUT)/phantoms-b --seeds 3 --config $(MAIN_OUT)/phantoms-b.json $(MAIN_ARGS)
+
 clean:
 	rm -rf .build

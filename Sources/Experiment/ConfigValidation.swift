@@ -1,4 +1,6 @@
+import Federation
 import Foundation
+import NN
 
 /// The setups an experiment compares, in report order.
 public enum Setup: String, CaseIterable, Codable, Sendable {
@@ -15,8 +17,13 @@ public enum Setup: String, CaseIterable, Codable, Sendable {
     case segvizFedBN = "segviz-fedbn"
     /// One global multi-class model trained at every site with the marginal loss (Shi et al. 2021, ConDistFL).
     case global
-    /// The global model plus distillation for unannotated organs from the previous global model.
+    /// The global model plus hard distillation (the previous global model's argmax) for unannotated organs.
     case globalDistill = "global-distill"
+    /// The global model trained with the shipped recipe (`Federation.TrainingRecipe`, ``ExperimentConfig/recipe``:
+    /// ConDistFL distillation, schedule, clipping, kept optimiser state), exactly as a node trains; plain mean.
+    case recipe
+    /// The same with the real secure-aggregation state machines.
+    case recipeSecure = "recipe-secure"
 
     /// Human-readable label for the report.
     public var title: String {
@@ -27,7 +34,9 @@ public enum Setup: String, CaseIterable, Codable, Sendable {
         case .segvizSecure: return "SegViz heads (secure aggregation)"
         case .segvizFedBN: return "SegViz heads + FedBN"
         case .global: return "Global model (marginal loss)"
-        case .globalDistill: return "Global model + distillation"
+        case .globalDistill: return "Global model + hard distillation"
+        case .recipe: return "Global model, shipped recipe (plain mean)"
+        case .recipeSecure: return "Global model, shipped recipe (secure aggregation)"
         }
     }
 }
@@ -83,6 +92,23 @@ extension ExperimentConfig {
         if !(clip > 0) { try fail("clip", "must be positive") }
         if distillFromRound < 1 { try fail("distillFromRound", "must be at least 1") }
         if threads < 1 { try fail("threads", "must be at least 1") }
+        let r = recipe
+        if LearningRateSchedule(rawValue: r.learningRateSchedule) == nil {
+            try fail("recipe.learningRateSchedule", "'\(r.learningRateSchedule)' must be cosine or constant")
+        }
+        if !(r.finalLearningRate >= 0) { try fail("recipe.finalLearningRate", "must not be negative") }
+        if !(r.gradientClipNorm >= 0) { try fail("recipe.gradientClipNorm", "must not be negative (0: no clipping)") }
+        if TrainingRecipe.Distillation(rawValue: r.distillation) == nil {
+            try fail("recipe.distillation", "'\(r.distillation)' must be soft, hard or none")
+        }
+        if !(r.distillationTemperature > 0) { try fail("recipe.distillationTemperature", "must be positive") }
+        if r.distillationWeight.count != 2 || r.distillationWeight.contains(where: { !($0 >= 0) }) {
+            try fail("recipe.distillationWeight", "needs two non-negative weights (first and last round)")
+        }
+        if !(r.exclusionWeight >= 0) { try fail("recipe.exclusionWeight", "must not be negative") }
+        if setups.contains(Setup.recipeSecure.rawValue) && sites.count < 2 {
+            try fail("sites", "secure aggregation needs at least two sites")
+        }
     }
 }
 

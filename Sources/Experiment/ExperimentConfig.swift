@@ -1,4 +1,6 @@
+import Federation
 import Foundation
+import NN
 
 /// What `segviz experiment` runs: the phantom sites and external set, the network, the training budget and
 /// which setups to compare. A JSON file names only the fields it changes; the rest come from the preset
@@ -56,6 +58,46 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         public var window: [Double]
     }
 
+    /// The shipped training recipe's settings (`Federation.TrainingRecipe`) for the `recipe` setups; the
+    /// defaults are the federation file's. The learning rate and rounds come from ``Training``.
+    public struct Recipe: Codable, Equatable, Sendable {
+        /// `cosine` or `constant`.
+        public var learningRateSchedule: String
+        /// The cosine schedule's final rate.
+        public var finalLearningRate: Double
+        /// Gradient L2 norm clip (0: none).
+        public var gradientClipNorm: Double
+        /// `soft`, `hard` or `none`.
+        public var distillation: String
+        /// Soft distillation's temperature.
+        public var distillationTemperature: Double
+        /// Soft distillation's weight at the first and last round.
+        public var distillationWeight: [Double]
+        /// Exclusion loss weight (0: off).
+        public var exclusionWeight: Double
+        /// Whether each site's Adam state carries over between rounds.
+        public var keepOptimiserState: Bool
+
+        /// The federation file's defaults.
+        public static var defaults: Recipe {
+            let d = TrainingRecipe.defaults
+            return Recipe(learningRateSchedule: d.schedule.rawValue, finalLearningRate: Double("\(d.finalLearningRate)") ?? 0,
+                          gradientClipNorm: Double(d.gradientClipNorm ?? 0), distillation: d.distillation.rawValue,
+                          distillationTemperature: d.temperature,
+                          distillationWeight: [d.distillationWeight.first, d.distillationWeight.last],
+                          exclusionWeight: d.exclusionWeight, keepOptimiserState: d.keepOptimiserState)
+        }
+
+        /// The recipe at `learningRate` over `rounds`. - Precondition: validated fields.
+        func trainingRecipe(learningRate: Double, rounds: Int) -> TrainingRecipe {
+            TrainingRecipe(learningRate: Float(learningRate), schedule: LearningRateSchedule(rawValue: learningRateSchedule) ?? .cosine,
+                           finalLearningRate: Float(finalLearningRate), gradientClipNorm: gradientClipNorm > 0 ? Float(gradientClipNorm) : nil,
+                           distillation: TrainingRecipe.Distillation(rawValue: distillation) ?? .soft, temperature: distillationTemperature,
+                           distillationWeight: (distillationWeight.first ?? 0, distillationWeight.last ?? 0),
+                           exclusionWeight: exclusionWeight, keepOptimiserState: keepOptimiserState, rounds: rounds)
+        }
+    }
+
     /// Free-text name shown in the report.
     public var name: String
     /// Phantom geometry.
@@ -78,6 +120,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var distillFromRound: Int
     /// Compute threads (OpenBLAS and the convolution kernels).
     public var threads: Int
+    /// The `recipe` setups' training recipe.
+    public var recipe: Recipe
 
     /// The default experiment, sized to finish within an hour on 2 shared cores (see README for the arithmetic).
     public static let standard = ExperimentConfig(
@@ -90,7 +134,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         network: Network(channels: [8, 16, 32, 64], numResUnits: 2, norm: "instance"),
         training: Training(rounds: 8, localEpochs: 10, patch: [48, 48, 32], patchesPerVolume: 4,
                            learningRate: 2e-3, seed: 2024, window: [-175, 250]),
-        setups: Setup.allCases.map(\.rawValue), seeds: 1, clip: 8, distillFromRound: 2, threads: 2)
+        setups: Setup.allCases.map(\.rawValue), seeds: 1, clip: 8, distillFromRound: 2, threads: 2, recipe: .defaults)
 
     /// `--quick`: the same comparison on fewer cases, rounds and epochs (under 10 minutes on 2 cores).
     public static var quick: ExperimentConfig {

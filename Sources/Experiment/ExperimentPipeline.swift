@@ -9,7 +9,7 @@ public enum ExperimentPipeline {
     /// Short column names of the overlay images.
     static let shortNames: [String: String] = [
         "centralised": "CENTRALISED", "segviz": "SEGVIZ", "segviz-secure": "SEGVIZ SECURE", "segviz-fedbn": "SEGVIZ FEDBN",
-        "global": "GLOBAL", "global-distill": "GLOBAL+DISTILL",
+        "global": "GLOBAL", "global-distill": "GLOBAL+DISTILL", "recipe": "RECIPE", "recipe-secure": "RECIPE SECURE",
     ]
 
     /// Runs `config` into `out` (created if needed) and returns the results it wrote.
@@ -57,7 +57,7 @@ public enum ExperimentPipeline {
     /// Best, median and worst external case by the primary run's mean organ Dice (last seed), one PNG each.
     static func renderOverlays(config: ExperimentConfig, data: ExperimentData, runs: [SetupRun], predictions: [String: [Volume]],
                                out: URL) throws -> [(OverlayRecord, [UInt8])] {
-        let order = ["segviz-secure", "segviz", "global", "global-distill", "segviz-fedbn", "centralised"]
+        let order = ["recipe-secure", "recipe", "segviz-secure", "segviz", "global", "global-distill", "segviz-fedbn", "centralised"]
         guard let primary = order.first(where: { predictions[$0] != nil }),
               let run = runs.last(where: { $0.name == primary }) else { return [] }
         let ids = data.external.map(\.source.id)

@@ -38,6 +38,8 @@ public struct SetupRun: Codable, Sendable, Equatable {
     public var seconds: Double
     /// Secure-vs-plain checks, one per round (secure setup only).
     public var secureChecks: [SecureRoundCheck]?
+    /// The largest |update| any site sent, per round (federated setups): what the secure-aggregation clip must cover.
+    public var largestUpdates: [Double]? = nil
 }
 
 /// Mean and spread of one metric.

@@ -47,17 +47,35 @@ public final class ExperimentRunner {
             }
         case .centralised:
             return [try timed(name: setup.rawValue, setup: setup, seed: seed, organs: Organ.allCases, strategy: .single) { model, round in
-                training.trainSingle(model: &model, sites: sites, epochs: config.training.localEpochs, round: round, teacher: nil)
+                training.trainSingle(model: &model, sites: sites, epochs: config.training.localEpochs, round: round)
                 return nil
             }]
-        case .segviz, .segvizSecure, .segvizFedBN, .global, .globalDistill:
-            let strategy: FederationFile.Strategy = [.global, .globalDistill].contains(setup) ? .single : .heads
-            let federated = FederatedRounds(config: config, sites: sites, training: training, secure: setup == .segvizSecure,
+        case .segviz, .segvizSecure, .segvizFedBN, .global, .globalDistill, .recipe, .recipeSecure:
+            let strategy: FederationFile.Strategy = [.global, .globalDistill, .recipe, .recipeSecure].contains(setup) ? .single : .heads
+            let federated = FederatedRounds(config: config, sites: sites, training: training,
+                                            secure: [.segvizSecure, .recipeSecure].contains(setup),
                                             localPatterns: setup == .segvizFedBN ? [".adn.N."] : [],
-                                            distill: setup == .globalDistill)
-            return [try timed(name: setup.rawValue, setup: setup, seed: seed, organs: Organ.allCases, strategy: strategy) { model, round in
+                                            recipe: recipe(for: setup))
+            var run = try timed(name: setup.rawValue, setup: setup, seed: seed, organs: Organ.allCases, strategy: strategy) { model, round in
                 try federated.round(global: &model, round: round)
-            }]
+            }
+            run.largestUpdates = federated.largestUpdates
+            return [run]
+        }
+    }
+
+    /// The local training recipe of a federated setup of the global model: the shipped one for `recipe`, the
+    /// earlier plain one (fresh Adam at a constant rate, marginal loss) for `global`, plus hard distillation from
+    /// round `distillFromRound` for `global-distill`.
+    func recipe(for setup: Setup) -> TrainingRecipe {
+        let lr = config.training.learningRate, rounds = config.training.rounds
+        switch setup {
+        case .recipe, .recipeSecure: return config.recipe.trainingRecipe(learningRate: lr, rounds: rounds)
+        case .globalDistill:
+            var r = TrainingRecipe.plain(learningRate: Float(lr), rounds: rounds)
+            r.distillation = .hard
+            return r
+        default: return .plain(learningRate: Float(lr), rounds: rounds)
         }
     }
 
@@ -77,7 +95,8 @@ public final class ExperimentRunner {
             rounds.append(RoundDice(round: r, dice: dice))
             let text = dice.sorted { $0.key < $1.key }.map { String(format: "%@ %.3f", $0.key, $0.value) }.joined(separator: " ")
             log(String(format: "seed %d %@ round %d/%d: Dice %@ (%.0f s)", seed, name, r, config.training.rounds, text,
-                       Date().timeIntervalSince(t0)))
+                       Date().timeIntervalSince(t0))
+                + TimeLeft.text(elapsed: Date().timeIntervalSince(t0), done: r, total: config.training.rounds, of: "this setup"))
         }
         let (scores, preds) = try evaluator.scores(model: model, organs: organs)
         if seed == config.seeds - 1 { predictions[name] = preds }
@@ -94,25 +113,33 @@ final class FederatedRounds {
     let training: RoundTraining
     let secure: Bool
     let localPatterns: [String]
-    let distill: Bool
+    /// The single strategy's local training recipe.
+    let recipe: TrainingRecipe
     let identities: [Identity.SigningKey]
     /// Each site's last trained model (FedBN: its kept-local tensors start from here).
     private var locals: [FederatedModel?]
+    /// Each site's optimiser state, kept between rounds as a node keeps it.
+    private var optimisers: [OptimiserState]
+    /// The largest |update| any site sent, per round.
+    private(set) var largestUpdates: [Double] = []
 
-    init(config: ExperimentConfig, sites: [SiteData], training: RoundTraining, secure: Bool, localPatterns: [String], distill: Bool) {
+    init(config: ExperimentConfig, sites: [SiteData], training: RoundTraining, secure: Bool, localPatterns: [String],
+         recipe: TrainingRecipe) {
         self.config = config
         self.sites = sites
         self.training = training
         self.secure = secure
         self.localPatterns = localPatterns
-        self.distill = distill
+        self.recipe = recipe
         identities = secure ? sites.map { _ in Identity.SigningKey() } : []
         locals = Array(repeating: nil, count: sites.count)
+        optimisers = Array(repeating: OptimiserState(), count: sites.count)
     }
 
     /// One round on `global` (updated in place); returns the secure-vs-plain check for secure rounds.
     func round(global: inout FederatedModel, round r: Int) throws -> SecureRoundCheck? {
-        let teacher = distill && r >= config.distillFromRound ? global.network() : nil
+        var roundRecipe = recipe
+        if recipe.distillation == .hard && r < config.distillFromRound { roundRecipe.distillation = .none }
         var contributions: [Contribution] = []
         for (k, site) in sites.enumerated() {
             var local = global
@@ -123,7 +150,12 @@ final class FederatedRounds {
                 }
             }
             switch global.strategy {
-            case .single: training.trainSingle(model: &local, sites: [site], epochs: config.training.localEpochs, round: r, teacher: teacher)
+            case .single:
+                // What a node runs: Federation's site training with the recipe, the round's global model as teacher.
+                SiteTraining(set: site.set, organs: [site.organ], patch: config.training.patch,
+                             patchesPerVolume: config.training.patchesPerVolume, recipe: roundRecipe, seed: site.samplingSeed)
+                    .train(model: &local, epochs: config.training.localEpochs, round: r, completedRounds: r - 1, teacher: global,
+                           optimiser: &optimisers[k])
             case .heads: training.trainHead(model: &local, site: site, epochs: config.training.localEpochs, round: r)
             }
             if !localPatterns.isEmpty { locals[k] = local }
@@ -132,6 +164,7 @@ final class FederatedRounds {
             contributions.append(Contribution(delta: delta, model: global, organs: [site.organ.description],
                                               samples: site.set.items.count))
         }
+        largestUpdates.append(contributions.map { $0.delta.map { Double(abs($0)) }.max() ?? 0 }.max() ?? 0)
         let plain = Aggregation.plainMean(contributions, model: global)
         var mean = plain
         var check: SecureRoundCheck?

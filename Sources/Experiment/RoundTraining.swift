@@ -4,7 +4,9 @@ import Imaging
 import NN
 import Tensor
 
-/// One round of local training for any setup, on one site or on several sites' data pooled.
+/// The experiment's own training loops: the centralised baseline (several sites' data pooled) and the heads
+/// setups' per-site step (Federation's ``SiteTraining``). Federated setups of the global model train with
+/// ``SiteTraining`` and their recipe directly (``FederatedRounds``), as a node does.
 ///
 /// Patches come from `TrainingSet.epoch` with each site's own sampling seed and `round * 10_000 + epoch` as the
 /// stream, so two setups that train the same site in the same round see exactly the same patches (what makes
@@ -22,12 +24,10 @@ struct RoundTraining {
         classes = Organ.classCount
     }
 
-    /// Trains the multi-class network of `model` (strategy `single`) on `sites` for `epochs` with each site's
-    /// marginal loss. With a `teacher`, labels of organs a site does not annotate come from the teacher's
-    /// prediction wherever the site says background (hard distillation), and the loss is the full Dice-CE.
-    /// Returns the mean loss of the last epoch.
+    /// Trains the multi-class network of `model` (strategy `single`) on `sites` pooled (the centralised baseline)
+    /// for `epochs` with each site's marginal loss. Returns the mean loss of the last epoch.
     @discardableResult
-    func trainSingle(model: inout FederatedModel, sites: [SiteData], epochs: Int, round: Int, teacher: UNet?) -> Float {
+    func trainSingle(model: inout FederatedModel, sites: [SiteData], epochs: Int, round: Int) -> Float {
         let net = model.network()
         let adam = Adam(net.parameters, learningRate: learningRate)
         let losses = sites.map { DiceCELoss.marginal(classes: classes, annotated: [$0.organ.rawValue]) }
@@ -40,12 +40,7 @@ struct RoundTraining {
             }
             var total: Float = 0
             for (site, input, labels) in batches {
-                if let teacher {
-                    let y = distilled(labels: labels, teacher: teacher.predictLabels(input), annotated: sites[site].organ)
-                    total += net.trainStep(input: input, labels: y, loss: DiceCELoss(), optimizer: adam)
-                } else {
-                    total += net.trainStep(input: input, labels: labels, loss: losses[site], optimizer: adam)
-                }
+                total += net.trainStep(input: input, labels: labels, loss: losses[site], optimizer: adam)
             }
             last = total / Float(max(batches.count, 1))
         }
@@ -59,7 +54,8 @@ struct RoundTraining {
     func trainHead(model: inout FederatedModel, site: SiteData, epochs: Int, round: Int) -> Float {
         precondition(model.strategy == .heads, "trainHead: a heads model")
         return SiteTraining(set: site.set, organs: [site.organ], patch: patch, patchesPerVolume: patchesPerVolume,
-                            learningRate: learningRate, seed: site.samplingSeed).train(model: &model, epochs: epochs, round: round)
+                            recipe: .plain(learningRate: learningRate, rounds: 1), seed: site.samplingSeed)
+            .train(model: &model, epochs: epochs, round: round)
     }
 
     private func batchList(sites: [SiteData], round: Int, epoch: Int) -> [(Int, Tensor, Tensor)] {
@@ -69,14 +65,5 @@ struct RoundTraining {
             s.set.epoch(round * 10_000 + epoch, sampler: sampler, patchesPerVolume: patchesPerVolume, seed: s.samplingSeed)
                 .map { (n, $0.input, $0.labels) }
         }
-    }
-
-    /// The site's labels with the teacher's unannotated organs filled in where the site says background.
-    func distilled(labels: Tensor, teacher: Tensor, annotated: Organ) -> Tensor {
-        let keep = Float(annotated.rawValue)
-        var y = labels.scalars
-        let t = teacher.scalars
-        for n in y.indices where y[n] == 0 && t[n] != 0 && t[n] != keep { y[n] = t[n] }
-        return Tensor(shape: labels.shape, scalars: y)
     }
 }

@@ -25,6 +25,30 @@ public struct Claims: Codable, Sendable, Equatable {
     /// Range (max - min) of the per-round Dice over the second half of the rounds, per run and organ: how much
     /// a setup still swings from round to round.
     public var lateRoundSwing: [String: [String: Double]]
+    /// Per run and organ: final Dice, mean and minimum of the last five rounds, largest round-to-round change
+    /// (of the seed-mean per-round Dice).
+    public var stability: [String: [String: Stability]] = [:]
+    /// The shipped recipe's final Dice, secure minus plain, per organ.
+    public var recipeSecureMinusPlainDice: [String: Double]? = nil
+}
+
+/// How steady a run's external Dice is over its last rounds.
+public struct Stability: Codable, Sendable, Equatable {
+    /// Dice after the last round.
+    public var final: Double
+    /// Mean and minimum over the last five rounds (fewer when the run is shorter).
+    public var meanLast5: Double, minLast5: Double
+    /// Largest |Dice(r) - Dice(r-1)| over all rounds.
+    public var largestChange: Double
+
+    /// The figures of one per-round series (nil when empty).
+    public static func of(_ byRound: [Double]) -> Stability? {
+        guard let last = byRound.last else { return nil }
+        let tail = byRound.suffix(5)
+        let change = zip(byRound.dropFirst(), byRound).map { abs($0 - $1) }.max() ?? 0
+        return Stability(final: last, meanLast5: tail.reduce(0, +) / Double(tail.count), minLast5: tail.min() ?? last,
+                         largestChange: change)
+    }
 }
 
 /// Builds the table and the claims from every run.
@@ -91,6 +115,12 @@ enum Summary {
         if !globals.isEmpty {
             c.globalBeatsHeads = globals.contains { d in d.values.reduce(0, +) / Double(d.count) > 0 }
         }
+        for row in table { c.stability[row.name, default: [:]][row.organ] = Stability.of(row.diceByRound) }
+        var recipeSecurePlain: [String: Double] = [:]
+        for o in organs {
+            if let s = mean(Setup.recipeSecure.rawValue, o), let p = mean(Setup.recipe.rawValue, o) { recipeSecurePlain[o] = s - p }
+        }
+        if recipeSecurePlain.count == organs.count { c.recipeSecureMinusPlainDice = recipeSecurePlain }
         for row in table where row.diceByRound.count >= 2 {
             let late = row.diceByRound.suffix(max(1, row.diceByRound.count / 2))
             c.lateRoundSwing[row.name, default: [:]][row.organ] = (late.max() ?? 0) - (late.min() ?? 0)

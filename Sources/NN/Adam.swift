@@ -35,6 +35,31 @@ public final class Adam {
     /// Clears the moment estimates and the step count (e.g. after loading new global weights).
     public func reset() { m.zero(); v.zero(); stepCount = 0 }
 
+    /// The optimiser's state: both moment estimates over the whole store (zero on buffers) and the step count.
+    public struct State: Sendable, Equatable {
+        /// First moment estimate, one value per float of the store.
+        public var m: [Float]
+        /// Second moment estimate, one value per float of the store.
+        public var v: [Float]
+        /// Steps taken (the bias corrections continue from here).
+        public var steps: Int
+        /// A state.
+        public init(m: [Float], v: [Float], steps: Int) { self.m = m; self.v = v; self.steps = steps }
+    }
+
+    /// The current state (a copy).
+    public var state: State { State(m: m.array, v: v.array, steps: stepCount) }
+
+    /// Continues from `state` (e.g. the previous round's, kept at the node).
+    /// - Precondition: both moments have the store's length and the step count is not negative.
+    public func load(_ state: State) {
+        precondition(state.m.count == store.count && state.v.count == store.count && state.steps >= 0,
+                     "Adam.load: state of \(state.m.count)/\(state.v.count) values for a store of \(store.count)")
+        state.m.withUnsafeBufferPointer { m.pointer.update(from: $0.baseAddress!, count: store.count) }
+        state.v.withUnsafeBufferPointer { v.pointer.update(from: $0.baseAddress!, count: store.count) }
+        stepCount = state.steps
+    }
+
     /// One update from the store's gradients.
     public func step() {
         stepCount += 1

@@ -142,6 +142,26 @@ public final class ParameterStore {
         integerBuffers = other.integerBuffers
     }
 
+    /// The L2 norm of the parameters' gradients (buffers excluded); when it exceeds `maxNorm`, every gradient
+    /// is scaled by `maxNorm / norm` (PyTorch's `clip_grad_norm_`, without its 1e-6 guard). Returns the norm
+    /// before clipping.
+    @discardableResult
+    public func clipGradientNorm(_ maxNorm: Float?) -> Float {
+        var sq = 0.0
+        let g = gradients.pointer
+        for b in blocks where b.kind == .parameter {
+            for i in b.range { sq += Double(g[i]) * Double(g[i]) }
+        }
+        let norm = sq.squareRoot()
+        if let maxNorm, norm > Double(maxNorm) {
+            let s = Float(Double(maxNorm) / norm)
+            for b in blocks where b.kind == .parameter {
+                for i in b.range { g[i] *= s }
+            }
+        }
+        return Float(norm)
+    }
+
     /// Sets every gradient to zero.
     public func zeroGradients() { gradients.zero() }
 }

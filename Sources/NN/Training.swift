@@ -26,6 +26,31 @@ extension UNet {
         return Float(l)
     }
 
+    /// One training step of a site's ``SiteObjective``: zero gradients, forward in training mode, the objective
+    /// (with `teacher`'s logits for the distillation term), backward, gradient-norm clipping to `maxGradientNorm`
+    /// (none when nil), one `optimizer` step. Returns the loss before the update and the gradient norm before
+    /// clipping.
+    @discardableResult
+    public func trainStep(input: Tensor, labels: Tensor, objective: SiteObjective, teacher: Tensor? = nil,
+                          optimizer: Adam, maxGradientNorm: Float? = nil) -> (loss: Float, gradientNorm: Float) {
+        parameters.zeroGradients()
+        let x = Activation(validated(input))
+        let idx = objective.supervised.labelIndices(labels, logits: [x.n, config.outChannels, x.d, x.h, x.w])
+        let t = teacher.map { tensor -> Activation in
+            precondition(tensor.shape == [x.n, config.outChannels, x.d, x.h, x.w],
+                         "UNet.trainStep: teacher logits \(tensor.shape) do not match the student's")
+            return Activation(tensor)
+        }
+        let logits = forwardActivation(x, training: true)
+        let (l, g) = Context(store: parameters, training: true, profiler: profiler).timed("loss") {
+            objective.compute(logits, labels: idx, teacher: t)
+        }
+        backwardActivation(g)
+        let norm = parameters.clipGradientNorm(maxGradientNorm)
+        optimizer.step()
+        return (Float(l), norm)
+    }
+
     /// Eval-mode logits for a batch of patches (`N x inChannels x D x H x W`).
     public func predict(_ input: Tensor) -> Tensor { forward(input, training: false) }
 

@@ -24,6 +24,8 @@ struct Aggregator: AsyncParsableCommand {
     @Flag(help: "Keep serving after the last round until stopped (SIGTERM or Ctrl-C).") var keepServing = false
     @Option(help: ArgumentHelp("Testing: seconds a message long-poll waits before answering 204.", visibility: .hidden))
     var longPollSeconds: Double = 20
+    @Option(help: "Attempts in a row that may abort (from one global model) before the federation stops as failed (exit 1).")
+    var attemptsPerRound: Int = 3
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give both --tls-cert and --tls-key, or neither") }
@@ -31,33 +33,63 @@ struct Aggregator: AsyncParsableCommand {
 
     func run() async throws {
         try await failingAsync {
+            // Every check first; the state folder is created (and locked) only once they pass, and removed again
+            // if this start created it and then failed before serving.
             let f = try FederationFile.load(from: federation)
             let keyPath = key ?? URL(fileURLWithPath: federation).deletingLastPathComponent()
                 .appendingPathComponent("\(f.aggregator.id).key").path
             let k = try KeyFiles.loadSecretKey(path: keyPath)
+            try StartupRefusal.checkTLS(federation: f, serving: tlsCert != nil)
             let (host, port) = try parseHostPort(listen ?? f.aggregator.url)
-            let log: @Sendable (String) -> Void = { logLine("aggregator", $0) }
-            let compute = ComputePool(jobs: 1, kernelThreads: max(1, threads))
-            let coordinator = try Coordinator(federation: f, stateDirectory: state, key: k, compute: compute, log: log)
-            if let evaluate {
-                let ds = try Dataset.open(URL(fileURLWithPath: evaluate))
-                let mapping = try LabelMapping(parsing: try evaluateLabels ?? PhantomLabels.read(ds.root))
-                let roi = f.training.patch
-                let spacing = f.training.spacing, window = f.training.window
-                await coordinator.setEvaluation { model, _ in
-                    do {
-                        return try GlobalModelInference(model: model, spacing: spacing, window: window, roi: roi)
-                            .meanDice(dataset: ds, mapping: mapping)
-                    } catch {
-                        log("evaluation failed: \(error)")
-                        return [:]
-                    }
+            try StartupRefusal.checkListen(host: host, port: port)
+            let evaluation = try evaluate.map { path -> (Dataset, LabelMapping) in
+                let ds = try Dataset.open(URL(fileURLWithPath: path))
+                return (ds, try LabelMapping(parsing: try evaluateLabels ?? PhantomLabels.read(ds.root)))
+            }
+            let fm = FileManager.default
+            let created = !fm.fileExists(atPath: state)
+            let listening = SettableFlag()
+            do {
+                try fm.createDirectory(atPath: state, withIntermediateDirectories: true)
+                let lock = try StateFolderLock(stateDirectory: state)
+                try await serve(f, key: k, host: host, port: port, evaluation: evaluation, listening: listening)
+                withExtendedLifetime(lock) {}
+            } catch {
+                if created, !listening.value { try? fm.removeItem(atPath: state) }
+                throw error
+            }
+        }
+    }
+
+    /// Opens the coordinator on the locked state folder and serves until the federation ends; throws
+    /// ``FederationEndError`` when it ended without completing its rounds.
+    func serve(_ f: FederationFile, key k: IdentityKey, host: String, port: Int, evaluation: (Dataset, LabelMapping)?,
+               listening: SettableFlag) async throws {
+        let log: @Sendable (String) -> Void = { logLine("aggregator", $0) }
+        let compute = ComputePool(jobs: 1, kernelThreads: max(1, threads))
+        let coordinator = try Coordinator(federation: f, stateDirectory: state, key: k, compute: compute,
+                                          attemptsPerRound: attemptsPerRound, log: log)
+        if let (ds, mapping) = evaluation {
+            let roi = f.training.patch
+            let spacing = f.training.spacing, window = f.training.window
+            await coordinator.setEvaluation { model, _ in
+                do {
+                    return try GlobalModelInference(model: model, spacing: spacing, window: window, roi: roi)
+                        .meanDice(dataset: ds, mapping: mapping)
+                } catch {
+                    log("evaluation failed: \(error)")
+                    return [:]
                 }
             }
-            let tls = tlsCert.flatMap { cert in tlsKey.map { AggregatorService.TLSFiles(certificate: cert, privateKey: $0) } }
-            try await AggregatorService.run(coordinator: coordinator, federation: f, host: host, port: port, tls: tls,
-                                             lingerSeconds: keepServing ? .infinity : max(0, linger),
-                                             longPollSeconds: longPollSeconds, log: log)
+        }
+        let tls = tlsCert.flatMap { cert in tlsKey.map { AggregatorService.TLSFiles(certificate: cert, privateKey: $0) } }
+        try await AggregatorService.run(coordinator: coordinator, federation: f, host: host, port: port, tls: tls,
+                                         lingerSeconds: keepServing ? .infinity : max(0, linger),
+                                         longPollSeconds: longPollSeconds, log: log, onListening: { _ in listening.set() })
+        let outcome = await coordinator.outcome
+        guard outcome.succeeded else {
+            throw FederationEndError.failed(completed: outcome.completedRounds, rounds: outcome.rounds,
+                                            reason: outcome.failure ?? "stopped before its last round")
         }
     }
 }

@@ -5,10 +5,21 @@ import Foundation
 /// `segviz audit`: verifies the aggregator's ledger and prints its rounds.
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify the ledger's hash chain and signatures and print every round.")
+        abstract: "Verify the ledger's hash chain and signatures and every model file against it, and print every round.")
 
     @Option(help: "The aggregator's state directory.") var state: String
     @Option(help: "Federation file (its aggregator key must have signed every record).") var federation: String
+
+    /// With model selection: which model the round's held-out scores evaluated, its score, and the best model after it.
+    static func selection(_ r: LedgerRecord) -> String {
+        var out = ""
+        if let v = r.validation {
+            let score = v.score.map { String(format: "%.4f", $0) } ?? "none"
+            out += " validation=model\(v.modelRound):\(score)(\(v.basis))"
+        }
+        if let b = r.bestModelRound { out += " best=\(b)" }
+        return out
+    }
 
     func run() throws {
         try failing {
@@ -24,12 +35,16 @@ struct Audit: ParsableCommand {
                 print("round \(r.round) \(r.status) survivors=\(r.survivors.joined(separator: ",")) "
                       + "dropouts=\(drops.isEmpty ? "-" : drops) keys_revealed=\(r.secretKeysRevealedFor.joined(separator: ",")) "
                       + "model=\(r.modelHash.prefix(16)) record=\(r.recordHash.prefix(16))"
-                      + (r.abortReason.map { " reason=\"\($0)\"" } ?? ""))
+                      + (r.abortReason.map { " reason=\"\($0)\"" } ?? "") + Self.selection(r))
             }
-            if v.ok {
-                print("ledger OK: \(v.records.count) record(s), hash chain and signatures verify")
+            // Every completed round's model file and signature against the hash the ledger recorded.
+            let models = ModelStore.problems(stateDirectory: state, records: v.records, key: key)
+            if v.ok && models.isEmpty {
+                let n = v.records.filter { $0.status == .completed }.count
+                print("ledger OK: \(v.records.count) record(s), hash chain and signatures verify; \(n) model files verify against the ledger")
             } else {
                 for p in v.problems { print("PROBLEM: \(p)") }
+                for m in models { print("PROBLEM: round \(m.round): \(m.path) \(m.problem)") }
                 throw ExitCode.failure
             }
         }

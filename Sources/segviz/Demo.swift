@@ -12,8 +12,11 @@ struct Demo: AsyncParsableCommand {
         discussion: """
         Four sites: two liver-only and two spleen-only MSD sites (so that no organ block has a single contributor and,
         at the threshold that resists colluding nodes, 3 of 4, one site may drop out), plus a BTCV-style external set
-        with both organs labelled. The last line is
-        dice_liver=<x> dice_spleen=<y> rounds=<n> secure=1 model=<path> pubkey=<path> external=<path>.
+        with both organs labelled. Each site holds out --held-out of its cases, on which it scores every global model it
+        receives; the aggregator learns only the sums (through secure aggregation) and signs the best-scoring model as
+        global-best.safetensors. The external set only reports. The last line is
+        dice_liver=<x> dice_spleen=<y> best_dice_liver=<x> best_dice_spleen=<y> best_round=<r> rounds=<n> secure=1
+        model=<path> best_model=<path> pubkey=<path> external=<path> (dice_*: the last model; best_*: the selected one).
         """)
 
     @Option(help: "Work folder (default: a new runs/demo-<time>).") var workdir: String?
@@ -26,8 +29,16 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "U-Net channels per level.") var channels: String = "8,16,32,64"
     @Option(help: "Training patch along i,j,k of the RAS grid (MONAI's order).") var patch: String = "48,48,32"
     @Option(help: "Aggregation strategy: single or heads.") var strategy: String = "single"
-    @Option(help: "Normalisation in the U-Net: batch or instance.") var norm: String = "batch"
-    @Option(help: "Adam learning rate at the nodes.") var lr: Double = 2e-3
+    @Option(help: "Normalisation in the U-Net: instance (the recipe's) or batch.") var norm: String = "instance"
+    @Option(help: "Adam learning rate at the nodes (first step of the cosine schedule).") var lr: Double = 2e-3
+    @Option(help: "Distillation for the organs a node does not annotate: soft (ConDistFL), hard or none.") var distillation: String = "soft"
+    @Option(help: "Weight of the exclusion loss (Shi et al. 2021; 0: off).") var exclusionWeight: Double = 0
+    @Option(help: "Phantom seeds of the four sites (liver-a, spleen-b, liver-c, spleen-d); the external set's stays 99.")
+    var siteSeeds: String = "11,22,33,44"
+    @Option(help: "Cases each site holds out of training to score the global models (model selection); 0: none.")
+    var heldOut: Int = 2
+    @Option(help: "Server optimiser on the aggregated update: fedavg, fedavgm, fedadam or fedyogi.") var serverOptimizer: String = "fedavg"
+    @Option(help: "Server learning rate (fedavgm: 1 is plain momentum; fedadam/fedyogi: about 0.01-0.1).") var serverLr: Double = 1
     @Flag(help: "Make one node vanish in the middle of round 2 (after sharing its keys), to show dropout recovery.")
     var dropNode = false
 
@@ -38,6 +49,12 @@ struct Demo: AsyncParsableCommand {
     func runDemo() async throws {
         guard let strat = FederationFile.Strategy(rawValue: strategy) else { throw ValidationError("--strategy must be single or heads") }
         guard ["batch", "instance"].contains(norm) else { throw ValidationError("--norm must be batch or instance") }
+        guard TrainingRecipe.Distillation(rawValue: distillation) != nil else { throw ValidationError("--distillation must be soft, hard or none") }
+        guard exclusionWeight >= 0 else { throw ValidationError("--exclusion-weight must not be negative") }
+        guard let optimiser = FederationFile.ServerOptimizerSpec.Name(rawValue: serverOptimizer) else {
+            throw ValidationError("--server-optimizer must be one of fedavg, fedavgm, fedadam, fedyogi")
+        }
+        guard heldOut >= 0, heldOut < cases else { throw ValidationError("--held-out must be within 0..<--cases (\(cases))") }
         let ch = channels.split(separator: ",").compactMap { Int($0) }
         let p = patch.split(separator: ",").compactMap { Int($0) }
         guard ch.count >= 2, p.count == 3 else { throw ValidationError("--channels needs 2+ numbers and --patch three") }
@@ -55,8 +72,12 @@ struct Demo: AsyncParsableCommand {
         // 1. Phantom sites and the external set (generated on the compute pool, not on the cooperative pool).
         // Each case scanned on its own clinical-like grid, then resampled to the training spacing.
         let gen = PhantomGenerator(dims: dims, spacing: SIMD3(spacing, spacing, spacing), scanner: true)
+        let seeds = siteSeeds.split(separator: ",").compactMap { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+        guard seeds.count == 4, Set(seeds).count == 4, !seeds.contains(99) else {
+            throw ValidationError("--site-seeds needs four different seeds, none of them the external set's 99")
+        }
         let sites: [(id: String, annotate: PhantomAnnotation, seed: UInt64)] = [
-            ("liver-a", .liver, 11), ("spleen-b", .spleen, 22), ("liver-c", .liver, 33), ("spleen-d", .spleen, 44)]
+            ("liver-a", .liver, seeds[0]), ("spleen-b", .spleen, seeds[1]), ("liver-c", .liver, seeds[2]), ("spleen-d", .spleen, seeds[3])]
         let external = work.appendingPathComponent("external")
         let (cases, externalCases) = (cases, externalCases)
         let siteList = sites.map { ($0.id, $0.annotate, $0.seed) }
@@ -86,8 +107,12 @@ struct Demo: AsyncParsableCommand {
             f.network.strides = Array(repeating: 2, count: ch.count - 1)
             f.network.norm = norm
             f.training.learningRate = lr
+            f.training.distillation = distillation
+            f.training.exclusionWeight = exclusionWeight
             f.training.patch = p
             f.training.spacing = [spacing, spacing, spacing]
+            f.serverOptimizer = optimiser == .fedavg ? nil : .init(name: optimiser, learningRate: serverLr)
+            f.modelSelection = heldOut > 0 ? .init(heldOutCases: heldOut) : nil
         }
         say("keys: aggregator + \(f.nodes.count) nodes in \(keys); federation file \(keys)/federation.json (threshold \(f.secureAggregation.threshold) of \(f.nodes.count))")
 
@@ -100,14 +125,16 @@ struct Demo: AsyncParsableCommand {
                                          "--evaluate", external.path, "--evaluate-labels", externalMapping, "--threads", "1"],
                                    log: logs.appendingPathComponent("aggregator.log"), echo: { line in
                                        if line.contains("completed") || line.contains("evaluation") || line.contains("aborted")
-                                           || line.contains("started") || line.contains("dropped") || line.contains("deadline") {
+                                           || line.contains("started") || line.contains("dropped") || line.contains("deadline")
+                                           || line.contains("federation") || line.contains("waiting") || line.contains("interrupted") {
                                            say("  " + line.split(separator: "]", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces))
                                        }
                                    })
         var nodes: [ChildProcess] = []
         for (i, s) in sites.enumerated() {
             var args = ["node", "--federation", fedPath, "--id", s.id, "--key", "\(keys)/\(s.id).key",
-                        "--dataset", work.appendingPathComponent("sites/\(s.id)").path, "--labels", mappings[s.id]!, "--threads", "1"]
+                        "--dataset", work.appendingPathComponent("sites/\(s.id)").path, "--labels", mappings[s.id]!, "--threads", "1",
+                        "--state", work.appendingPathComponent("node-state/\(s.id)").path]
             if dropNode && i == sites.count - 1 {
                 args += ["--crash-at", NodePhase.secureAggregation(.maskedInput).name, "--crash-round", "2"]
                 say("--drop-node: \(s.id) will vanish in round 2 after sharing its keys")
@@ -142,10 +169,14 @@ struct Demo: AsyncParsableCommand {
                                            "--input", firstCase, "--output", mask], log: logs.appendingPathComponent("infer.log"))
         guard await infer.wait() == 0 else { throw ValidationError("segviz infer failed; see \(logs.path)/infer.log") }
         say("segviz infer wrote \(mask)")
+        // 5. The model selected on the sites' held-out cases, evaluated on the external set (reporting only).
+        let best = try await DemoBest.evaluate(state: state.path, records: check.records, last: (last.round, modelPath, dice),
+                                               publicKey: pub, roi: p, dataset: ds, mapping: mapping, pool: evaluation, say: say)
         say(String(format: "done in %.0f s", Date().timeIntervalSince(t0)))
-        print(String(format: "dice_liver=%.4f dice_spleen=%.4f rounds=%d secure=1 model=%@ pubkey=%@ external=%@",
-                     dice["liver"] ?? 0, dice["spleen"] ?? 0, check.records.filter { $0.status == .completed }.count,
-                     modelPath, "\(keys)/aggregator.pub", external.path))
+        print(String(format: "dice_liver=%.4f dice_spleen=%.4f best_dice_liver=%.4f best_dice_spleen=%.4f best_round=%d rounds=%d secure=1 model=%@ best_model=%@ pubkey=%@ external=%@",
+                     dice["liver"] ?? 0, dice["spleen"] ?? 0, best.dice["liver"] ?? 0, best.dice["spleen"] ?? 0, best.round,
+                     check.records.filter { $0.status == .completed }.count,
+                     modelPath, best.path, "\(keys)/aggregator.pub", external.path))
     }
 
     private func say(_ s: String) {

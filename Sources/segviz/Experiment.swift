@@ -19,6 +19,8 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Seed repeats (overrides the configuration's 'seeds').") var seeds: Int?
     @Flag(help: "Start from the quick preset (fewer cases, rounds and epochs; under 10 minutes on 2 cores).") var quick = false
     @Flag(help: "Print the effective configuration and exit.") var showConfig = false
+    @Flag(help: "Run the recipe's ablation instead (old setup, one change at a time, the whole recipe; one seed pair) into DIR/ablation.{json,md}.")
+    var ablation = false
 
     func run() throws {
         try failing {
@@ -33,6 +35,13 @@ struct ExperimentCommand: ParsableCommand {
                 return
             }
             let started = Date()
+            if ablation {
+                let rows = try Ablation.run(config: c, out: URL(fileURLWithPath: out).standardizedFileURL) { logLine("experiment", $0) }
+                print(Ablation.markdown(rows), terminator: "")
+                print(String(format: "minutes=%.1f ablation=%@", Date().timeIntervalSince(started) / 60,
+                             URL(fileURLWithPath: out).appendingPathComponent("ablation.md").path))
+                return
+            }
             let results = try ExperimentPipeline.run(config: c, out: URL(fileURLWithPath: out).standardizedFileURL) { logLine("experiment", $0) }
             let dice = results.table.map { String(format: "%@_%@=%.4f", $0.name, $0.organ, $0.dice.mean) }.joined(separator: " ")
             print(String(format: "minutes=%.1f %@ report=%@", Date().timeIntervalSince(started) / 60, dice,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Experiment
 import Federation
 import Foundation
 import Imaging
@@ -23,9 +24,12 @@ struct Infer: ParsableCommand {
     @Option(help: "Sliding-window size along i,j,k of the RAS grid, as MONAI's roi_size (default: the model's training patch).") var roi: String?
     @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Also draw the mask over the CT (axial and coronal, as segviz picture) into this PNG for a quick look.")
+    var overlay: String?
 
     func validate() throws {
         guard (pubkey == nil) != (federation == nil) else { throw ValidationError("give exactly one of --pubkey or --federation") }
+        if let overlay, !overlay.lowercased().hasSuffix(".png") { throw ValidationError("--overlay must end in .png, got \"\(overlay)\"") }
         guard output.hasSuffix(".nii") || output.hasSuffix(".nii.gz") else {
             throw ValidationError("--output must end in .nii or .nii.gz, got \"\(output)\"")
         }
@@ -51,6 +55,18 @@ struct Infer: ParsableCommand {
             for v in mask.voxels { let i = Int(v); if i >= 0 && i < 3 { counts[i] += 1 } }
             print("verified model round \(verified.manifest["round"] ?? "?") (\(verified.trustedComment))")
             print("wrote \(output): dims \(mask.dims), liver voxels \(counts[1]), spleen voxels \(counts[2])")
+            if let overlay {
+                // The CT on a 1.5 mm RAS display grid with the mask outlined (1 liver yellow, 2 spleen cyan).
+                let sp = SIMD3(1.5, 1.5, 1.5)
+                let img = image.reoriented(to: "RAS").resampled(toSpacing: sp, interpolation: .linear)
+                let outline = mask.reoriented(to: "RAS").resampled(to: img.grid, interpolation: .nearest)
+                let column = RenderedColumn(name: URL(fileURLWithPath: input).lastPathComponent, image: img, fill: nil,
+                                            outline: outline, picker: outline, axialFraction: 0.75)
+                let w = verified.manifest["window"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [Double] } ?? [-160, 240]
+                let png = SliceSheet(window: (w.first ?? -160, w.last ?? 240)).render([column])
+                _ = try PNG.write(png, to: URL(fileURLWithPath: overlay))
+                print("wrote \(overlay) (\(png.width) x \(png.height)): axial and coronal slices through the most mask voxels")
+            }
         }
     }
 

@@ -15,7 +15,9 @@ struct Node: AsyncParsableCommand {
     @Option(help: "This node's private key file.") var key: String
     @Option(help: "The node's data set (MSD, BTCV or image/label pairs).") var dataset: String
     @Option(help: "Label mapping (see segviz train --help), e.g. msd-liver.") var labels: String
-    @Option(help: "Aggregator URL (default: from the federation file).") var aggregator: String?
+    @Option(help: "Aggregator URL (default: from the federation file; a pinned https URL cannot be replaced by http).") var aggregator: String?
+    @Option(help: "Seconds to keep trying an unreachable aggregator before exiting with status 1.")
+    var giveUpAfter: Double = 300
     @Option(help: "Worker threads for training.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Leave out cases with errors (listed) instead of refusing the data set.") var skipBadCases = false
     @Option(help: "The node's own durable memory (rounds and attempts it took part in, what it revealed); a folder of another federation or node is refused.")
@@ -32,17 +34,18 @@ struct Node: AsyncParsableCommand {
             let crash = try crashAt.map { try Self.phase($0, flag: "--crash-at") }
             let hold = try holdAt.map { try Self.phase($0, flag: "--hold-at") }
             var f = try FederationFile.load(from: federation)
-            if let aggregator { f.aggregator.url = aggregator }
+            f.aggregator.url = try StartupRefusal.nodeURL(federation: f, override: aggregator)
             let k = try KeyFiles.loadSecretKey(path: key)
             let mapping: LabelMapping
             do { mapping = try LabelMapping(parsing: labels) } catch { throw ValidationError("\(error)") }
             let compute = ComputePool(jobs: 1, kernelThreads: max(1, threads))
             let log: @Sendable (String) -> Void = { [id] in logLine(id, $0) }
             let trainer = try SiteTrainer(federation: f, node: id, dataset: dataset, mapping: mapping,
-                                          skipBadCases: skipBadCases, log: log)
+                                          skipBadCases: skipBadCases, stateDirectory: state, log: log)
             let crashRound = crashRound, holdSeconds = holdSeconds
             let runner = try NodeRunner(federation: f, id: id, key: k, trainer: trainer, aggregatorURL: f.aggregator.url,
-                                        stateDirectory: state, compute: compute, log: log, onPhase: { phase, round in
+                                        stateDirectory: state, compute: compute, giveUpAfter: giveUpAfter, log: log,
+                                        onPhase: { phase, round in
                                             guard round == crashRound else { return }
                                             if phase == crash {
                                                 log("simulated crash at \(phase.name) in round \(round)")

@@ -28,7 +28,11 @@ import Testing
         // Every setup ran: three single-site baselines and six models over both organs.
         #expect(Set(results.runs.map(\.name)) == Set(["individual-liver-a", "individual-spleen-b", "individual-liver-c"]
             + Setup.allCases.dropFirst().map(\.rawValue)))
-        #expect(results.table.count == 3 + 6 * 2)
+        #expect(results.table.count == 3 + 8 * 2)
+        // The recipe setups: per-organ stability figures, secure minus plain, the largest update of each round.
+        #expect(results.claims.stability["recipe"]?.keys.sorted() == ["liver", "spleen"])
+        #expect(results.claims.recipeSecureMinusPlainDice?.keys.sorted() == ["liver", "spleen"])
+        #expect(results.runs.first { $0.name == "recipe" }?.largestUpdates?.count == 2)
         for run in results.runs {
             #expect(run.rounds.map(\.round) == [1, 2])
             #expect(run.cases.count == 3 * run.organs.count)

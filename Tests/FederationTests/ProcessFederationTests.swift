@@ -159,7 +159,9 @@ import Testing
         #expect(status == 0, "restarted aggregator: \(agg.output)")
         let v = try fed.ledger()
         #expect(v.ok, "\(v.problems)")
-        #expect(v.records.count == 3)
+        // Three completed rounds; the attempt the kill interrupted is recorded as aborted and does not count.
+        #expect(v.records.filter { $0.status == .completed }.count == 3)
+        #expect(v.records.count <= 4)
         #expect(Array(v.records.prefix(before.records.count)) == before.records)
         #expect(agg.output.contains("resuming after round"))
         for r in v.records where r.status == .completed {

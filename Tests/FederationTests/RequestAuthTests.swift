@@ -107,18 +107,28 @@ import Testing
         #expect(try await send(s, "/v1/status", headers: h) == 200)
     }
 
+    /// Issue 22: a node that never made a request shows "never connected" (it used to say "training or
+    /// waiting"); once it has asked for the round's status it is "training or waiting".
     @Test func statusPageShowsTheFederation() async throws {
         let s = try await startServer()
         defer { s.task.cancel() }
-        var req = HTTPClientRequest(url: s.url + "/")
-        req.method = .GET
-        let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(10))
-        let body = String(buffer: try await resp.body.collect(upTo: 1 << 20))
-        #expect(resp.status == .ok)
+        func page() async throws -> (HTTPResponseStatus, String) {
+            var req = HTTPClientRequest(url: s.url + "/")
+            req.method = .GET
+            let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(10))
+            return (resp.status, String(buffer: try await resp.body.collect(upTo: 1 << 20)))
+        }
+        let (status, body) = try await page()
+        #expect(status == .ok)
         #expect(body.contains("SegViz federation test"))
         #expect(body.contains("node0"))
         #expect(body.contains("signature <span class=\"ok\">verifies</span>"))
-        #expect(body.contains("training or waiting (AdvertiseKeys)"))
+        #expect(body.contains("<td class=\"\">never connected</td>") && !body.contains("training or waiting"), "\(body)")
         #expect(body.contains("hash chain and signatures verify"))
+        let node = try KeyFiles.loadSecretKey(path: s.dir + "/keys/node0.key")
+        let h = RequestAuth.headers(audience: try RequestAuth.Audience(s.f), method: "GET", path: "/v1/status", body: [], node: "node0", key: node)
+        #expect(try await send(s, "/v1/status", headers: h) == 200)
+        let (_, after) = try await page()
+        #expect(after.contains("training or waiting (AdvertiseKeys)"), "\(after)")
     }
 }

@@ -61,17 +61,7 @@ func freePort() -> Int {
         let initial = await coord.model.values
         let trainers = [KnownDeltaTrainer(delta: 0.01, samples: 10), KnownDeltaTrainer(delta: -0.02, samples: 30),
                         KnownDeltaTrainer(delta: 0.05, samples: 20)]
-        try await withThrowingTaskGroup(of: Void.self) { g in
-            g.addTask { try await AggregatorService.run(coordinator: coord, federation: f, host: "127.0.0.1", port: port,
-                                                         lingerSeconds: 1, log: { sink.append("agg: " + $0) }) }
-            for (i, t) in trainers.enumerated() {
-                let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
-                let runner = try NodeRunner(federation: f, id: "node\(i)", key: key, trainer: t,
-                                            aggregatorURL: f.aggregator.url, log: { sink.append("node\(i): " + $0) })
-                g.addTask { try await runner.run() }
-            }
-            try await g.waitForAll()
-        }
+        try await runInProcessFederation(coord, federation: f, keys: dir + "/keys", port: port, trainers: trainers, sink: sink)
         let records = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
         #expect(records.ok)
         #expect(records.records.map(\.status) == [.completed], "\(sink.all.joined(separator: "\n"))")

@@ -32,14 +32,28 @@ public actor Coordinator {
     private(set) var model: FederatedModel
     private(set) var modelRound: Int
     private(set) var modelHash: String
-    private var round: Int
+    /// The ledger round (one record per attempt) now running or next to run.
+    private(set) var round: Int
     private var session: [UInt8] = []
     private(set) var server: SecAggServer?
     private(set) var recorder: RoundRecorder
     private var outbox: [String: [[UInt8]]] = [:]
     /// The last round's queues, kept so that nodes can still read its final message after the round moved on.
     private var previousOutbox: (round: Int, session: String, queues: [String: [[UInt8]]])?
-    private var deadline: Date = .distantFuture
+    var deadline: Date = .distantFuture
+    /// Completed rounds (global models produced); the federation is done when it reaches `federation.rounds`.
+    private(set) var completedRounds: Int
+    /// Attempts from the current global model that aborted in a row (since this process started).
+    var failedAttempts = 0
+    /// How many attempts in a row may abort before the federation stops as failed.
+    let attemptsPerRound: Int
+    /// Why the federation stopped without completing its rounds (nil while running or when it succeeded).
+    private(set) var stopReason: String?
+    /// When each node last made an authenticated request, and the waiting-report bookkeeping.
+    var presence = NodePresence()
+    /// When this process started, and the rounds it completed (for the time left).
+    private let openedAt = Date()
+    private var completedHere = 0
     /// The current round's server phase as last seen (nil: no round running yet).
     private(set) var serverPhase: ProtocolPhase?
     /// Round -> status of its model file and signature (models are immutable, so checked once).
@@ -56,12 +70,19 @@ public actor Coordinator {
     /// Dice per organ after each round, when an evaluation hook is set (status page).
     public private(set) var history: [(round: Int, dice: [String: Double])] = []
     private var evaluate: (@Sendable (FederatedModel, Int) -> [String: Double])?
+    /// The server optimiser on the aggregated update, and where its state is kept between rounds.
+    private(set) var serverOptimizer: ServerOptimizer
+    let optimizerStore: ServerOptimizerStore
+    /// The best model by the nodes' held-out scores (with `modelSelection`), replayed from the ledger on start.
+    private(set) var selection: ModelSelection
 
     /// Opens the state directory: the ledger and the latest signed global model (creating round 0's model on
     /// first start). Resumes after the last recorded round.
     /// Compute-heavy steps run on `compute` (default: the shared pool).
+    /// `attemptsPerRound`: attempts in a row that may abort (from one global model) before the federation stops
+    /// as failed. An attempt interrupted by an aggregator stop is recorded as aborted at the next start.
     public init(federation: FederationFile, stateDirectory: String, key: IdentityKey, compute: ComputePool = .shared,
-                log: @escaping @Sendable (String) -> Void) throws {
+                attemptsPerRound: Int = 3, log: @escaping @Sendable (String) -> Void) throws {
         guard key.publicKey == (try Minisign.PublicKey(text: federation.aggregator.publicKey)) else {
             throw FederationError.invalidArgument(name: "--key", problem: "is not the aggregator key of the federation file")
         }
@@ -69,6 +90,7 @@ public actor Coordinator {
         self.key = key
         self.log = log
         self.compute = compute
+        self.attemptsPerRound = max(1, attemptsPerRound)
         roster = federation.nodes.map(\.id)
         fingerprint = (federation.fingerprint, federation.fieldDigests)
         store = try ModelStore(directory: stateDirectory, federation: federation)
@@ -77,13 +99,29 @@ public actor Coordinator {
         guard check.ok else {
             throw FederationError.ledger(path: stateDirectory, problem: "ledger does not verify: " + check.problems.joined(separator: "; "))
         }
+        try store.verifyAll(ledger: check.records, key: key)
         let stored = try store.latest(ledger: check.records, key: key)
         model = stored.model
         modelRound = stored.round
         modelHash = stored.hash
-        round = (check.records.last?.round ?? 0) + 1
+        optimizerStore = try ServerOptimizerStore(stateDirectory: stateDirectory)
+        serverOptimizer = try optimizerStore.load(round: stored.round, spec: federation.effectiveServerOptimizer,
+                                                  count: stored.model.values.count)
+        selection = ModelSelection.restore(records: check.records)
+        if let best = selection.best { try store.writeBest(round: best.round, key: key) }  // repairs an interrupted copy
+        completedRounds = check.records.filter { $0.status == .completed }.count
+        let next = try AttemptMarker.recordInterruptedAttempt(stateDirectory: stateDirectory, ledger: ledger,
+                                                              records: check.records, modelHash: stored.hash, roster: roster, key: key)
+        round = next.round
         recorder = RoundRecorder(round: round, startedAt: Date())
-        if round > 1 { log("resuming after round \(round - 1); global model is round \(stored.round) (\(stored.hash.prefix(16)))") }
+        presence.reportInterval = min(30, max(1, federation.phaseTimeoutSeconds))
+        if let interrupted = next.interrupted {
+            log("round \(interrupted) was interrupted by the aggregator's stop; recorded as aborted, it restarts as a new attempt (round \(round))")
+        }
+        if round > 1 {
+            log("resuming after round \(round - 1): \(completedRounds) of \(federation.rounds) global model(s) done; "
+                + "global model is round \(stored.round) (\(stored.hash.prefix(16)))")
+        }
     }
 
     /// Sets a hook that evaluates each new global model (Dice per organ), for the status page.
@@ -91,16 +129,17 @@ public actor Coordinator {
         evaluate = hook
     }
 
-    /// True when every round is done.
-    public var finished: Bool { round > federation.rounds }
+    /// True when the federation is over: every round completed, or it stopped (see ``outcome``).
+    public var finished: Bool { completedRounds >= federation.rounds || stopReason != nil }
 
     /// The announcement nodes poll.
     public func announcement() -> RoundAnnouncement {
         startRoundIfNeeded()
-        return RoundAnnouncement(round: min(round, federation.rounds + 1), session: hex(session),
+        return RoundAnnouncement(round: round, session: hex(session),
                                  phase: finished ? .finished : finishing ? .unmasking : serverPhase.flatMap { RoundPhase($0) } ?? .advertiseKeys,
                                  modelRound: modelRound, modelHash: modelHash, rounds: federation.rounds,
-                                 federationFingerprint: fingerprint.value, federationFields: fingerprint.fields)
+                                 federationFingerprint: fingerprint.value, federationFields: fingerprint.fields,
+                                 completedRounds: completedRounds, failure: finished ? stopReason : nil)
     }
 
     /// The current global model's file bytes and detached signature text.
@@ -131,7 +170,7 @@ public actor Coordinator {
             }
             (srv, out) = back.value
         } catch {
-            throw Refusal(status: Self.status(of: error), reason: "refused message from \(node): \(error)")
+            throw Refusal(status: Self.status(of: error), reason: "\(error)")
         }
         if let p = RoundPhase(phaseBefore) { recorder.record(node, in: p) }
         server = srv
@@ -195,6 +234,7 @@ public actor Coordinator {
         await enter()
         defer { leave() }
         startRoundIfNeeded()
+        reportWaiting(now: now)
         guard var srv = server, now >= deadline else { return }
         log("round \(round): \(srv.state.name) deadline passed with \(srv.outstanding) node(s) silent")
         let moved = Handoff(srv)
@@ -236,7 +276,10 @@ public actor Coordinator {
         recorder = RoundRecorder(round: round, startedAt: Date())
         serverPhase = .advertiseKeys
         deadline = Date().addingTimeInterval(federation.trainingTimeoutSeconds)
-        log("round \(round)/\(federation.rounds) started from global model round \(modelRound)")
+        presence.attemptStarted(at: Date())
+        AttemptMarker.write(stateDirectory: store.directory, round: round, log: log)
+        log("round \(round) started from global model round \(modelRound) (global models \(completedRounds)/\(federation.rounds)"
+            + (failedAttempts > 0 ? "; attempt \(failedAttempts + 1) of \(attemptsPerRound) from this model" : "") + ")")
         wakeWaiters(node: nil)
     }
 
@@ -274,23 +317,40 @@ public actor Coordinator {
                                       survivors: survivors, modelHash: "", previousModelHash: previousHash,
                                       finishedAt: Date())
             let previousRecordHash = try ledger.last()?.recordHash ?? Ledger.genesisHash
-            let (current, store, key, r) = (model, store, key, round)
-            // The new model's values, encoding, hash and signature: tens of megabytes of work, on the pool.
-            let (updated, hash) = try await compute.run { () throws -> (FederatedModel, String) in
-                let mean = result.weightedMean()
-                var next = current.values
-                for i in next.indices { next[i] += mean[i] }
-                let updated = current.copy(values: next)
+            let (current, store, key, r, optimizer, optimizerStore, previousRound) =
+                (model, store, key, round, serverOptimizer, optimizerStore, modelRound)
+            // The new model's values, encoding, hash and signature: tens of megabytes of work, on the pool. The
+            // optimiser's new state is on disk before the ledger names this round's model.
+            let (updated, hash, stepped) = try await compute.run { () throws -> (FederatedModel, String, ServerOptimizer) in
+                var stepped = optimizer
+                let updated = stepped.nextModel(from: current, result: result)
                 let hash = try store.write(model: updated, round: r, participants: survivors, previousModelHash: previousHash,
                                            previousRecordHash: previousRecordHash, key: key)
-                return (updated, hash)
+                try optimizerStore.save(stepped, round: r, keepFrom: previousRound)
+                return (updated, hash, stepped)
             }
             rec.modelHash = hash
+            // The scores sent in this round evaluate the model it started from (`previousRound`).
+            var chosen = selection
+            rec.validation = ValidationVector.sums(federation: federation, result: result).map {
+                ModelSelection.validation(sums: $0, federation: federation, survivors: survivors, modelRound: previousRound)
+            }
+            let improved = rec.validation.map { chosen.consider($0) } ?? false
+            if federation.modelSelection != nil { rec.bestModelRound = chosen.best?.round }
             let stored = try ledger.append(rec, signer: key)
+            selection = chosen
             model = updated
+            serverOptimizer = stepped
             modelRound = round
             modelHash = hash
-            log("round \(round) completed: \(survivors.count) survivor(s) \(survivors), dropouts \(stored.dropouts), model \(hash.prefix(16))")
+            completedRounds += 1
+            completedHere += 1
+            failedAttempts = 0
+            log("round \(round) completed: global model \(completedRounds)/\(federation.rounds) (\(hash.prefix(16))) from "
+                + LogText.list(survivors) + "; dropped: " + LogText.dropouts(stored.dropouts)
+                + TimeLeft.text(elapsed: Date().timeIntervalSince(openedAt), done: completedHere,
+                                total: completedHere + federation.rounds - completedRounds, of: "the federation"))
+            if let v = rec.validation { await recordSelection(v, improved: improved) }
             if let evaluate {
                 let d = await compute.run { evaluate(updated, r) }
                 history.append((round, d))
@@ -306,6 +366,18 @@ public actor Coordinator {
         await refreshLedgerStatus()
     }
 
+    /// Logs a round's validation and, when it found a better model, signs that model's copy as the best (an
+    /// interrupted copy is repaired on the next start, from the ledger).
+    private func recordSelection(_ v: RoundValidation, improved: Bool) async {
+        log("round \(round) validation of model \(v.modelRound): score \(v.score.map { String(format: "%.4f", $0) } ?? "none") (\(v.basis))"
+            + (selection.best.map { "; best model: round \($0.round)" } ?? ""))
+        guard improved, let best = selection.best else { return }
+        let (store, key) = (store, key)
+        do { _ = try await compute.run { try store.writeBest(round: best.round, key: key) } } catch {
+            log("round \(round): could not write the best model (round \(best.round)): \(error); it is rewritten on the next start")
+        }
+    }
+
     private func abortRound(reason: String) async {
         let rec = recorder.record(status: .aborted, abortReason: reason, roster: roster,
                                   lastPhase: serverPhase.flatMap { RoundPhase($0) } ?? .advertiseKeys, survivors: [],
@@ -314,6 +386,10 @@ public actor Coordinator {
             log("round \(round): could not record the abort: \(error)")
         }
         log("round \(round) aborted: \(reason)")
+        failedAttempts += 1
+        if failedAttempts >= attemptsPerRound {
+            stopReason = "no new global model after \(failedAttempts) attempt(s) in a row from global model round \(modelRound); last: \(reason)"
+        }
         advance()
         await refreshLedgerStatus()
     }
@@ -324,7 +400,11 @@ public actor Coordinator {
         server = nil
         loggedLines = 0
         deadline = .distantFuture
-        if finished { serverPhase = nil; log("all \(federation.rounds) rounds done") }
+        if finished {
+            serverPhase = nil
+            AttemptMarker.remove(stateDirectory: store.directory)
+            log(outcome.logLine(modelPath: store.path(round: modelRound), modelHash: modelHash))
+        }
         wakeWaiters(node: nil)
     }
 }

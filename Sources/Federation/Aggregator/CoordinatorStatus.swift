@@ -4,7 +4,9 @@ extension Coordinator {
     /// Node id -> its part in the current round, for the status page: "in (sent PHASE)", "waiting (PHASE)",
     /// "dropped at PHASE", or "between rounds" / "federation finished".
     func liveParticipation() -> [String: String] {
-        guard !finished else { return Dictionary(uniqueKeysWithValues: roster.map { ($0, "federation finished") }) }
+        guard !finished else {
+            return Dictionary(uniqueKeysWithValues: roster.map { ($0, presence.lastSeen[$0] == nil ? "never connected" : "federation finished") })
+        }
         guard server != nil, let current = serverPhase.flatMap { RoundPhase($0) },
               let ci = RoundRecorder.order.firstIndex(of: current) else {
             return Dictionary(uniqueKeysWithValues: roster.map { ($0, "between rounds") })
@@ -20,7 +22,14 @@ extension Coordinator {
                 if (recorder.spoke[current] ?? []).contains(node) {
                     status = "in (sent \(current.rawValue))"
                 } else {
-                    status = current == .advertiseKeys ? "training or waiting (\(current.rawValue))" : "waiting (\(current.rawValue))"
+                    let now = Date()
+                    if presence.lastSeen[node] == nil {
+                        status = "never connected"
+                    } else if presence.absent(node) {
+                        status = "not seen this round (\(presence.describe(node, now: now)))"
+                    } else {
+                        status = current == .advertiseKeys ? "training or waiting (\(current.rawValue))" : "waiting (\(current.rawValue))"
+                    }
                 }
             }
             out[node] = status

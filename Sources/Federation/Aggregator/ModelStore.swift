@@ -70,6 +70,32 @@ public struct ModelStore: Sendable {
         return StoredModel(model: model, round: last.round, hash: h)
     }
 
+    /// What is wrong with each completed round's model file in `stateDirectory`: missing, its signature by the
+    /// aggregator `key` does not verify, or it does not hash to the ledger's value. Empty when all verify.
+    public static func problems(stateDirectory: String, records: [LedgerRecord], key: Minisign.PublicKey) -> [(round: Int, path: String, problem: String)] {
+        var out: [(round: Int, path: String, problem: String)] = []
+        for r in records where r.status == .completed {
+            let p = path(stateDirectory: stateDirectory, round: r.round)
+            let bytes: [UInt8]
+            do { (bytes, _) = try ModelSignature.verifyFile(path: p, publicKey: key) } catch {
+                out.append((r.round, p, "does not verify: \(error)"))
+                continue
+            }
+            let h = hex(FedCrypto.blake2b256(bytes))
+            if h != r.modelHash {
+                out.append((r.round, p, "hashes to \(h.prefix(16)), not the ledger's \(r.modelHash.prefix(16)) (replaced or changed)"))
+            }
+        }
+        return out
+    }
+
+    /// Throws naming the first completed round whose model file does not match the ledger (see ``problems``).
+    func verifyAll(ledger records: [LedgerRecord], key: IdentityKey) throws {
+        if let p = Self.problems(stateDirectory: directory, records: records, key: key.publicKey).first {
+            throw FederationError.file(path: p.path, problem: "round \(p.round)'s model \(p.problem); refusing to start")
+        }
+    }
+
     /// Writes and signs round `r`'s model; returns the file's hex BLAKE2b-256.
     func write(model: FederatedModel, round r: Int, participants: [String], previousModelHash: String,
                previousRecordHash: String, key: IdentityKey) throws -> String {

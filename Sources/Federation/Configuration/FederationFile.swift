@@ -36,6 +36,10 @@ public struct FederationFile: Codable, Equatable, Sendable {
     public var phaseTimeoutSeconds: Double
     /// Seconds the aggregator waits for nodes to train and advertise their keys at the start of a round.
     public var trainingTimeoutSeconds: Double
+    /// The aggregator's optimiser on the aggregated update (``ServerOptimizerSpec``); nil: plain FedAvg.
+    public var serverOptimizer: ServerOptimizerSpec?
+    /// Model selection on held-out cases at the nodes (``ModelSelectionSpec``); nil: none.
+    public var modelSelection: ModelSelectionSpec?
 
     /// The aggregator's entry.
     public struct AggregatorEntry: Codable, Equatable, Sendable {
@@ -92,8 +96,22 @@ public struct FederationFile: Codable, Equatable, Sendable {
         public var patch: [Int]
         /// Patches per volume per epoch (SegViz: 4, half centred on foreground).
         public var patchesPerVolume: Int
-        /// Adam learning rate.
+        /// Adam learning rate (at the first step of the schedule).
         public var learningRate: Double
+        /// `cosine` or `constant` (``NN/LearningRateSchedule``).
+        public var learningRateSchedule: String
+        /// The cosine schedule's rate after the last round.
+        public var finalLearningRate: Double
+        /// Gradient L2 norm clip (0: none).
+        public var gradientClipNorm: Double
+        /// `soft` (ConDistFL), `hard` (teacher's argmax as labels) or `none`.
+        public var distillation: String
+        /// Softmax temperature of soft distillation.
+        public var distillationTemperature: Double
+        /// Weight of soft distillation at the first and the last round (linear in between).
+        public var distillationWeight: [Double]
+        /// Weight of the exclusion loss (0: off).
+        public var exclusionWeight: Double
         /// Target voxel spacing (x, y, z) in mm.
         public var spacing: [Double]
         /// HU window mapped to 0..1.

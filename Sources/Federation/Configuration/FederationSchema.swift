@@ -48,6 +48,8 @@ public enum FederationSchema {
     static func opt(_ n: String, _ k: Kind, _ d: JSONValue?, _ doc: String) -> Field {
         Field(name: n, kind: k, required: false, defaultValue: d, doc: doc)
     }
+    /// A Float as the shortest decimal that reads back as it (2e-5, not 1.9999999494757503e-05).
+    static func decimal(_ f: Float) -> Double { Double("\(f)") ?? Double(f) }
     static func nums(_ a: [Double]) -> JSONValue { .array(a.map { .number($0) }) }
 
     /// The whole file.
@@ -73,7 +75,7 @@ public enum FederationSchema {
             opt("channels", .array(.integer(min: 1, max: 1024), minItems: 2, maxItems: 8), nums([8, 16, 32, 64]), "Channels per level (MONAI UNet)."),
             opt("strides", .array(.integer(min: 1, max: 2), minItems: 1, maxItems: 7), nums([2, 2, 2]), "Strides between levels: one fewer than channels."),
             opt("numResUnits", .integer(min: 0, max: 8), .number(2), "Residual units per level."),
-            opt("norm", str(["batch", "instance"]), .string("batch"), "Normalisation layer."),
+            opt("norm", str(["batch", "instance"]), .string("instance"), "Normalisation layer (instance: MONAI's InstanceNorm3d without affine; batch: FedBN needs it)."),
         ]), .object([:]), "The U-Net every participant trains (MONAI UNet arguments)."),
         opt("strategy", str(["single", "heads"]), .string("single"),
             "single: one multi-class model, marginal loss; heads: shared core, one task head per organ (SegViz)."),
@@ -85,7 +87,19 @@ public enum FederationSchema {
             opt("patch", .array(.integer(min: 8, max: 512), minItems: 3, maxItems: 3), nums([32, 48, 48]),
                 "Patch (i, j, k) in voxels; each divisible by the product of the strides."),
             opt("patchesPerVolume", .integer(min: 1, max: 256), .number(4), "Patches per volume per epoch."),
-            opt("learningRate", .number(exclusiveMin: 0, min: nil, max: 1), .number(0.002), "Adam learning rate."),
+            opt("learningRate", .number(exclusiveMin: 0, min: nil, max: 1), .number(0.002), "Adam learning rate (at the first step)."),
+            opt("learningRateSchedule", str(["cosine", "constant"]), .string(TrainingRecipe.defaults.schedule.rawValue),
+                "cosine: from learningRate to finalLearningRate over every local step of every round; constant: learningRate throughout."),
+            opt("finalLearningRate", .number(exclusiveMin: nil, min: 0, max: 1), .number(decimal(TrainingRecipe.defaults.finalLearningRate)), "The cosine schedule's rate after the last round."),
+            opt("gradientClipNorm", .number(exclusiveMin: nil, min: 0, max: 1e6), .number(decimal(TrainingRecipe.defaults.gradientClipNorm ?? 0)),
+                "Gradients are scaled to this L2 norm when larger (0: no clipping)."),
+            opt("distillation", str(["soft", "hard", "none"]), .string(TrainingRecipe.defaults.distillation.rawValue),
+                "soft: ConDistFL conditional distillation from the round's global model; hard: its argmax fills the labels of organs a node does not annotate; none: the marginal loss alone."),
+            opt("distillationTemperature", .number(exclusiveMin: 0, min: nil, max: 100), .number(TrainingRecipe.defaults.temperature), "Softmax temperature of soft distillation."),
+            opt("distillationWeight", .array(.number(exclusiveMin: nil, min: 0, max: 100), minItems: 2, maxItems: 2), nums([TrainingRecipe.defaults.distillationWeight.first, TrainingRecipe.defaults.distillationWeight.last]),
+                "Weight of soft distillation at the first and the last round (linear in between)."),
+            opt("exclusionWeight", .number(exclusiveMin: nil, min: 0, max: 100), .number(TrainingRecipe.defaults.exclusionWeight),
+                "Weight of the exclusion loss (Shi et al. 2021) on organs a node does not annotate (0: off)."),
             opt("spacing", .array(.number(exclusiveMin: 0, min: nil, max: 100), minItems: 3, maxItems: 3), nums([3, 3, 3]),
                 "Target voxel spacing (x, y, z) in mm."),
             opt("window", .array(.number(exclusiveMin: nil, min: -10000, max: 100000), minItems: 2, maxItems: 2), nums([-175, 250]),
@@ -106,6 +120,8 @@ public enum FederationSchema {
             "Seconds per protocol phase before silent nodes count as dropped."),
         opt("trainingTimeoutSeconds", .number(exclusiveMin: 0, min: nil, max: 604800), .number(600),
             "Seconds for nodes to train and advertise keys at the start of a round."),
+        serverOptimizerField,
+        modelSelectionField,
     ])
 
     /// `tree` with every absent optional field given its default (objects recursively).

@@ -36,6 +36,11 @@ public struct LedgerRecord: Codable, Equatable, Sendable {
     public var recordHash: String
     /// Base64 Ed25519 signature of `recordHash`'s bytes by the aggregator (filled by the ledger).
     public var signature: String
+    /// With model selection: what the round's summed held-out scores said about the model it started from
+    /// (absent otherwise, so older records hash as before).
+    public var validation: RoundValidation? = nil
+    /// With model selection: the round of the best global model after this round (`global-best.safetensors`).
+    public var bestModelRound: Int? = nil
 
     /// The canonical bytes hashed into `recordHash` (sorted-key JSON of every field but the hash and signature).
     public func canonicalBytes() throws -> [UInt8] {

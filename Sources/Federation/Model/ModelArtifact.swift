@@ -33,6 +33,7 @@ public enum ModelArtifact {
             "spacing": json(federation.training.spacing),
             "window": json(federation.training.window),
             "patch": json(federation.training.patch),
+            "server_optimizer": federation.effectiveServerOptimizer.manifestText,
         ]
         return model.safetensors(metadata: meta).encode()
     }

@@ -85,9 +85,17 @@ public final class AggregatorClient: Sendable {
 
     func expectOK(_ r: Reply) throws -> [UInt8] {
         guard (200..<300).contains(r.status) else {
-            throw HTTPFailure(status: r.status, message: String(decoding: r.body.prefix(500), as: UTF8.self))
+            throw HTTPFailure(status: r.status, message: Self.errorMessage(r.body))
         }
         return r.body
+    }
+
+    /// The server's reason from an error body: the message of Hummingbird's `{"error":{"message":...}}`
+    /// (unescaped), else the text itself, at most 500 characters.
+    static func errorMessage(_ body: [UInt8]) -> String {
+        struct Wrapped: Decodable { struct Inner: Decodable { let message: String }; let error: Inner }
+        if let w = try? JSONDecoder().decode(Wrapped.self, from: Data(body)) { return String(w.error.message.prefix(500)) }
+        return String(decoding: body.prefix(500), as: UTF8.self)
     }
 
     /// The current round's announcement.

@@ -20,4 +20,8 @@ public struct RoundAnnouncement: Codable, Equatable, Sendable {
     /// The aggregator's per-field digests of its federation file (`FederationFile.fieldDigests`), so such a
     /// node can name the first differing field.
     public var federationFields: [String: String]
+    /// Rounds completed so far (global models produced; aborted attempts do not count). Nil from an older aggregator.
+    public var completedRounds: Int?
+    /// When the federation is over without completing its rounds: why (nil while running or on success).
+    public var failure: String?
 }

@@ -27,15 +27,16 @@ public enum RoundSetup {
         try VectorLayout(blocks: model.entries.map { Block(name: $0.name, offset: $0.offset, count: $0.count) })
     }
 
-    /// The secure-aggregation configuration of one round, bound to `context` (see ``RoundContext``).
+    /// The secure-aggregation configuration of one round, bound to `context` (see ``RoundContext``); with
+    /// `modelSelection`, its vector ends in the validation block (``ValidationVector``).
     public static func config(federation f: FederationFile, model: FederatedModel, context: RoundContext,
                               session: [UInt8]) throws -> SecAggConfig {
         let s = f.secureAggregation
         let q = try quantisation(clients: f.nodes.count, clip: s.clip)
         return try SecAggConfig(round: UInt64(context.round), roster: try roster(f), threshold: s.threshold,
-                                layout: try layout(model), quantisation: q, neighbours: s.neighbours,
-                                publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks,
-                                blockMap: blockMap(federation: f, model: model),
+                                layout: try ValidationVector.layout(federation: f, model: model), quantisation: q,
+                                neighbours: s.neighbours, publicSeed: session, allowSmallBlocks: s.allowSingleContributorBlocks,
+                                blockMap: ValidationVector.blockMap(federation: f, model: model),
                                 collusionTolerance: s.collusionTolerance,
                                 boundContext: context.binding)
     }
@@ -44,6 +45,12 @@ public enum RoundSetup {
     /// the shared tensors, and to a head only if it annotates that organ (as `blockWeights` weighs them).
     public static func blockMap(federation f: FederationFile, model: FederatedModel) -> [[Bool]] {
         f.nodes.map { node in model.entries.map { e in e.organ.map { node.organs.contains($0) } ?? true } }
+    }
+
+    /// The largest magnitude of `delta` and the tensor that holds it (nil for an empty model): what the
+    /// clip must cover.
+    public static func largestUpdate(model: FederatedModel, delta: [Float]) -> (name: String, largest: Float)? {
+        model.entries.map { e in (e.name, delta[e.range].reduce(Float(0)) { max($0, abs($1)) }) }.max { $0.1 < $1.1 }
     }
 
     /// Tensors of `model` whose entries in `delta` exceed the clipping range (they would be clipped before

@@ -24,14 +24,7 @@ public struct Segmenter: Sendable {
         let net = preprocessing.image(image)
         let logits = try window(net.tensor, predictor: predictor)
         let k = logits.shape[1], n = net.grid.count
-        var probs = logits.scalars
-        for v in 0..<n {
-            var top = -Float.infinity
-            for c in 0..<k { top = max(top, probs[c * n + v]) }
-            var sum: Float = 0
-            for c in 0..<k { let e = exp(probs[c * n + v] - top); probs[c * n + v] = e; sum += e }
-            for c in 0..<k { probs[c * n + v] /= sum }
-        }
+        let probs = channelSoftmax(logits)
         return (0..<k).map { c in
             var v = Volume(grid: net.grid, tensorOrder: probs[(c * n)..<((c + 1) * n)])
                 .resampled(to: ras.grid, interpolation: .linear)
@@ -56,6 +49,20 @@ public struct Segmenter: Sendable {
         }
         return argmax(p)
     }
+}
+
+/// Per-voxel softmax over the channels of `[1, K, D, H, W]` logits, flattened channel-major (K x D·H·W).
+public func channelSoftmax(_ logits: Tensor) -> [Float] {
+    var p = logits.scalars
+    let k = logits.shape[1], n = p.count / max(k, 1)
+    for v in 0..<n {
+        var top = -Float.infinity
+        for c in 0..<k { top = max(top, p[c * n + v]) }
+        var sum: Float = 0
+        for c in 0..<k { let e = exp(p[c * n + v] - top); p[c * n + v] = e; sum += e }
+        for c in 0..<k { p[c * n + v] /= sum }
+    }
+    return p
 }
 
 /// The index of the largest value per voxel across `volumes` (all on one grid).

@@ -105,6 +105,7 @@ public struct AggregatorServer: Sendable {
                     let key = name.lowercased()
                     return headers.first { $0.name.canonicalName == key }?.value
                 }, body: body)
+            await coordinator.noteContact(node: node)
             return (node, body)
         } catch let r as RequestAuth.Rejection {
             log("rejected \(request.method) \(request.uri.path): \(r.reason)")

@@ -38,15 +38,25 @@ public enum AggregatorService {
                 throw FederationError.file(path: tls.certificate, problem: "cannot load the TLS certificate or key: \(error)")
             }
         }
-        let app = Application(router: server.router(), server: builder,
+        let listening = SettableFlag()
+        var app = Application(router: server.router(), server: builder,
                               configuration: .init(address: .hostname(host, port: port), serverName: "segviz-aggregator"),
                               onServerRunning: { channel in
                                   let p = channel.localAddress?.port ?? port
+                                  listening.set()
                                   log("listening on \(tls == nil ? "http" : "https")://\(host):\(p)")
                                   onListening(p)
                               })
+        // The aggregator logs its own lines; HummingbirdCore's would add an error line on every normal shutdown.
+        app.logger.logLevel = .critical
+        let service = app
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
+            group.addTask {
+                do { try await service.runService() } catch where !listening.value {
+                    // A bind failure names the address (NIO's text says only "Address already in use (errno: 98)").
+                    throw StartupRefusal.addressInUse(address: "\(host):\(port)", reason: ConnectionProblem.plainReason(error))
+                }
+            }
             group.addTask { try await driveDeadlines(coordinator, lingerSeconds: lingerSeconds) }
             _ = try await group.next()
             group.cancelAll()
@@ -65,4 +75,17 @@ public enum AggregatorService {
         }
         try await Task.sleep(nanoseconds: UInt64(max(0, lingerSeconds) * 1e9))
     }
+}
+
+/// A flag one task sets and others read, e.g. "the server is listening" (`lock` guards `flag`, hence
+/// @unchecked Sendable).
+public final class SettableFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    /// Unset.
+    public init() {}
+    /// Sets it (for good).
+    public func set() { lock.withLock { flag = true } }
+    /// Whether it was set.
+    public var value: Bool { lock.withLock { flag } }
 }

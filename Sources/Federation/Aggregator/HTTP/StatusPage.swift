@@ -29,7 +29,11 @@ enum StatusPage {
                 + "<td class=\"\(model == "verifies" ? "ok" : "bad")\">\(escape(r.status == .completed ? model ?? "not checked" : "no new model"))</td></tr>\n"
         }
         let diceHeads = organs.map { "<th>Dice \(escape($0))</th>" }.joined()
-        let phase = a.phase == .finished ? "all \(a.rounds) rounds done" : "round <b>\(a.round)</b> of \(a.rounds), phase <b>\(a.phase.rawValue)</b>"
+        let done = a.completedRounds ?? 0
+        let phase = a.phase != .finished
+            ? "round <b>\(a.round)</b> (global models \(done) of \(a.rounds)), phase <b>\(a.phase.rawValue)</b>"
+            : a.failure.map { "<span class=\"bad\">federation FAILED after \(done) of \(a.rounds) rounds: \(escape($0))</span>" }
+              ?? "all \(a.rounds) rounds done"
         return """
             <!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
             <title>SegViz aggregator: \(escape(s.name))</title>

@@ -1,0 +1,116 @@
+import Foundation
+import NN
+
+/// How a site trains locally in every round: the loss (marginal Dice-CE, ConDistFL distillation, the exclusion
+/// loss), the learning-rate schedule across rounds, gradient clipping, and whether the optimiser's state carries
+/// over between rounds. One recipe, read from the federation file, is what `segviz node`, `segviz demo` and
+/// `segviz experiment` train with.
+public struct TrainingRecipe: Sendable, Equatable {
+    /// What the round's global model teaches a site about the organs it does not annotate.
+    public enum Distillation: String, Sendable, Codable, CaseIterable {
+        /// ConDistFL: soft, conditional, masked, Dice (``NN/ConditionalDistillation``).
+        case soft
+        /// The teacher's argmax fills the site's background labels with organs it does not annotate; full Dice-CE.
+        case hard
+        /// The marginal loss alone.
+        case none
+    }
+
+    /// Adam's rate at the first step.
+    public var learningRate: Float
+    /// The schedule over every local step of every round.
+    public var schedule: LearningRateSchedule
+    /// The cosine schedule's final rate.
+    public var finalLearningRate: Float
+    /// Gradient L2 norm clip; nil: none.
+    public var gradientClipNorm: Float?
+    /// Distillation mode.
+    public var distillation: Distillation
+    /// Soft distillation's temperature.
+    public var temperature: Double
+    /// Soft distillation's weight at the first and at the last round.
+    public var distillationWeight: (first: Double, last: Double)
+    /// Exclusion loss weight (0: off).
+    public var exclusionWeight: Double
+    /// Whether Adam's moments and step count carry over from round to round (kept at the node, never sent).
+    public var keepOptimiserState: Bool
+    /// Rounds of the whole training (the schedule's and the weight ramp's length).
+    public var rounds: Int
+
+    /// A recipe with every field given.
+    public init(learningRate: Float, schedule: LearningRateSchedule, finalLearningRate: Float, gradientClipNorm: Float?,
+                distillation: Distillation, temperature: Double, distillationWeight: (first: Double, last: Double),
+                exclusionWeight: Double, keepOptimiserState: Bool, rounds: Int) {
+        self.learningRate = learningRate
+        self.schedule = schedule
+        self.finalLearningRate = finalLearningRate
+        self.gradientClipNorm = gradientClipNorm
+        self.distillation = distillation
+        self.temperature = temperature
+        self.distillationWeight = distillationWeight
+        self.exclusionWeight = exclusionWeight
+        self.keepOptimiserState = keepOptimiserState
+        self.rounds = max(1, rounds)
+    }
+
+    /// The federation's recipe (its `training` settings and round count).
+    public init(federation f: FederationFile) throws {
+        let t = f.training
+        guard let schedule = LearningRateSchedule(rawValue: t.learningRateSchedule) else {
+            throw FederationError.invalidArgument(name: "training.learningRateSchedule", problem: "'\(t.learningRateSchedule)' is not cosine or constant")
+        }
+        guard let distillation = Distillation(rawValue: t.distillation) else {
+            throw FederationError.invalidArgument(name: "training.distillation", problem: "'\(t.distillation)' is not soft, hard or none")
+        }
+        guard t.distillationWeight.count == 2 else {
+            throw FederationError.invalidArgument(name: "training.distillationWeight", problem: "needs two numbers (first and last round)")
+        }
+        self.init(learningRate: Float(t.learningRate), schedule: schedule, finalLearningRate: Float(t.finalLearningRate),
+                  gradientClipNorm: t.gradientClipNorm > 0 ? Float(t.gradientClipNorm) : nil, distillation: distillation,
+                  temperature: t.distillationTemperature, distillationWeight: (t.distillationWeight[0], t.distillationWeight[1]),
+                  exclusionWeight: t.exclusionWeight, keepOptimiserState: true, rounds: f.rounds)
+    }
+
+    /// The recipe's defaults (the federation file's, `FederationSchema`, and the experiment's): cosine from the
+    /// rate to 2e-5, gradient norm clipped to 1, soft distillation at temperature 2 with weight 0.01 to 1 (as
+    /// ConDistFL), no exclusion loss, Adam's state kept.
+    public static func standard(learningRate: Float, rounds: Int) -> TrainingRecipe {
+        var r = defaults
+        r.learningRate = learningRate
+        r.rounds = max(1, rounds)
+        return r
+    }
+
+    /// ``standard(learningRate:rounds:)``'s fields at rate 2e-3 over one round (the schema's defaults come from here).
+    public static let defaults = TrainingRecipe(learningRate: 2e-3, schedule: .cosine, finalLearningRate: 2e-5, gradientClipNorm: 1,
+                       distillation: .soft, temperature: 2, distillationWeight: (0.01, 1), exclusionWeight: 0,
+                       keepOptimiserState: true, rounds: 1)
+
+    /// The setup before this recipe: a fresh Adam at a constant rate every round, no clipping, the marginal loss alone.
+    public static func plain(learningRate: Float, rounds: Int) -> TrainingRecipe {
+        TrainingRecipe(learningRate: learningRate, schedule: .constant, finalLearningRate: learningRate, gradientClipNorm: nil,
+                       distillation: .none, temperature: 2, distillationWeight: (0, 0), exclusionWeight: 0,
+                       keepOptimiserState: false, rounds: rounds)
+    }
+
+    /// Soft distillation's weight in the round that starts after `completedRounds` completed rounds: linear from
+    /// the first weight (0 completed) to the last (`rounds - 1` completed), as ConDistFL's schedule.
+    public func distillationWeight(completedRounds: Int) -> Double {
+        guard rounds > 1 else { return distillationWeight.last }
+        let x = min(1, max(0, Double(completedRounds) / Double(rounds - 1)))
+        return distillationWeight.first + (distillationWeight.last - distillationWeight.first) * x
+    }
+
+    /// The rate at local step `step` of the round after `completedRounds`, each round having `stepsPerRound` steps.
+    public func learningRate(completedRounds: Int, step: Int, stepsPerRound: Int) -> Float {
+        schedule.rate(base: learningRate, minimum: finalLearningRate, step: completedRounds * stepsPerRound + step,
+                      totalSteps: rounds * stepsPerRound)
+    }
+
+    public static func == (a: TrainingRecipe, b: TrainingRecipe) -> Bool {
+        a.learningRate == b.learningRate && a.schedule == b.schedule && a.finalLearningRate == b.finalLearningRate
+            && a.gradientClipNorm == b.gradientClipNorm && a.distillation == b.distillation && a.temperature == b.temperature
+            && a.distillationWeight == b.distillationWeight && a.exclusionWeight == b.exclusionWeight
+            && a.keepOptimiserState == b.keepOptimiserState && a.rounds == b.rounds
+    }
+}

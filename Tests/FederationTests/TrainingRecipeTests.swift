@@ -1,0 +1,127 @@
+import Foundation
+import NN
+import Tensor
+import Testing
+@testable import Federation
+@testable import Imaging
+
+/// The training recipe a node, the demo and the experiment share: its federation-file defaults, the distillation
+/// weight ramp and the schedule's position, the node's optimiser state on disk (atomic, survives a restart, a
+/// bad file is an error naming it), and local training with it.
+@Suite struct TrainingRecipeTests {
+    @Test func theFederationFileDefaultsAreTheRecipesDefaults() throws {
+        let f = try FederationFile.decode(FederationText().data)
+        #expect(f.network.norm == "instance")
+        let r = try TrainingRecipe(federation: f)
+        #expect(r == TrainingRecipe.standard(learningRate: Float(f.training.learningRate), rounds: f.rounds))
+        #expect(r.schedule == .cosine && r.distillation == .soft && r.gradientClipNorm == 1 && r.keepOptimiserState)
+        #expect(f.training.finalLearningRate == 2e-5 && f.training.distillationWeight == [0.01, 1])
+    }
+
+    /// Five rounds, weight 0.01 to 1: by hand 0.01 after 0 completed rounds, 0.01 + 0.99 x 2/4 = 0.505 after 2,
+    /// 1 after 4 and after any later count.
+    @Test func distillationWeightRampsLinearlyOverTheRounds() {
+        let r = TrainingRecipe.standard(learningRate: 1e-3, rounds: 5)
+        #expect(abs(r.distillationWeight(completedRounds: 0) - 0.01) <= 1e-12)
+        #expect(abs(r.distillationWeight(completedRounds: 2) - 0.505) <= 1e-12)
+        #expect(abs(r.distillationWeight(completedRounds: 4) - 1) <= 1e-12)
+        #expect(abs(r.distillationWeight(completedRounds: 9) - 1) <= 1e-12)
+    }
+
+    /// Four rounds of 10 steps from 1e-3 to 0: after 2 completed rounds the schedule is at its middle (5e-4);
+    /// at step 5 of round 4 (35 of 40) 5e-4 (1 + cos(7 pi / 8)) = 3.806023e-5.
+    @Test func theScheduleCountsTheStepsOfCompletedRounds() {
+        var r = TrainingRecipe.standard(learningRate: 1e-3, rounds: 4)
+        r.finalLearningRate = 0
+        #expect(abs(r.learningRate(completedRounds: 0, step: 0, stepsPerRound: 10) - 1e-3) <= 1e-9)
+        #expect(abs(r.learningRate(completedRounds: 2, step: 0, stepsPerRound: 10) - 5e-4) <= 1e-9)
+        #expect(abs(r.learningRate(completedRounds: 3, step: 5, stepsPerRound: 10) - 3.806023e-5) <= 1e-9)
+        #expect(TrainingRecipe.plain(learningRate: 2e-3, rounds: 4).learningRate(completedRounds: 3, step: 5, stepsPerRound: 10) == 2e-3)
+    }
+
+    static let state = OptimiserState(networks: [
+        "model": Adam.State(m: [0.5, -1, 0], v: [0.25, 1, 0], steps: 7),
+        "spleen": Adam.State(m: [1], v: [2], steps: 3),
+    ])
+
+    @Test func optimiserStateRoundTripsThroughItsFile() throws {
+        let path = try temporaryDirectory() + "/" + OptimiserState.fileName
+        try Self.state.save(path: path, federation: "f", node: "n")
+        #expect(try OptimiserState.load(path: path, federation: "f", node: "n") == Self.state)
+        // No temporary file is left beside it.
+        let dir = (path as NSString).deletingLastPathComponent
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [OptimiserState.fileName])
+    }
+
+    /// Every bad file is a `FederationError.file` naming that file.
+    @Test func aBadOptimiserStateFileIsAnErrorNamingTheFile() throws {
+        let dir = try temporaryDirectory()
+        func refused(_ bytes: [UInt8], federation: String = "f", node: String = "n") -> Bool {
+            let path = dir + "/" + OptimiserState.fileName
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            do { _ = try OptimiserState.load(path: path, federation: federation, node: node); return false } catch let e as FederationError {
+                if case .file(let p, _) = e { return p == path }
+                return false
+            } catch { return false }
+        }
+        let good = Self.state.safetensors(federation: "f", node: "n").encode()
+        #expect(refused(Array(good.prefix(good.count - 5))))  // truncated
+        #expect(refused(Array("not a safetensors file".utf8)))
+        #expect(refused(good, node: "other"))
+        #expect(refused(good, federation: "other"))
+        var nan = Self.state.safetensors(federation: "f", node: "n")
+        nan.set("model.v", .f32(shape: [3], values: [0.25, .nan, 0]))
+        #expect(refused(nan.encode()))
+        var negative = Self.state.safetensors(federation: "f", node: "n")
+        negative.set("model.steps", .i64(shape: [], values: [-1]))
+        #expect(refused(negative.encode()))
+        var stray = Self.state.safetensors(federation: "f", node: "n")
+        stray.set("weights", .f32(shape: [1], values: [1]))
+        #expect(refused(stray.encode()))
+        // The node refuses to start with it, naming the file.
+        #expect(throws: FederationError.self) { try OptimiserMemory(directory: dir, federation: "f", node: "n") }
+    }
+
+    /// A tiny site (two 16^3 volumes with a liver cube) trained for two rounds with the recipe: Adam's state
+    /// counts every step, is written to the state folder, and a restarted node reads back the same state.
+    @Test(.timeLimit(.minutes(3))) func siteTrainingKeepsTheOptimiserStateAcrossRoundsAndRestarts() throws {
+        let set = try Self.tinySet()
+        let network = FederationFile.NetworkSpec(channels: [2, 4], strides: [2], numResUnits: 1, norm: "instance")
+        var model = FederatedModel(strategy: .single, organs: ["liver", "spleen"], network: network, seed: 3)
+        let training = SiteTraining(set: set, organs: [.liver], patch: [16, 16, 16], patchesPerVolume: 1,
+                                    recipe: .standard(learningRate: 1e-3, rounds: 2), seed: 9)
+        let dir = try temporaryDirectory()
+        let memory = try OptimiserMemory(directory: dir, federation: "f", node: "n")
+        var rates: [Float] = []
+        for round in 1...2 {
+            var state = memory.current
+            let global = model
+            training.train(model: &model, epochs: 2, round: round, completedRounds: round - 1, teacher: global,
+                           optimiser: &state) { rates.append($0.learningRate) }
+            try memory.replace(with: state)
+        }
+        let kept = try #require(memory.current.networks[OptimiserState.singleKey])
+        #expect(kept.steps == 2 * 2 * set.items.count)
+        #expect(kept.m.count == model.network().parameters.count)
+        #expect(kept.m.contains { $0 != 0 } && model.values.allSatisfy(\.isFinite))
+        // The rate decays from round to round (cosine over 2 rounds x 4 steps).
+        #expect(rates.count == 4 && zip(rates.dropFirst(), rates).allSatisfy { $0 < $1 })
+        let restarted = try OptimiserMemory(directory: dir, federation: "f", node: "n")
+        #expect(restarted.current == memory.current)
+    }
+
+    static func tinySet() throws -> TrainingSet {
+        let grid = VoxelGrid(dims: [16, 16, 16], affine: .identity)
+        var items: [TrainingSet.Item] = []
+        for n in 0..<2 {
+            var image = Volume(grid: grid, repeating: 0.1), label = Volume(grid: grid, repeating: 0)
+            for k in 4..<12 { for j in (3 + n)..<11 { for i in 5..<13 {
+                image.voxels[image.index(i, j, k)] = 0.8
+                label.voxels[label.index(i, j, k)] = 1
+            } } }
+            items.append(.init(id: "case\(n)", image: image, label: label))
+        }
+        return TrainingSet(items: items, skipped: [], mapping: try LabelMapping(parsing: "msd-liver"),
+                           preprocessing: Preprocessing(), originals: [])
+    }
+}
