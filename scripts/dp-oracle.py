@@ -6,6 +6,7 @@ PLD epsilon (PLDAccountant), and the one-step RDP of the Poisson-subsampled Gaus
 own per-order function), plus the default order grid. scripts/dp-oracle-venv.sh installs dp_accounting.
 """
 import json
+import math
 import sys
 
 import dp_accounting
@@ -26,7 +27,8 @@ def main():
         out["settings"].append({
             "rdp_epsilon": float(rdp.get_epsilon(s["delta"])),
             "pld_epsilon": float(pld.get_epsilon(s["delta"])),
-            "rdp_per_order": [float(x) for x in per_order],
+            # An order dp_accounting cannot evaluate (its series did not converge) is infinite: null in JSON.
+            "rdp_per_order": [float(x) if math.isfinite(x) else None for x in per_order],
         })
     print(json.dumps(out))
 

@@ -52,13 +52,22 @@ public struct PrivacyAccount: Sendable, Hashable, Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         orders = try c.decode([Double].self, forKey: .orders)
-        rdp = try c.decode([Double].self, forKey: .rdp)
+        // An order that gives no bound holds +inf, written as null (JSON has no infinity).
+        rdp = try c.decode([Double?].self, forKey: .rdp).map { $0 ?? .infinity }
         steps = try c.decode(Int.self, forKey: .steps)
         guard !orders.isEmpty, orders.count == rdp.count, orders.allSatisfy({ $0 > 1 }),
               rdp.allSatisfy({ $0 >= 0 && !$0.isNaN }), steps >= 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
                 "a privacy account needs as many RDP values (each >= 0) as orders (each > 1) and a step count >= 0"))
         }
+    }
+
+    /// Encodes the account; infinite RDP values (orders that give no bound) as null.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(orders, forKey: .orders)
+        try c.encode(rdp.map { $0.isFinite ? $0 : nil }, forKey: .rdp)
+        try c.encode(steps, forKey: .steps)
     }
 
     /// The smallest epsilon over the orders such that the composition is `(epsilon, delta)`-DP, with the order that
