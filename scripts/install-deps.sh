@@ -36,5 +36,7 @@ if [ "${SEGVIZ_SKIP_PIP:-0}" != 1 ]; then
     echo "install-deps: installing Python packages for interop checks: ${need[*]}"
     "$PY" -m pip install --quiet --disable-pip-version-check "${need[@]}"
   fi
+  # Google's dp_accounting, the privacy accountant's oracle, in a virtual environment of its own.
+  bash "$(dirname "$0")/dp-oracle-venv.sh"
 fi
 echo "install-deps: all dependencies present"

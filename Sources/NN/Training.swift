@@ -34,6 +34,17 @@ extension UNet {
     public func trainStep(input: Tensor, labels: Tensor, objective: SiteObjective, teacher: Tensor? = nil,
                           optimizer: Adam, maxGradientNorm: Float? = nil) -> (loss: Float, gradientNorm: Float) {
         parameters.zeroGradients()
+        let l = lossAndGradients(input: input, labels: labels, objective: objective, teacher: teacher)
+        let norm = parameters.clipGradientNorm(maxGradientNorm)
+        optimizer.step()
+        return (l, norm)
+    }
+
+    /// Forward (training mode), the ``SiteObjective`` (with `teacher`'s logits for the distillation term) and
+    /// backward, without an optimiser step: the gradients are added to what ``parameters`` holds (DP-SGD sums a
+    /// patient's batches this way). Returns the loss.
+    @discardableResult
+    public func lossAndGradients(input: Tensor, labels: Tensor, objective: SiteObjective, teacher: Tensor? = nil) -> Float {
         let x = Activation(validated(input))
         let idx = objective.supervised.labelIndices(labels, logits: [x.n, config.outChannels, x.d, x.h, x.w])
         let t = teacher.map { tensor -> Activation in
@@ -46,9 +57,7 @@ extension UNet {
             objective.compute(logits, labels: idx, teacher: t)
         }
         backwardActivation(g)
-        let norm = parameters.clipGradientNorm(maxGradientNorm)
-        optimizer.step()
-        return (Float(l), norm)
+        return Float(l)
     }
 
     /// Eval-mode logits for a batch of patches (`N x inChannels x D x H x W`).

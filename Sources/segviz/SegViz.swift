@@ -8,7 +8,7 @@ struct SegViz: AsyncParsableCommand {
         abstract: "Secure federated liver and spleen segmentation from partially annotated CT sites.",
         subcommands: [Keygen.self, Init.self, FederationCommand.self, Aggregator.self, Node.self, Verify.self, Infer.self, Export.self,
                       Audit.self, Demo.self, Phantom.self, Picture.self, Train.self, Evaluate.self, ExperimentCommand.self, Bench.self,
-                      Relay.self]
+                      Relay.self, PrivacyCommand.self]
     )
 }
 

@@ -40,6 +40,8 @@ public struct FederationFile: Codable, Equatable, Sendable {
     public var serverOptimizer: ServerOptimizerSpec?
     /// Model selection on held-out cases at the nodes (``ModelSelectionSpec``); nil: none.
     public var modelSelection: ModelSelectionSpec?
+    /// Patient-level differential privacy (`PrivacySpec.swift`); nil: none.
+    public var privacy: PrivacySpec?
 
     /// The aggregator's entry.
     public struct AggregatorEntry: Codable, Equatable, Sendable {

@@ -42,6 +42,8 @@ public enum FederationProblem: Equatable, Sendable, CustomStringConvertible {
     case weightDisclosed(node: String)
     /// Another secure-aggregation setting the protocol refuses.
     case secureAggregation(field: String, reason: String)
+    /// A `privacy` setting that cannot hold (`PrivacySpec.swift`).
+    case privacy(field: String, reason: String)
 
     /// The dotted path of the field concerned (empty for the whole file).
     public var field: String {
@@ -50,7 +52,7 @@ public enum FederationProblem: Equatable, Sendable, CustomStringConvertible {
         case .outdatedVersion, .unsupportedVersion: return "version"
         case let .missingField(f), let .unknownField(f, _), let .wrongType(f, _, _), let .notAllowed(f, _, _),
              let .outOfRange(f, _, _), let .badFormat(f, _, _), let .duplicate(f, _), let .unknownOrgan(f, _, _),
-             let .invalidKey(f, _), let .secureAggregation(f, _):
+             let .invalidKey(f, _), let .secureAggregation(f, _), let .privacy(f, _):
             return f
         case .httpsNeedsPinnedCertificate: return "aggregator.tlsCertificate"
         case .stridesCount: return "network.strides"
@@ -108,7 +110,7 @@ public enum FederationProblem: Equatable, Sendable, CustomStringConvertible {
         case let .weightDisclosed(n):
             return "nodes: the organs annotated would let the aggregator work out node '\(n)''s sample count from the weight sums; "
                 + "change which organs the nodes annotate, or set secureAggregation.allowSingleContributorBlocks to true to accept it"
-        case let .secureAggregation(f, r): return "\(f): \(r)"
+        case let .secureAggregation(f, r), let .privacy(f, r): return "\(f): \(r)"
         }
     }
 }

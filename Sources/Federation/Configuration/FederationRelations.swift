@@ -36,6 +36,7 @@ extension FederationValidator {
             p.append(.windowNotOrdered(low: f.training.window[0], high: f.training.window[1]))
         }
         p += secureAggregation(f)
+        p += privacy(f)
         return p
     }
 

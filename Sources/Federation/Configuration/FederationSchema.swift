@@ -123,6 +123,7 @@ public enum FederationSchema {
             "Seconds for nodes to train and advertise keys at the start of a round."),
         serverOptimizerField,
         modelSelectionField,
+        privacyField,
     ])
 
     /// `tree` with every absent optional field given its default (objects recursively).

@@ -51,8 +51,15 @@ public struct SiteTrainer: LocalTrainer {
         let (trainingSet, heldOut) = try HeldOutValidation.split(loaded, count: federation.modelSelection?.heldOutCases ?? 0, seed: h)
         let set = trainingSet
         validation = heldOut.isEmpty ? nil : HeldOutValidation(items: heldOut, organs: mapping.annotatedOrgans.sorted(), roi: t.patch)
-        training = SiteTraining(set: set, organs: mapping.annotatedOrgans.sorted(), patch: t.patch, patchesPerVolume: t.patchesPerVolume,
-                                recipe: recipe, seed: h)
+        var training = SiteTraining(set: set, organs: mapping.annotatedOrgans.sorted(), patch: t.patch, patchesPerVolume: t.patchesPerVolume,
+                                    recipe: recipe, seed: h)
+        do { training.privacy = try federation.privacySettings() } catch {
+            throw FederationError.invalidArgument(name: "privacy", problem: "\(error)")
+        }
+        if training.privacy != nil, federation.network.norm == "batch" {
+            throw FederationError.invalidArgument(name: "network.norm", problem: "differential privacy needs instance normalisation, not batch")
+        }
+        self.training = training
         self.log = log
         log("loaded \(set.items.count) training case(s) from \(dataset), organs \(training.organs.map(\.description).joined(separator: ", "))"
             + (heldOut.isEmpty ? "" : "; \(heldOut.count) held out for model selection: \(heldOut.map(\.id).joined(separator: ", "))"))
@@ -63,7 +70,8 @@ public struct SiteTrainer: LocalTrainer {
         try train(model: &model, global: model, epochs: epochs, round: round, completedRounds: max(0, round - 1))
     }
 
-    /// Trains `model` in place (teacher: `global`); returns the number of training volumes (the node's weight).
+    /// Trains `model` in place (teacher: `global`); returns the number of training volumes (the node's weight),
+    /// or 1 under differential privacy.
     public func train(model: inout FederatedModel, global: FederatedModel, epochs: Int, round: Int, completedRounds: Int) throws -> Int {
         var state = optimiser.current
         let t0 = Date()
@@ -74,7 +82,8 @@ public struct SiteTrainer: LocalTrainer {
                 + TimeLeft.text(elapsed: Date().timeIntervalSince(t0), done: s.epoch + 1, total: epochs, of: "this round's training"))
         }
         try optimiser.replace(with: state)
-        return training.set.items.count
+        // Under differential privacy the weight is the constant 1: a count would reveal (and depend on) patients.
+        return training.privacy == nil ? training.set.items.count : 1
     }
 
     /// Dice of the received global `model` on the held-out cases (nil without model selection).

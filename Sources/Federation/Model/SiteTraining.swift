@@ -26,6 +26,10 @@ public struct SiteTraining: Sendable {
     public let recipe: TrainingRecipe
     /// Seed of the site's patch sampling.
     public let seed: UInt64
+    /// Patient-level DP-SGD (`SiteTraining+Privacy.swift`); nil: plain training.
+    public var privacy: DPSGDSettings? = nil
+    /// Seed of the privacy noise (tests and experiments only); nil: the operating system's CSPRNG.
+    public var noiseSeed: UInt64? = nil
 
     /// What one epoch of one network did.
     public struct EpochStats: Sendable {
@@ -37,6 +41,8 @@ public struct SiteTraining: Sendable {
         public var meanGradientNorm: Float, maxGradientNorm: Float
         /// Learning rate of its last step.
         public var learningRate: Float
+        /// DP-SGD steps this network has taken so far in the round (0 without privacy).
+        public var privateSteps: Int = 0
     }
 
     /// Training of `set` (annotating `organs`) with the given budget and recipe.
@@ -109,6 +115,11 @@ public struct SiteTraining: Sendable {
     private func run(net: UNet, key: String, objective: SiteObjective, teacher: UNet?, hard: Bool, sampler: PatchSampler,
                      epochs: Int, round: Int, position: Int, relabel: Float?, optimiser: inout OptimiserState,
                      epochDone: (EpochStats) -> Void) -> Float {
+        if let settings = privacy {
+            return runPrivate(net: net, key: key, objective: objective, teacher: teacher, hard: hard, sampler: sampler,
+                              epochs: epochs, round: round, position: position, relabel: relabel, optimiser: &optimiser,
+                              settings: settings, epochDone: epochDone).loss
+        }
         let adam = Adam(net.parameters, learningRate: recipe.learningRate)
         if recipe.keepOptimiserState, let s = optimiser.networks[key], s.m.count == net.parameters.count { adam.load(s) }
         let stepsPerRound = epochs * set.items.count

@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import Tensor
 
 /// Why a node refused to take part with the model or round it was offered (logged; the node stays up).
@@ -14,6 +15,8 @@ public enum ModelRefusal: Error, Equatable, CustomStringConvertible {
     /// The node already answered the unmasking phase from this model (in `round`): it contributes again only
     /// from a new model, so no two revealed sums from one model can be subtracted.
     case alreadyRevealed(modelRound: Int, round: Int)
+    /// Training this round would take the node's spent privacy past the federation's budget.
+    case privacyBudgetExhausted(round: Int, spent: Double, wouldSpend: Double, budget: Double)
 
     public var description: String {
         switch self {
@@ -23,6 +26,9 @@ public enum ModelRefusal: Error, Equatable, CustomStringConvertible {
         case let .trustedCommentMismatch(c): return "the signature's trusted comment '\(c.prefix(120))' does not name the received file"
         case let .alreadyRevealed(m, r):
             return "this node already answered the unmasking phase from global model \(m) (round \(r)); it contributes again only from a new model"
+        case let .privacyBudgetExhausted(r, s, w, b):
+            return String(format: "round %d would take this node's spent epsilon from %.4f to %.4f, over the federation's budget %g: "
+                          + "the node trains no more rounds", r, s, w, b)
         }
     }
 }
@@ -53,6 +59,11 @@ public actor NodeMemory {
         public var federation: String
         public var node: String
         public var attempts: [Attempt] = []
+        /// The differential privacy this node spent (every DP-SGD step of every round it trained); absent until
+        /// it first trains under a `privacy` budget. Never reset: a restart reads it back.
+        public var privacy: PrivacyAccount?
+        /// The rounds charged to ``privacy``, in order.
+        public var privacyRounds: [Int]?
     }
 
     /// The state file in a state folder.
@@ -119,6 +130,32 @@ public actor NodeMemory {
         guard let i = state.attempts.lastIndex(where: { $0.round == round }) else { return }
         state.attempts[i].completed = true
         try save()
+    }
+
+    /// The epsilon spent so far at `delta` (0 before any DP round).
+    public func spentEpsilon(delta: Double) throws -> Double {
+        try (state.privacy ?? PrivacyAccount()).epsilon(delta: delta).epsilon
+    }
+
+    /// Charges `steps` DP-SGD steps of `mechanism` for `round`, durably and before any training: throws
+    /// ``ModelRefusal/privacyBudgetExhausted(round:spent:wouldSpend:budget:)`` (charging nothing) when the total
+    /// would exceed `budget` at `delta`. Returns the epsilon spent before and after. Called after
+    /// ``begin(round:modelRound:modelHash:)``, which refuses a round not after the last one, so a node restarted
+    /// mid-round never trains that round again uncharged; an attempt that aborts stays charged (it trained).
+    @discardableResult
+    public func chargePrivacy(round: Int, mechanism: SubsampledGaussian, steps: Int, budget: Double, delta: Double) throws
+        -> (spent: Double, after: Double) {
+        let before = state.privacy ?? PrivacyAccount()
+        let spent = try before.epsilon(delta: delta).epsilon
+        let next = try before.composing(mechanism, steps: steps)
+        let after = try next.epsilon(delta: delta).epsilon
+        guard after <= budget else {
+            throw ModelRefusal.privacyBudgetExhausted(round: round, spent: spent, wouldSpend: after, budget: budget)
+        }
+        state.privacy = next
+        state.privacyRounds = (state.privacyRounds ?? []) + [round]
+        try save()
+        return (spent, after)
     }
 
     private func save() throws {

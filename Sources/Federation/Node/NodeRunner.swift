@@ -209,6 +209,7 @@ public struct NodeRunner: Sendable {
                     start.values.replaceSubrange(e.range, with: local.values[e.range])
                 }
             }
+            try await chargePrivacy(round: a.round)
             await onPhase(.training, a.round)
             let (trainer, epochs, round, first, reference, position) = (trainer, federation.localEpochs, a.round, start, global,
                                                                         signed.modelRound)

@@ -8,12 +8,16 @@ public struct Case: Sendable, Equatable {
     public var image: URL
     /// The label file (`nil` for unlabelled test images).
     public var label: URL?
+    /// The patient the scan belongs to (dataset.json's optional `patient` of a training entry): several scans of
+    /// one patient are one unit of differential privacy. Nil: the case is its own patient.
+    public var patient: String?
 
     /// A case from its files.
-    public init(id: String, image: URL, label: URL?) {
+    public init(id: String, image: URL, label: URL?, patient: String? = nil) {
         self.id = id
         self.image = image
         self.label = label
+        self.patient = patient
     }
 }
 
@@ -145,7 +149,14 @@ public struct Dataset: Sendable {
                 throw .badManifest(file: manifest.path, reason: "training[\(n)] needs string fields image and label")
             }
             let image = try resolve(img)
-            cases.append(Case(id: stem(image.lastPathComponent), image: image, label: try resolve(lab)))
+            var patient: String?
+            if let p = item["patient"] {
+                guard let text = p as? String, !text.isEmpty else {
+                    throw .badManifest(file: manifest.path, reason: "training[\(n)].patient must be a non-empty string")
+                }
+                patient = text
+            }
+            cases.append(Case(id: stem(image.lastPathComponent), image: image, label: try resolve(lab), patient: patient))
         }
         var test = [Case]()
         for item in (json["test"] as? [Any]) ?? [] {

@@ -13,6 +13,8 @@ public struct TrainingSet: Sendable {
         public var image: Volume
         /// Federation labels on the same grid.
         public var label: Volume
+        /// The patient (``Case/patient``); nil: the case is its own patient.
+        public var patient: String? = nil
     }
 
     /// The preprocessed cases.
@@ -47,7 +49,8 @@ public struct TrainingSet: Sendable {
                     do throws(CaseProblem) {
                         let lv = try dataset.load(cases[i], mapping: mapping)
                         let (img, lab) = preprocessing.pair(image: lv.image, label: lv.label)
-                        box.value[i] = .success((Item(id: lv.source.id, image: img, label: lab), keepOriginals ? lv : nil))
+                        box.value[i] = .success((Item(id: lv.source.id, image: img, label: lab, patient: cases[i].patient),
+                                                  keepOriginals ? lv : nil))
                     } catch { box.value[i] = .failure(error) }
                     progress(done.withLock { n -> Int in n += 1; return n }, cases.count)
                 }
@@ -86,6 +89,14 @@ public struct TrainingSet: Sendable {
             let patches = sampler.sample(image: items[n].image, label: items[n].label, count: patchesPerVolume, using: &rng)
             try body((items[n].id, stack(patches.map(\.image)), stack(patches.map(\.label))))
         }
+    }
+}
+
+extension TrainingSet {
+    /// `patchesPerVolume` patches of item `index`, drawn with `rng` (DP-SGD gathers a sampled patient's cases).
+    public func patches(of index: Int, sampler: PatchSampler, count: Int, using rng: inout SeededRandom) -> (input: Tensor, labels: Tensor) {
+        let p = sampler.sample(image: items[index].image, label: items[index].label, count: count, using: &rng)
+        return (stack(p.map(\.image)), stack(p.map(\.label)))
     }
 }
 

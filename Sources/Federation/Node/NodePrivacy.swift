@@ -1,0 +1,23 @@
+import Foundation
+import NN
+
+extension NodeRunner {
+    /// Charges the DP-SGD steps of `round`'s training to the node's durable memory before any training starts,
+    /// and refuses the round (``ModelRefusal/privacyBudgetExhausted(round:spent:wouldSpend:budget:)``, logged)
+    /// when they would take the node's spent epsilon past the federation's budget. Nothing without `privacy`.
+    func chargePrivacy(round: Int) async throws {
+        guard let spec = federation.privacy else { return }
+        let settings: DPSGDSettings
+        do {
+            guard let s = try federation.privacySettings() else { return }
+            settings = s
+        } catch {
+            throw FederationError.invalidArgument(name: "privacy", problem: "\(error)")
+        }
+        let steps = spec.stepsPerRound(localEpochs: federation.localEpochs)
+        let (spent, after) = try await memory.chargePrivacy(round: round, mechanism: settings.mechanism, steps: steps,
+                                                             budget: spec.epsilon, delta: spec.delta)
+        log(String(format: "round %d: privacy: %d DP-SGD steps at q=%g, noise multiplier %.4g, clip %g; spent epsilon %.4f -> %.4f of budget %g (delta %g)",
+                   round, steps, settings.sampleRate, settings.noiseMultiplier, settings.clip, spent, after, spec.epsilon, spec.delta))
+    }
+}
