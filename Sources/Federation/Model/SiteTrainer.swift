@@ -54,10 +54,10 @@ public struct SiteTrainer: LocalTrainer {
         var training = SiteTraining(set: set, organs: mapping.annotatedOrgans.sorted(), patch: t.patch, patchesPerVolume: t.patchesPerVolume,
                                     recipe: recipe, seed: h)
         do { training.privacy = try federation.privacySettings() } catch {
-            throw FederationError.invalidArgument(name: "privacy", problem: "\(error)")
+            throw FederationError.invalidField(field: "privacy", value: "\(error)", expected: "a privacy section the federation validator accepts")
         }
         if training.privacy != nil, federation.network.norm == "batch" {
-            throw FederationError.invalidArgument(name: "network.norm", problem: "differential privacy needs instance normalisation, not batch")
+            throw FederationError.invalidField(field: "network.norm", value: federation.network.norm, expected: "instance (differential privacy needs instance normalisation)")
         }
         self.training = training
         self.log = log

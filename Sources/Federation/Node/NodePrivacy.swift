@@ -12,7 +12,7 @@ extension NodeRunner {
             guard let s = try federation.privacySettings() else { return }
             settings = s
         } catch {
-            throw FederationError.invalidArgument(name: "privacy", problem: "\(error)")
+            throw FederationError.invalidField(field: "privacy", value: "\(error)", expected: "a privacy section the federation validator accepts")
         }
         let steps = spec.stepsPerRound(localEpochs: federation.localEpochs)
         let (spent, after) = try await memory.chargePrivacy(round: round, mechanism: settings.mechanism, steps: steps,
