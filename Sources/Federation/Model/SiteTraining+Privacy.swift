@@ -41,15 +41,8 @@ extension SiteTraining {
                 let result = dp.privateGradient(noise: &noise) { patient in
                     for index in groups.cases[patient] {
                         let b = set.patches(of: index, sampler: sampler, count: patchesPerVolume, using: &rng)
-                        var labels = b.labels
-                        if let target = relabel {
-                            labels = Tensor(shape: labels.shape, scalars: labels.scalars.map { $0 == target ? 1 : 0 })
-                        }
-                        var teacherLogits: Tensor?
-                        if let teacher {
-                            if hard { labels = Self.distilled(labels: labels, teacher: teacher.predictLabels(b.input), annotated: organs) }
-                            else { teacherLogits = teacher.predict(b.input) }
-                        }
+                        let (labels, teacherLogits) = targets(input: b.input, labels: b.labels, relabel: relabel, teacher: teacher,
+                                                              hard: hard)
                         total += net.lossAndGradients(input: b.input, labels: labels, objective: objective, teacher: teacherLogits)
                         patientsSeen += 1
                     }

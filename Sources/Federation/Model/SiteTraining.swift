@@ -129,15 +129,7 @@ public struct SiteTraining: Sendable {
             var total: Float = 0, norms: Float = 0, largest: Float = 0, count = 0
             set.forEachBatch(round * 10_000 + e, sampler: sampler, patchesPerVolume: patchesPerVolume, seed: seed) { b in
                 adam.learningRate = recipe.learningRate(completedRounds: position, step: step, stepsPerRound: stepsPerRound)
-                var labels = b.labels
-                if let target = relabel {
-                    labels = Tensor(shape: labels.shape, scalars: labels.scalars.map { $0 == target ? 1 : 0 })
-                }
-                var teacherLogits: Tensor?
-                if let teacher {
-                    if hard { labels = Self.distilled(labels: labels, teacher: teacher.predictLabels(b.input), annotated: organs) }
-                    else { teacherLogits = teacher.predict(b.input) }
-                }
+                let (labels, teacherLogits) = targets(input: b.input, labels: b.labels, relabel: relabel, teacher: teacher, hard: hard)
                 let (l, norm) = net.trainStep(input: b.input, labels: labels, objective: objective, teacher: teacherLogits,
                                               optimizer: adam, maxGradientNorm: recipe.gradientClipNorm)
                 total += l; norms += norm; largest = max(largest, norm); count += 1; step += 1
@@ -148,6 +140,18 @@ public struct SiteTraining: Sendable {
         }
         if recipe.keepOptimiserState { optimiser.networks[key] = adam.state }
         return mean
+    }
+
+    /// What one batch trains on: the site's labels (as a binary mask of `relabel` for a head), replaced by hard
+    /// pseudo-labels from `teacher` (`hard`) or paired with the teacher's logits for soft distillation.
+    func targets(input: Tensor, labels: Tensor, relabel: Float?, teacher: UNet?, hard: Bool) -> (labels: Tensor, teacherLogits: Tensor?) {
+        var labels = labels
+        if let target = relabel {
+            labels = Tensor(shape: labels.shape, scalars: labels.scalars.map { $0 == target ? 1 : 0 })
+        }
+        guard let teacher else { return (labels, nil) }
+        if hard { return (Self.distilled(labels: labels, teacher: teacher.predictLabels(input), annotated: organs), nil) }
+        return (labels, teacher.predict(input))
     }
 
     /// Hard distillation's labels: the site's labels with the teacher's predicted organs filled in where the site
