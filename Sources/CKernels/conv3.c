@@ -21,7 +21,8 @@
 ckernels_isa ckernels_best_isa(void) {
 #ifdef CKERNELS_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CKERNELS_ISA_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return __builtin_cpu_supports("avx512f") ? CKERNELS_ISA_AVX512 : CKERNELS_ISA_AVX2;
 #endif
     return CKERNELS_ISA_PLAIN;
 }
@@ -174,7 +175,7 @@ static void conv3_weight_grad_avx2(const float *dyr, int cout, const float *xp, 
 void ckernels_conv3_weight_grad(ckernels_isa isa, const float *dyr, int cout, const float *xp, int cin,
                                 int d, int h, int w, float *dw, int d0, int d1) {
 #ifdef CKERNELS_X86
-    if (isa == CKERNELS_ISA_AVX2) { conv3_weight_grad_avx2(dyr, cout, xp, cin, d, h, w, dw, d0, d1); return; }
+    if (isa >= CKERNELS_ISA_AVX2) { conv3_weight_grad_avx2(dyr, cout, xp, cin, d, h, w, dw, d0, d1); return; }
 #endif
     conv3_weight_grad_plain(dyr, cout, xp, cin, d, h, w, dw, d0, d1);
 }

@@ -72,15 +72,15 @@ void ckernels_pack_phases(const float *x, int c, int c0, int c1, int d, int h, i
 
 static inline float prelu_of(float v, const float *prelu) { return prelu && !(v > 0) ? v * *prelu : v; }
 
-/// Writes the valid positions of a tile (`rows` x NR, positions j0.. of one plane; `yp` points at the
+/// Writes the valid positions of a tile (`rows` x `nr`, positions j0.. of one plane; `yp` points at the
 /// plane's first output element), one run of consecutive outputs per output row it covers.
-static void store_tile(const float *tile, int rows, int co0, int j0, int lp, const ckernels_taps *k,
-                       const float *prelu, float *yp) {
-    int n = lp - j0 < NR ? lp - j0 : NR;
+static void store_tile_n(const float *tile, int nr, int rows, int co0, int j0, int lp, const ckernels_taps *k,
+                         const float *prelu, float *yp) {
+    int n = lp - j0 < nr ? lp - j0 : nr;
     int oh0 = j0 / k->pw, ow0 = j0 - oh0 * k->pw;
     for (int r = 0; r < rows; r++) {
         float *yc = yp + (size_t)(co0 + r) * k->y_chan;
-        const float *src = tile + r * NR;
+        const float *src = tile + r * nr;
         int oh = oh0, ow = ow0;
         for (int q = 0; q < n;) {
             if (ow >= k->out_w) { q += k->pw - ow; ow = 0; oh++; continue; }  // the row's padding columns
@@ -94,6 +94,11 @@ static void store_tile(const float *tile, int rows, int co0, int j0, int lp, con
             q += run; ow += run;
         }
     }
+}
+
+static void store_tile(const float *tile, int rows, int co0, int j0, int lp, const ckernels_taps *k,
+                       const float *prelu, float *yp) {
+    store_tile_n(tile, NR, rows, co0, j0, lp, k, prelu, yp);
 }
 
 static void conv_taps_plain(const ckernels_taps *k, const float *xp, const float *packed, int cout,
@@ -229,12 +234,114 @@ static void conv_taps_avx2(const ckernels_taps *k, const float *xp, const float 
         }
     }
 }
+
+/// The AVX-512 tile: 4 output channels x 48 positions (12 zmm accumulators, 3 loads and 4 broadcasts per
+/// tap). With 32 vector registers clang keeps the accumulators in registers with intrinsics. Measured on this
+/// project's AMD EPYC (Zen 4, 512-bit operations on 256-bit units): 5-20% more per core than the AVX2 tile on
+/// the 16- and 32-channel layers (fewer loads and instructions per FLOP), none on small planes.
+#define NR5 48
+#define CKERNELS_TILE_AVX512(NT)                                                                                    \
+__attribute__((target("avx512f"), noinline))                                                                     \
+static void tile_avx512_##NT(const float *xc, size_t chan_stride, int cin, const long *off, const float *wk,    \
+                             __m512 *acc) {                                                                     \
+    __m512 c00 = acc[0], c01 = acc[1], c02 = acc[2], c10 = acc[3], c11 = acc[4], c12 = acc[5];                  \
+    __m512 c20 = acc[6], c21 = acc[7], c22 = acc[8], c30 = acc[9], c31 = acc[10], c32 = acc[11];                \
+    for (int ci = 0; ci < cin; ci++, xc += chan_stride) {                                                        \
+        for (int t = 0; t < NT; t++, wk += MR) {                                                                 \
+            const float *s = xc + off[t];                                                                        \
+            __m512 x0 = _mm512_loadu_ps(s), x1 = _mm512_loadu_ps(s + 16), x2 = _mm512_loadu_ps(s + 32);          \
+            __m512 w = _mm512_set1_ps(wk[0]);                                                                    \
+            c00 = _mm512_fmadd_ps(x0, w, c00); c01 = _mm512_fmadd_ps(x1, w, c01); c02 = _mm512_fmadd_ps(x2, w, c02); \
+            w = _mm512_set1_ps(wk[1]);                                                                           \
+            c10 = _mm512_fmadd_ps(x0, w, c10); c11 = _mm512_fmadd_ps(x1, w, c11); c12 = _mm512_fmadd_ps(x2, w, c12); \
+            w = _mm512_set1_ps(wk[2]);                                                                           \
+            c20 = _mm512_fmadd_ps(x0, w, c20); c21 = _mm512_fmadd_ps(x1, w, c21); c22 = _mm512_fmadd_ps(x2, w, c22); \
+            w = _mm512_set1_ps(wk[3]);                                                                           \
+            c30 = _mm512_fmadd_ps(x0, w, c30); c31 = _mm512_fmadd_ps(x1, w, c31); c32 = _mm512_fmadd_ps(x2, w, c32); \
+        }                                                                                                        \
+    }                                                                                                            \
+    acc[0] = c00; acc[1] = c01; acc[2] = c02; acc[3] = c10; acc[4] = c11; acc[5] = c12;                          \
+    acc[6] = c20; acc[7] = c21; acc[8] = c22; acc[9] = c30; acc[10] = c31; acc[11] = c32;                        \
+}
+CKERNELS_TILE_AVX512(1)
+CKERNELS_TILE_AVX512(2)
+CKERNELS_TILE_AVX512(4)
+CKERNELS_TILE_AVX512(8)
+CKERNELS_TILE_AVX512(27)
+
+/// One phase's taps on the AVX-512 kernel of its tap count (any other count: one tap at a time).
+__attribute__((target("avx512f")))
+static void tile_avx512(const float *xc, size_t chan_stride, int cin, int nt, const long *off, const float *wk,
+                        __m512 *acc) {
+    switch (nt) {
+    case 1: tile_avx512_1(xc, chan_stride, cin, off, wk, acc); return;
+    case 2: tile_avx512_2(xc, chan_stride, cin, off, wk, acc); return;
+    case 4: tile_avx512_4(xc, chan_stride, cin, off, wk, acc); return;
+    case 8: tile_avx512_8(xc, chan_stride, cin, off, wk, acc); return;
+    case 27: tile_avx512_27(xc, chan_stride, cin, off, wk, acc); return;
+    default:
+        for (int t = 0; t < nt; t++) {
+            for (int ci = 0; ci < cin; ci++)
+                tile_avx512_1(xc + ci * chan_stride, chan_stride, 1, off + t, wk + ((size_t)ci * nt + t) * MR, acc);
+        }
+    }
+}
+
+/// As conv_taps_avx2 with 48-position tiles; partial tiles go through store_tile with their width.
+__attribute__((target("avx512f")))
+static void conv_taps_avx512(const ckernels_taps *k, const float *xp, const float *packed, int cout,
+                             const float *bias, const float *prelu, float *y, int d0, int d1) {
+    int total = total_taps(k), lp = (k->out_h - 1) * k->pw + k->out_w;
+    __m512 acc[MR * 3] __attribute__((aligned(64)));
+    __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(prelu ? *prelu : 1.0f);
+    for (int od = d0; od < d1; od++) {
+        float *yp = y + (size_t)od * k->y_plane;
+        for (int j0 = 0; j0 < lp; j0 += NR5) {
+            for (int co0 = 0; co0 < cout; co0 += MR) {
+                int rows = cout - co0 < MR ? cout - co0 : MR;
+                for (int r = 0; r < MR; r++) {
+                    __m512 b0 = _mm512_set1_ps(bias && r < rows ? bias[co0 + r] : 0.0f);
+                    acc[r * 3] = b0; acc[r * 3 + 1] = b0; acc[r * 3 + 2] = b0;
+                }
+                const float *wk = packed + (size_t)(co0 / MR) * k->cin * total * MR;
+                const long *off = k->offsets;
+                for (int p = 0; p < k->phases; off += k->ntaps[p], p++) {
+                    tile_avx512(xp + p * k->phase_stride + od * k->plane_stride + j0, k->chan_stride, k->cin, k->ntaps[p],
+                                off, wk, acc);
+                    wk += (size_t)k->cin * k->ntaps[p] * MR;
+                }
+                if (prelu) {
+                    for (int q = 0; q < MR * 3; q++)
+                        acc[q] = _mm512_fmadd_ps(_mm512_min_ps(acc[q], zero), slope, _mm512_max_ps(acc[q], zero));
+                }
+                int oh = j0 / k->pw, ow = j0 - oh * k->pw;
+                if (k->y_col == 1 && j0 + NR5 <= lp && ow + NR5 <= k->out_w) {
+                    for (int r = 0; r < rows; r++) {
+                        float *dst = yp + (size_t)(co0 + r) * k->y_chan + oh * k->y_row + ow;
+                        _mm512_storeu_ps(dst, acc[r * 3]); _mm512_storeu_ps(dst + 16, acc[r * 3 + 1]);
+                        _mm512_storeu_ps(dst + 32, acc[r * 3 + 2]);
+                    }
+                } else {
+                    store_tile_n((const float *)acc, NR5, rows, co0, j0, lp, k, NULL, yp);
+                }
+            }
+        }
+    }
+}
 #endif
+
+/// Output positions per plane from which the AVX-512 tile pays: below it, the 48-wide tiles waste more of a
+/// plane's tail than they gain (measured: 12 x 12 planes ran 10% slower than on the AVX2 tile).
+#define CKERNELS_AVX512_MIN_POSITIONS 400
 
 void ckernels_conv_taps(ckernels_isa isa, const ckernels_taps *k, const float *xp, const float *packed,
                         int cout, const float *bias, const float *prelu, float *y, int d0, int d1) {
 #ifdef CKERNELS_X86
-    if (isa == CKERNELS_ISA_AVX2) { conv_taps_avx2(k, xp, packed, cout, bias, prelu, y, d0, d1); return; }
+    if (isa == CKERNELS_ISA_AVX512 && (k->out_h - 1) * k->pw + k->out_w >= CKERNELS_AVX512_MIN_POSITIONS) {
+        conv_taps_avx512(k, xp, packed, cout, bias, prelu, y, d0, d1);
+        return;
+    }
+    if (isa >= CKERNELS_ISA_AVX2) { conv_taps_avx2(k, xp, packed, cout, bias, prelu, y, d0, d1); return; }
 #endif
     conv_taps_plain(k, xp, packed, cout, bias, prelu, y, d0, d1);
 }

@@ -17,19 +17,44 @@ package enum DirectConv {
         case plain
         /// AVX2 + FMA (x86-64 CPUs that report both).
         case avx2
+        /// AVX-512F for the tap-list forward on wide planes (16-float vectors, 4 x 48 tiles), AVX2 + FMA for the
+        /// rest (x86-64 CPUs that report AVX-512F, AVX2 and FMA).
+        case avx512
 
-        var c: ckernels_isa { self == .avx2 ? CKERNELS_ISA_AVX2 : CKERNELS_ISA_PLAIN }
+        var c: ckernels_isa {
+            switch self {
+            case .plain: return CKERNELS_ISA_PLAIN
+            case .avx2: return CKERNELS_ISA_AVX2
+            case .avx512: return CKERNELS_ISA_AVX512
+            }
+        }
     }
 
     /// The fastest instruction set of this CPU.
-    package static let bestISA: ISA = ckernels_best_isa() == CKERNELS_ISA_AVX2 ? .avx2 : .plain
+    package static let bestISA: ISA = {
+        switch ckernels_best_isa() {
+        case CKERNELS_ISA_AVX512: return .avx512
+        case CKERNELS_ISA_AVX2: return .avx2
+        default: return .plain
+        }
+    }()
 
-    /// What the layers use: ``bestISA`` unless `SEGVIZ_KERNELS=plain`; nil (im2col + sgemm) when
-    /// `SEGVIZ_KERNELS=blas`.
+    /// Every instruction set this CPU runs, the portable one first (for tests that compare them).
+    package static var supportedISAs: [ISA] {
+        switch bestISA {
+        case .plain: return [.plain]
+        case .avx2: return [.plain, .avx2]
+        case .avx512: return [.plain, .avx2, .avx512]
+        }
+    }
+
+    /// What the layers use: ``bestISA`` unless `SEGVIZ_KERNELS=plain` or `avx2` (at most this CPU's best); nil
+    /// (im2col + sgemm) when `SEGVIZ_KERNELS=blas`.
     package static let selected: ISA? = {
         switch ProcessInfo.processInfo.environment["SEGVIZ_KERNELS"] {
         case "blas": return nil
         case "plain": return .plain
+        case "avx2": return bestISA == .plain ? .plain : .avx2
         default: return bestISA
         }
     }()

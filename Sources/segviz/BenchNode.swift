@@ -19,7 +19,7 @@ struct BenchNode: ParsableCommand {
         patches, --patches per case, one step per case) with a progress bar, then whole-CT inference (read the file,
         preprocess, sliding window 96^3 overlap 0.25, back to the input grid, labels in memory) of a --infer-slices CT.
         Peak memory: loading and training share one figure (VmHWM from the start); the inference runs in a child process
-        with the trained weights and reports its own ru_maxrss.
+        with the trained weights and reports its own VmHWM.
         Last line: load_s= epoch_s= step_s= train_peak_mib= infer_ct_s= infer_peak_mib= cases= threads=.
         """
     )
@@ -121,7 +121,9 @@ struct BenchNode: ParsableCommand {
                      inferPeak, steps, threads) + " blas_core=\(Compute.blasCoreName) kernels=\(Compute.convolutionKernels)")
     }
 
-    /// Whole-CT inference of `ct` alone (the child process of step 3): prints its figures, peak = ru_maxrss.
+    /// Whole-CT inference of `ct` alone (the child process of step 3): prints its figures, peak = VmHWM. Not
+    /// ru_maxrss: Linux keeps a process's ru_maxrss across execve, so a child spawned by the training process
+    /// would report the parent's training peak (3646 MiB measured that way against 2255 MiB standalone).
     private func segmentOnly(_ ct: String) throws {
         let net = UNet(.segviz(outChannels: Organ.classCount), seed: seed)
         if let weights { try net.load(path: weights) }
@@ -130,7 +132,7 @@ struct BenchNode: ParsableCommand {
         let labels = try net.withFrozenWeights { try Segmenter().segment(image) { net.predict($0) } }
         guard labels.grid == image.grid else { throw ValidationError("output grid differs from the input's") }
         print(String(format: "infer_ct_s=%.2f infer_ct_cpu_s=%.2f infer_peak_mib=%d", Date().timeIntervalSince(t),
-                     Profiler.processCPU() - c, peakRSSMiB()))
+                     Profiler.processCPU() - c, peakMemoryMiB()))
     }
 
     /// Runs this executable with `arguments` and returns the numbers of its last line's key=value pairs.

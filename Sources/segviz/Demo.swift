@@ -31,6 +31,12 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Aggregation strategy: single or heads.") var strategy: String = "single"
     @Option(help: "Normalisation in the U-Net: instance (the recipe's) or batch.") var norm: String = "instance"
     @Option(help: "Adam learning rate at the nodes (first step of the cosine schedule).") var lr: Double = 2e-3
+    @Option(help: "The cosine schedule's rate after the last round.") var finalLr: Double = Double(TrainingRecipe.defaults.finalLearningRate)
+    @Option(help: "Patches drawn per training case and epoch.") var patchesPerVolume: Int = 4
+    @Option(help: "Probability of mirroring a training patch left-right (0: the body's side stays a cue).")
+    var mirror: Double = Augmentation.standard.mirrorLeftRight
+    @Option(help: "Probability of rotating, scaling and deforming a training patch.")
+    var spatialAugmentation: Double = Augmentation.standard.spatialProbability
     @Option(help: "Distillation for the organs a node does not annotate: soft (ConDistFL), hard or none.") var distillation: String = "soft"
     @Option(help: "Weight of the exclusion loss (Shi et al. 2021; 0: off).") var exclusionWeight: Double = 0
     @Option(help: "Phantom seeds of the four sites (liver-a, spleen-b, liver-c, spleen-d); the external set's stays 99.")
@@ -51,6 +57,12 @@ struct Demo: AsyncParsableCommand {
         guard ["batch", "instance"].contains(norm) else { throw ValidationError("--norm must be batch or instance") }
         guard TrainingRecipe.Distillation(rawValue: distillation) != nil else { throw ValidationError("--distillation must be soft, hard or none") }
         guard exclusionWeight >= 0 else { throw ValidationError("--exclusion-weight must not be negative") }
+        guard (0...1).contains(mirror), (0...1).contains(spatialAugmentation) else {
+            throw ValidationError("--mirror and --spatial-augmentation are probabilities in 0...1")
+        }
+        guard finalLr >= 0, finalLr <= lr, patchesPerVolume >= 1 else {
+            throw ValidationError("--final-lr must be in 0...--lr and --patches-per-volume at least 1")
+        }
         guard let optimiser = FederationFile.ServerOptimizerSpec.Name(rawValue: serverOptimizer) else {
             throw ValidationError("--server-optimizer must be one of fedavg, fedavgm, fedadam, fedyogi")
         }
@@ -109,6 +121,10 @@ struct Demo: AsyncParsableCommand {
             f.training.learningRate = lr
             f.training.distillation = distillation
             f.training.exclusionWeight = exclusionWeight
+            f.training.finalLearningRate = finalLr
+            f.training.patchesPerVolume = patchesPerVolume
+            f.training.mirrorLeftRight = mirror
+            f.training.spatialAugmentation = spatialAugmentation
             f.training.patch = p
             f.training.spacing = [spacing, spacing, spacing]
             f.serverOptimizer = optimiser == .fedavg ? nil : .init(name: optimiser, learningRate: serverLr)

@@ -66,9 +66,12 @@ struct MaliciousAggregator {
         let server = try AggregatorServer(coordinator: coordinator, federation: federation, maxBodyBytes: 64 << 20,
                                           log: log, statusPage: { "" })
         let responder = Responder(inner: server.router().buildResponder(), coordinator: coordinator, forgery: forgery)
-        let app = Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: port)))
+        // As the real service: HummingbirdCore's own logger would print an error line on every normal shutdown.
+        var app = Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: port)))
+        app.logger.logLevel = .critical
+        let service = app
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
+            group.addTask { try await service.runService() }
             group.addTask { try await AggregatorService.driveDeadlines(coordinator, lingerSeconds: 1) }
             _ = try await group.next()
             group.cancelAll()

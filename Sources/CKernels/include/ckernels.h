@@ -14,6 +14,7 @@ extern "C" {
 typedef enum {
     CKERNELS_ISA_PLAIN = 0,  ///< portable C, any CPU
     CKERNELS_ISA_AVX2 = 1,   ///< AVX2 + FMA (x86-64 only)
+    CKERNELS_ISA_AVX512 = 2, ///< AVX-512F (x86-64 only): the tap-list forward on wide planes; AVX2 + FMA elsewhere
 } ckernels_isa;
 
 /// The fastest instruction set this CPU runs (CKERNELS_ISA_PLAIN on non-x86 CPUs).

@@ -143,6 +143,9 @@ public actor Coordinator {
                                  completedRounds: completedRounds, failure: finished ? stopReason : nil)
     }
 
+    /// The current attempt's session id (hex).
+    var currentSession: String { hex(session) }
+
     /// The current global model's file bytes and detached signature text.
     public func currentModelFiles() throws -> SignedModelFile {
         try store.files(round: modelRound)
@@ -261,7 +264,7 @@ public actor Coordinator {
         if gateQueue.isEmpty { busy = false } else { gateQueue.removeFirst().resume() }
     }
 
-    private func startRoundIfNeeded() {
+    func startRoundIfNeeded() {
         guard server == nil, !finished else { return }
         session = FedCrypto.randomBytes(32)
         do {
@@ -379,7 +382,8 @@ public actor Coordinator {
         }
     }
 
-    private func abortRound(reason: String) async {
+    private func abortRound(reason protocolReason: String) async {
+        let reason = protocolReason + declineNote
         let rec = recorder.record(status: .aborted, abortReason: reason, roster: roster,
                                   lastPhase: serverPhase.flatMap { RoundPhase($0) } ?? .advertiseKeys, survivors: [],
                                   modelHash: modelHash, previousModelHash: modelHash, finishedAt: Date())

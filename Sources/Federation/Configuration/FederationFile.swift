@@ -114,6 +114,10 @@ public struct FederationFile: Codable, Equatable, Sendable {
         public var distillationWeight: [Double]
         /// Weight of the exclusion loss (0: off).
         public var exclusionWeight: Double
+        /// Probability that a training patch is rotated, scaled and elastically deformed (``Imaging/Augmentation``).
+        public var spatialAugmentation: Double
+        /// Probability that a training patch is mirrored left-right (0: the body's side is a cue the model may use).
+        public var mirrorLeftRight: Double
         /// Target voxel spacing (x, y, z) in mm.
         public var spacing: [Double]
         /// HU window mapped to 0..1.

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// The federation file's fields, types, limits and defaults: one table from which `segviz`'s validator
 /// checks a file and `federation.schema.json` (JSON Schema draft 2020-12) is generated, so the two cannot drift.
@@ -100,6 +101,10 @@ public enum FederationSchema {
                 "Weight of soft distillation at the first and the last round (linear in between)."),
             opt("exclusionWeight", .number(exclusiveMin: nil, min: 0, max: 100), .number(TrainingRecipe.defaults.exclusionWeight),
                 "Weight of the exclusion loss (Shi et al. 2021) on organs a node does not annotate (0: off)."),
+            opt("spatialAugmentation", .number(exclusiveMin: nil, min: 0, max: 1), .number(Augmentation.standard.spatialProbability),
+                "Probability that a training patch is rotated, scaled and elastically deformed (intensity changes apply regardless)."),
+            opt("mirrorLeftRight", .number(exclusiveMin: nil, min: 0, max: 1), .number(Augmentation.standard.mirrorLeftRight),
+                "Probability that a training patch is mirrored left-right: at 0.5 the side of the body carries no information (a scan whose header mirrors left and right is still segmented); 0 keeps the side as a cue."),
             opt("spacing", .array(.number(exclusiveMin: 0, min: nil, max: 100), minItems: 3, maxItems: 3), nums([3, 3, 3]),
                 "Target voxel spacing (x, y, z) in mm."),
             opt("window", .array(.number(exclusiveMin: nil, min: -10000, max: 100000), minItems: 2, maxItems: 2), nums([-175, 250]),

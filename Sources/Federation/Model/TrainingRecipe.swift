@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import NN
 
 /// How a site trains locally in every round: the loss (marginal Dice-CE, ConDistFL distillation, the exclusion
@@ -36,11 +37,13 @@ public struct TrainingRecipe: Sendable, Equatable {
     public var keepOptimiserState: Bool
     /// Rounds of the whole training (the schedule's and the weight ramp's length).
     public var rounds: Int
+    /// Training-time augmentation of every patch (rotation, scaling, elastic, intensity, left-right mirroring).
+    public var augmentation: Augmentation
 
     /// A recipe with every field given.
     public init(learningRate: Float, schedule: LearningRateSchedule, finalLearningRate: Float, gradientClipNorm: Float?,
                 distillation: Distillation, temperature: Double, distillationWeight: (first: Double, last: Double),
-                exclusionWeight: Double, keepOptimiserState: Bool, rounds: Int) {
+                exclusionWeight: Double, keepOptimiserState: Bool, rounds: Int, augmentation: Augmentation = .standard) {
         self.learningRate = learningRate
         self.schedule = schedule
         self.finalLearningRate = finalLearningRate
@@ -51,6 +54,7 @@ public struct TrainingRecipe: Sendable, Equatable {
         self.exclusionWeight = exclusionWeight
         self.keepOptimiserState = keepOptimiserState
         self.rounds = max(1, rounds)
+        self.augmentation = augmentation
     }
 
     /// The federation's recipe (its `training` settings and round count).
@@ -62,13 +66,20 @@ public struct TrainingRecipe: Sendable, Equatable {
         guard let distillation = Distillation(rawValue: t.distillation) else {
             throw FederationError.invalidField(field: "training.distillation", value: "'\(t.distillation)'", expected: "soft, hard or none")
         }
+        guard (0...1).contains(t.spatialAugmentation) else {
+            throw FederationError.invalidField(field: "training.spatialAugmentation", value: "\(t.spatialAugmentation)", expected: "a probability in 0...1")
+        }
+        guard (0...1).contains(t.mirrorLeftRight) else {
+            throw FederationError.invalidField(field: "training.mirrorLeftRight", value: "\(t.mirrorLeftRight)", expected: "a probability in 0...1")
+        }
         guard t.distillationWeight.count == 2 else {
             throw FederationError.invalidField(field: "training.distillationWeight", value: "\(t.distillationWeight)", expected: "two numbers (first and last round)")
         }
         self.init(learningRate: Float(t.learningRate), schedule: schedule, finalLearningRate: Float(t.finalLearningRate),
                   gradientClipNorm: t.gradientClipNorm > 0 ? Float(t.gradientClipNorm) : nil, distillation: distillation,
                   temperature: t.distillationTemperature, distillationWeight: (t.distillationWeight[0], t.distillationWeight[1]),
-                  exclusionWeight: t.exclusionWeight, keepOptimiserState: true, rounds: f.rounds)
+                  exclusionWeight: t.exclusionWeight, keepOptimiserState: true, rounds: f.rounds,
+                  augmentation: Augmentation(spatialProbability: t.spatialAugmentation, mirrorLeftRight: t.mirrorLeftRight))
     }
 
     /// The recipe's defaults (the federation file's, `FederationSchema`, and the experiment's): cosine from the
@@ -111,6 +122,6 @@ public struct TrainingRecipe: Sendable, Equatable {
         a.learningRate == b.learningRate && a.schedule == b.schedule && a.finalLearningRate == b.finalLearningRate
             && a.gradientClipNorm == b.gradientClipNorm && a.distillation == b.distillation && a.temperature == b.temperature
             && a.distillationWeight == b.distillationWeight && a.exclusionWeight == b.exclusionWeight
-            && a.keepOptimiserState == b.keepOptimiserState && a.rounds == b.rounds
+            && a.keepOptimiserState == b.keepOptimiserState && a.rounds == b.rounds && a.augmentation == b.augmentation
     }
 }

@@ -118,6 +118,11 @@ public final class AggregatorClient: Sendable {
         _ = try expectOK(try await send(.POST, "/v1/rounds/\(round)/\(session)/messages", body: message, timeout: 300))
     }
 
+    /// Tells the aggregator that this node sits out the attempt `round`/`session`, and why (a code).
+    public func decline(round: Int, session: String, reason: DeclineReason) async throws {
+        _ = try expectOK(try await send(.POST, "/v1/rounds/\(round)/\(session)/decline", body: reason.body, timeout: 30))
+    }
+
     /// Long-polls for the `index`-th message addressed to this node; nil when none arrived in time.
     public func message(round: Int, session: String, index: Int) async throws -> [UInt8]? {
         let r = try await send(.GET, "/v1/rounds/\(round)/\(session)/messages/\(index)", timeout: 90)

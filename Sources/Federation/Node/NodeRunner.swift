@@ -130,9 +130,15 @@ public struct NodeRunner: Sendable {
                 } else {
                     log("round \(a.round): refused: \(r)")
                 }
+                // Said to the aggregator, so that it does not wait for this node (best effort: it may have moved on).
+                do { try await client.decline(round: a.round, session: a.session, reason: DeclineReason(r)) } catch {
+                    log("round \(a.round): could not tell the aggregator that this node sits it out: \(ConnectionProblem(error, url: client.base).reason)")
+                }
             } catch let e as AggregatorClient.HTTPFailure where e.status == 409 {
                 log("round \(a.round) went on without this node (\(e.message)); it rejoins at the next attempt")
             } catch let e as FederationError {
+                // Fatal for this node (e.g. a model whose signature does not verify): the aggregator stops waiting for it.
+                try? await client.decline(round: a.round, session: a.session, reason: .refusedModel)
                 throw e
             } catch {
                 let problem = ConnectionProblem(error, url: client.base)

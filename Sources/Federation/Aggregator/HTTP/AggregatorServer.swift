@@ -31,6 +31,7 @@ public struct AggregatorServer: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: MethodCheck([("/", [.get]), ("/v1/status", [.get]), ("/v1/model", [.get]),
                                             ("/v1/model/signature", [.get]), ("/v1/rounds/:round/:session/messages", [.post]),
+                                            ("/v1/rounds/:round/:session/decline", [.post]),
                                             ("/v1/rounds/:round/:session/messages/:index", [.get])]))
         router.get("/") { _, _ -> Response in
             let html = await statusPage()
@@ -69,6 +70,21 @@ public struct AggregatorServer: Sendable {
                 }
                 return Response(status: .accepted)
             }
+        }
+        router.post("/v1/rounds/:round/:session/decline") { request, context -> Response in
+            let round = try PathParameters.count(context, "round")
+            let session = try PathParameters.session(context)
+            let (node, body) = try await authenticate(request, context)
+            guard let reason = DeclineReason(body: body) else {
+                throw HTTPError(.badRequest, message: "decline body must be {\"reason\": one of "
+                                + DeclineReason.allCases.map(\.rawValue).joined(separator: ", ") + "}")
+            }
+            do {
+                try await coordinator.decline(node: node, round: round, session: session, reason: reason)
+            } catch let r as Coordinator.Refusal {
+                throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+            }
+            return Response(status: .accepted)
         }
         router.get("/v1/rounds/:round/:session/messages/:index") { request, context -> Response in
             let round = try PathParameters.count(context, "round")
