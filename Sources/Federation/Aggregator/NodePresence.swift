@@ -86,13 +86,14 @@ extension Coordinator {
     }
 
     /// Logs, every 30 s, whom the current phase waits for. Closes the phase at once when every node it still waits
-    /// for declined, or when the declines leave fewer nodes than the threshold; closes the key-advertisement phase
+    /// for declined; closes the key-advertisement phase
     /// after a short grace (the federation's phase timeout) when enough nodes advertised while every missing one
     /// declined or made no request since the attempt started, instead of waiting the training timeout.
     func reportWaiting(now: Date) {
         guard let srv = server, let (phase, missing) = awaited(), !missing.isEmpty else { return }
-        if missing.allSatisfy({ presence.declined[$0] != nil }) || roster.count - presence.declined.count < srv.config.threshold {
-            // Nobody left to wait for, or the attempt can no longer reach the threshold: close the phase now.
+        if missing.allSatisfy({ presence.declined[$0] != nil }) {
+            // Nobody left to wait for: close the phase now (below the threshold, that aborts the attempt). Declines
+            // alone never end an attempt that others may still join: a node still silent is waited for as before.
             if deadline > now { deadline = now }
         } else if phase == .advertiseKeys {
             let ready = (recorder.spoke[.advertiseKeys] ?? []).count
