@@ -31,8 +31,9 @@ import Testing
                                                                         port: port, nodeState: [2: dir + "/node2"])
         let logs = sink.all.joined(separator: "\n")
         #expect(errors.values.allSatisfy { $0 == nil }, "\(errors) \(logs)")
-        // Bound fixed here: two small rounds take seconds; waiting for node2 would take the 120 s training timeout.
-        #expect(seconds < 60, "took \(seconds) s: \(logs)")
+        // Bound fixed here: two small rounds take 4 s alone and up to ~60 s beside the parallel suites; waiting for
+        // node2 takes the 120 s training timeout (measured 123 s with the decline removed).
+        #expect(seconds < 100, "took \(seconds) s: \(logs)")
         #expect(sink.all.contains("agg: round 1: node2 sits this attempt out (restarted after joining this attempt)"), "\(logs)")
         let v = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
         #expect(v.records.map(\.survivors) == [["node0", "node1"], ["node0", "node1", "node2"]], "\(logs)")
@@ -56,7 +57,7 @@ import Testing
                                                                         port: port, nodeState: [2: dir + "/node2"])
         let logs = sink.all.joined(separator: "\n")
         #expect(errors.values.allSatisfy { $0 == nil }, "\(errors) \(logs)")
-        #expect(seconds < 60, "took \(seconds) s: \(logs)")
+        #expect(seconds < 100, "took \(seconds) s: \(logs)")
         let v = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
         #expect(v.ok && v.records.map(\.status) == [.aborted, .completed], "\(v.records)")
         #expect(v.records.first?.abortReason?.contains("declined: node2 (restarted after joining this attempt)") == true, "\(v.records)")
