@@ -6,61 +6,54 @@ import Testing
 /// privacy budget is spent) says so (`POST .../decline`), and the aggregator stops waiting for it at once,
 /// instead of waiting for it until the training timeout (120 s here) as it did before.
 @Suite(.serialized) struct DeclineTests {
-    /// The state of a node that crashed during round 1 (its memory holds the attempt, its keys are gone).
-    static func restartedNode(_ f: FederationFile, dir: String, coordinator: Coordinator) async throws {
-        let model0 = await coordinator.modelHash
+    /// What one run of a federation with a restarted node2 left: each node's error, the seconds it took, the
+    /// log lines and the verified ledger.
+    struct Run { let errors: [Int: Error?]; let seconds: Double; let lines: [String]; let ledger: LedgerVerification }
+
+    /// Three nodes, training and phase timeouts of 120 s; node2's memory holds round 1 as a node that crashed
+    /// during it (its keys are gone), so it declines round 1 as `restarted`.
+    static func runWithRestartedNode(rounds: Int, threshold: Int) async throws -> Run {
+        let dir = try temporaryDirectory()
+        let port = freePort()
+        let f = try smallFederation(dir: dir, rounds: rounds, port: port) { f in
+            f.secureAggregation.threshold = threshold
+            if threshold < 3 { f.secureAggregation.collusionTolerance = .none }
+            f.trainingTimeoutSeconds = 120
+            f.phaseTimeoutSeconds = 120
+        }
+        let sink = LogSink()
+        let aggKey = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
+        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, log: { sink.append("agg: " + $0) })
+        let model0 = await coord.modelHash
         try await NodeMemory(federation: f.name, node: "node2", directory: dir + "/node2").begin(round: 1, modelRound: 0, modelHash: model0)
+        let (errors, seconds) = try await HonestExitTests.runFederation(f, dir: dir, coordinator: coord, nodes: [0, 1, 2], sink: sink,
+                                                                        port: port, nodeState: [2: dir + "/node2"])
+        let ledger = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
+        return Run(errors: errors, seconds: seconds, lines: sink.all, ledger: ledger)
     }
 
     /// node2 declines round 1; threshold 2 of 3: the round goes on with node0 and node1 as soon as they have
     /// advertised, and node2 takes part in round 2. Both rounds well within one training timeout.
     @Test(.timeLimit(.minutes(4))) func aNodeThatDeclinesIsNotWaitedFor() async throws {
-        let dir = try temporaryDirectory()
-        let port = freePort()
-        let f = try smallFederation(dir: dir, rounds: 2, port: port) { f in
-            f.secureAggregation.threshold = 2
-            f.secureAggregation.collusionTolerance = .none
-            f.trainingTimeoutSeconds = 120
-            f.phaseTimeoutSeconds = 120
-        }
-        let sink = LogSink()
-        let aggKey = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
-        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, log: { sink.append("agg: " + $0) })
-        try await Self.restartedNode(f, dir: dir, coordinator: coord)
-        let (errors, seconds) = try await HonestExitTests.runFederation(f, dir: dir, coordinator: coord, nodes: [0, 1, 2], sink: sink,
-                                                                        port: port, nodeState: [2: dir + "/node2"])
-        let logs = sink.all.joined(separator: "\n")
-        #expect(errors.values.allSatisfy { $0 == nil }, "\(errors) \(logs)")
+        let r = try await Self.runWithRestartedNode(rounds: 2, threshold: 2)
+        let logs = r.lines.joined(separator: "\n")
+        #expect(r.errors.values.allSatisfy { $0 == nil }, "\(r.errors) \(logs)")
         // Bound fixed here: two small rounds take 4 s alone and up to ~60 s beside the parallel suites; waiting for
         // node2 takes the 120 s training timeout (measured 123 s with the decline removed).
-        #expect(seconds < 100, "took \(seconds) s: \(logs)")
-        #expect(sink.all.contains("agg: round 1: node2 sits this attempt out (restarted after joining this attempt)"), "\(logs)")
-        let v = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
-        #expect(v.records.map(\.survivors) == [["node0", "node1"], ["node0", "node1", "node2"]], "\(logs)")
+        #expect(r.seconds < 100, "took \(r.seconds) s: \(logs)")
+        #expect(r.lines.contains("agg: round 1: node2 sits this attempt out (restarted after joining this attempt)"), "\(logs)")
+        #expect(r.ledger.records.map(\.survivors) == [["node0", "node1"], ["node0", "node1", "node2"]], "\(logs)")
     }
 
     /// Threshold 3 of 3 and node2 declines: the attempt cannot complete, so it aborts at once (not after the
     /// training timeout), the ledger's abort reason names the decline, and the next attempt completes the round.
     @Test(.timeLimit(.minutes(4))) func aDeclineBelowTheThresholdAbortsTheAttemptAtOnce() async throws {
-        let dir = try temporaryDirectory()
-        let port = freePort()
-        let f = try smallFederation(dir: dir, rounds: 1, port: port) { f in
-            f.secureAggregation.threshold = 3
-            f.trainingTimeoutSeconds = 120
-            f.phaseTimeoutSeconds = 120
-        }
-        let sink = LogSink()
-        let aggKey = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
-        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, log: { sink.append("agg: " + $0) })
-        try await Self.restartedNode(f, dir: dir, coordinator: coord)
-        let (errors, seconds) = try await HonestExitTests.runFederation(f, dir: dir, coordinator: coord, nodes: [0, 1, 2], sink: sink,
-                                                                        port: port, nodeState: [2: dir + "/node2"])
-        let logs = sink.all.joined(separator: "\n")
-        #expect(errors.values.allSatisfy { $0 == nil }, "\(errors) \(logs)")
-        #expect(seconds < 100, "took \(seconds) s: \(logs)")
-        let v = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
-        #expect(v.ok && v.records.map(\.status) == [.aborted, .completed], "\(v.records)")
-        #expect(v.records.first?.abortReason?.contains("declined: node2 (restarted after joining this attempt)") == true, "\(v.records)")
+        let r = try await Self.runWithRestartedNode(rounds: 1, threshold: 3)
+        let logs = r.lines.joined(separator: "\n")
+        #expect(r.errors.values.allSatisfy { $0 == nil }, "\(r.errors) \(logs)")
+        #expect(r.seconds < 100, "took \(r.seconds) s: \(logs)")
+        #expect(r.ledger.ok && r.ledger.records.map(\.status) == [.aborted, .completed], "\(r.ledger.records)")
+        #expect(r.ledger.records.first?.abortReason?.contains("declined: node2 (restarted after joining this attempt)") == true, "\(r.ledger.records)")
     }
 
     /// The wire form: only the codes are accepted, and a node's refusal maps to its code.
