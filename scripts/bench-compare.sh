@@ -67,7 +67,8 @@ print(f"{'figure':40s} {'segviz':>10s} {'PyTorch':>10s} {'ratio':>7s}")
 for label, (sn, sk), (tn, tk) in rows:
     s, sv = med(sn, sk); t, tv = med(tn, tk)
     print(f"{label:40s} {s:10.3f} {t:10.3f} {s / t:7.3f}   [{' '.join(f'{v:g}' for v in sv)}] vs [{' '.join(f'{v:g}' for v in tv)}]")
-for label, key in (("segviz step CPU-s", "step_cpu_s"), ("segviz inference CPU-s", "infer_cpu_s")):
+for label, key in (("segviz step CPU-s", "step_cpu_s"), ("segviz inference CPU-s", "infer_cpu_s"),
+                   ("segviz first inference, packing (s)", "unet_infer_cold_s")):
     print(f"{label:40s} {med('segviz-unet', key)[0]:10.3f}")
 for label, key in (("segviz whole-CT CPU-s", "infer_volume_cpu_s"), ("segviz file-to-mask (s)", "pipeline_s")):
     print(f"{label:40s} {med('segviz-infer', key)[0]:10.3f}")

@@ -8,7 +8,9 @@ EXPORT_DIR holds `segviz export`'s state dicts (model.safetensors, or one <organ
 model). Each loads strictly into monai.networks.nets.UNet; the CT goes through LoadImage, EnsureChannelFirst,
 Orientation("RAS"), Spacing(pixdim, bilinear), ScaleIntensityRange(window, 0..1, clip) and sliding_window_inference
 (roi_ijk, overlap 0.25, gaussian); the softmax is resampled back onto the CT's grid (bilinear) and reduced to labels
-as segviz does (argmax; heads: the organ whose head is most confident above 0.5). Prints Dice per organ against
+as segviz does (argmax; heads: the organ whose head is most confident above 0.5), then MONAI's
+KeepLargestConnectedComponent(applied_labels, independent=True, connectivity=3), segviz infer's default
+post-processing. Prints Dice per organ against
 SEGVIZ_MASK and exits 1 if any is below 0.99 or the mask's grid differs from the CT's.
 """
 import json
@@ -21,8 +23,8 @@ import torch
 from monai.data import MetaTensor
 from monai.inferers import sliding_window_inference
 from monai.networks.nets import UNet
-from monai.transforms import (Compose, EnsureChannelFirst, LoadImage, Orientation, ScaleIntensityRange, Spacing,
-                              SpatialResample)
+from monai.transforms import (Compose, EnsureChannelFirst, KeepLargestConnectedComponent, LoadImage, Orientation,
+                              ScaleIntensityRange, Spacing, SpatialResample)
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -76,6 +78,9 @@ def main(export_dir, ct, segviz_mask, strategy):
                 best, monai = np.full(p.shape[1:], 0.5, np.float32), np.zeros(p.shape[1:], int)
             better = p[1] > best
             best[better], monai[better] = p[1][better], n + 1
+    keep = KeepLargestConnectedComponent(applied_labels=list(range(1, len(organs) + 1)), is_onehot=False,
+                                         independent=True, connectivity=3)
+    monai = np.asarray(keep(torch.as_tensor(monai[None])))[0]
     for n, organ in enumerate(organs):
         a, b = monai == n + 1, seg == n + 1
         total = a.sum() + b.sum()

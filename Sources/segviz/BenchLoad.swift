@@ -90,7 +90,7 @@ struct BenchLoad: AsyncParsableCommand {
             let cpu = cpuSeconds(children: true) - cpu0
             let lost = try setup.checkLedger(expectedSurvivors: nodes - dropouts)
             let modelMB = Double(setup.template.values.count * 4) / 1_048_576
-            print("model_mb=\(fmt(modelMB)) masked_input_total_mb=\(fmt(modelMB * Double(nodes - dropouts))) round_max_s=\(fmt(times.max()!))")
+            print("model_mb=\(fmt(modelMB)) masked_input_total_mb=\(fmt(modelMB * Double(nodes - dropouts))) round_max_s=\(fmt(times.max() ?? 0))")
             print("nodes=\(nodes) params=\(setup.template.values.count) dropouts=\(dropouts) rounds=\(rounds) "
                   + "round_s=\(fmt(times.reduce(0, +) / Double(times.count))) agg_peak_rss_mb=\(fmt(memory.peakMB)) lost=\(lost)"
                   + " cpu_s=\(fmt(cpu)) masked_mb_per_cpu_s=\(fmt(modelMB * Double((nodes - dropouts) * rounds) / cpu))"

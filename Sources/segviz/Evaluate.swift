@@ -26,8 +26,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Label mapping of the data set (see segviz train --help).") var labels: String?
     @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Flag(help: "Keep only the largest connected component of each organ (MONAI KeepLargestConnectedComponent).")
-    var keepLargest = false
+    @Flag(inversion: .prefixedNo, help: "Keep only the largest connected component of each organ (MONAI KeepLargestConnectedComponent, 26-connected), as segviz infer does; --no-keep-largest scores the raw argmax.")
+    var keepLargest = true
     @Option(help: "Write each predicted mask (federation labels, uint8, the image's grid) into this folder.") var predictions: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Flag(help: "Leave out cases with errors (listed) instead of refusing the data set.") var skipBadCases = false
@@ -69,7 +69,7 @@ struct Evaluate: ParsableCommand {
             }
             let verified = try VerifiedModel.open(path: model, publicKey: try TrustedKey.load(pubkey: pubkey, federation: federation))
             let patch = (verified.manifest["patch"]).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [Int] } ?? [96, 96, 96]
-            let inference = try GlobalModelInference(verified: verified, roi: patch, overlap: overlap)
+            let inference = try GlobalModelInference(verified: verified, roi: patch, overlap: overlap, keepLargestComponent: false)  // applied below, for both kinds of model
             let organs = Set(try verified.model().organs.compactMap { Organ(name: $0) })
             print("verified global model round \(verified.manifest["round"] ?? "?") (\(verified.trustedComment))")
             return Scorer(organs: organs, segment: { try inference.segment($0) }, atlas: nil)

@@ -24,6 +24,8 @@ struct Infer: ParsableCommand {
     @Option(help: "Sliding-window size along i,j,k of the RAS grid, as MONAI's roi_size (default: the model's training patch).") var roi: String?
     @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(inversion: .prefixedNo, help: "Keep only the largest connected component of each organ (MONAI KeepLargestConnectedComponent, 26-connected); --no-keep-largest writes the raw argmax.")
+    var keepLargest = true
     @Option(help: "Also draw the mask over the CT (axial and coronal, as segviz picture) into this PNG for a quick look.")
     var overlay: String?
 
@@ -47,7 +49,7 @@ struct Infer: ParsableCommand {
             } else {
                 r = try trainingPatch(verified)
             }
-            let inference = try GlobalModelInference(verified: verified, roi: r, overlap: overlap)
+            let inference = try GlobalModelInference(verified: verified, roi: r, overlap: overlap, keepLargestComponent: keepLargest)
             let image = try Volume.read(image: URL(fileURLWithPath: input))
             let mask = try inference.segment(image)
             try NIfTI.write(mask, to: URL(fileURLWithPath: output), datatype: .uint8)  // atomic (AtomicFile)

@@ -95,7 +95,8 @@ struct RenderedColumn {
             if p.voxels[n] != 0 { ck[k] += 1; cj[j] += 1 }
             n += 1
         } } }
-        return (ck.indices.max { ck[$0] < ck[$1] }!, cj.indices.max { cj[$0] < cj[$1] }!)
+        // d has at least one voxel per axis (a Volume's invariant), so both lists are non-empty
+        return (ck.indices.max { ck[$0] < ck[$1] } ?? 0, cj.indices.max { cj[$0] < cj[$1] } ?? 0)
     }
 }
 
@@ -106,7 +107,7 @@ struct SliceSheet {
     func render(_ cols: [RenderedColumn]) -> RGBImage {
         let gap = 8, top = 16
         let widths = cols.map { $0.image.dims[0] }
-        let axH = cols.map { $0.image.dims[1] }.max()!, coH = cols.map { $0.image.dims[2] }.max()!
+        let axH = cols.map { $0.image.dims[1] }.max() ?? 0, coH = cols.map { $0.image.dims[2] }.max() ?? 0  // no columns: an empty sheet
         var out = RGBImage(width: widths.reduce(0, +) + gap * (cols.count + 1), height: top + axH + coH + 3 * gap, colour: RGB(20, 20, 24))
         var x0 = gap
         for c in cols {

@@ -5,29 +5,40 @@ import Tensor
 
 /// Whole-volume segmentation with a global model, for either strategy, in federation label numbers
 /// (0 background, 1 liver, 2 spleen), on the input's own grid (same dims and affine).
+///
+/// By default each organ's label map is reduced to its largest 26-connected component, as MONAI's
+/// `KeepLargestConnectedComponent(applied_labels, independent=True, connectivity=3)` in a post-processing chain: a
+/// liver or spleen is one organ, and far-away false-positive islands are what drive HD95 up. `segviz infer`,
+/// `segviz evaluate`, the aggregator's evaluation and the experiment all use this default; `keepLargestComponent:
+/// false` (`--no-keep-largest`) gives the raw argmax.
 public struct GlobalModelInference: Sendable {
     let model: FederatedModel
     let segmenter: Segmenter
+    /// Whether each organ keeps only its largest connected component (default true).
+    public var keepLargestComponent: Bool
 
     /// Prepares inference; `spacing` (mm) and `window` (HU) must be the ones the model was trained with.
-    public init(model: FederatedModel, spacing: [Double], window: [Double], roi: [Int], overlap: Double = 0.25) throws {
+    public init(model: FederatedModel, spacing: [Double], window: [Double], roi: [Int], overlap: Double = 0.25,
+                keepLargestComponent: Bool = true) throws {
         for (field, values, count) in [("spacing", spacing.count, 3), ("window", window.count, 2), ("roi", roi.count, 3)]
             where values != count {
             throw FederationError.fieldCount(field: field, expected: count, found: values)
         }
         self.init(model: model, preprocessing: Preprocessing(spacing: SIMD3(spacing[0], spacing[1], spacing[2]),
                                                              window: HUWindow(lower: Float(window[0]), upper: Float(window[1]))),
-                  roi: roi, overlap: overlap)
+                  roi: roi, overlap: overlap, keepLargestComponent: keepLargestComponent)
     }
 
     /// Prepares inference with `preprocessing` (the one the model was trained with) and a sliding window of `roi`.
-    public init(model: FederatedModel, preprocessing: Preprocessing, roi: [Int], overlap: Double = 0.25) {
+    public init(model: FederatedModel, preprocessing: Preprocessing, roi: [Int], overlap: Double = 0.25,
+                keepLargestComponent: Bool = true) {
         self.model = model
+        self.keepLargestComponent = keepLargestComponent
         segmenter = Segmenter(preprocessing: preprocessing, window: SlidingWindow(roi: roi, overlap: overlap))
     }
 
     /// Prepares inference from a verified artifact (its manifest gives spacing and window).
-    public init(verified: VerifiedModel, roi: [Int], overlap: Double = 0.25) throws {
+    public init(verified: VerifiedModel, roi: [Int], overlap: Double = 0.25, keepLargestComponent: Bool = true) throws {
         func numbers(_ key: String, count: Int) throws(FederationError) -> [Double] {
             guard let t = verified.manifest[key], let a = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [Double],
                   a.count == count else {
@@ -36,30 +47,39 @@ public struct GlobalModelInference: Sendable {
             return a
         }
         try self.init(model: try verified.model(), spacing: try numbers("spacing", count: 3), window: try numbers("window", count: 2),
-                      roi: roi, overlap: overlap)
+                      roi: roi, overlap: overlap, keepLargestComponent: keepLargestComponent)
     }
 
     /// Label map of `image`.
     public func segment(_ image: Volume) throws -> Volume {
+        let labels: Volume
         switch model.strategy {
         case .single:
             let net = model.network()
-            return try net.withFrozenWeights { try segmenter.segment(image, predictor: { net.predict($0) }) }
+            labels = try net.withFrozenWeights { try segmenter.segment(image, predictor: { net.predict($0) }) }
         case .heads:
-            return try mostConfidentHead(image, heads: model.organs.enumerated().map { ($1, Float($0 + 1)) })
+            labels = try mostConfidentHead(image, heads: model.organs.enumerated().map { ($1, Float($0 + 1)) })
         }
+        return postprocessed(labels, values: Array(1...max(model.organs.count, 1)))  // labels are 1... in the model's organ order
     }
 
     /// Federation labels of `image` for `organs` only: for `single` the argmax with the other organs' probability
     /// counted as background; for `heads` the most confident of those organs' heads above 0.5.
     public func segment(_ image: Volume, organs: [Organ]) throws -> Volume {
+        let labels: Volume
         switch model.strategy {
         case .single:
             let net = model.network()
-            return try net.withFrozenWeights { try segmenter.segment(image, predictor: { net.predict($0) }, organs: Set(organs)) }
+            labels = try net.withFrozenWeights { try segmenter.segment(image, predictor: { net.predict($0) }, organs: Set(organs)) }
         case .heads:
-            return try mostConfidentHead(image, heads: organs.sorted().map { ($0.description, Float($0.rawValue)) })
+            labels = try mostConfidentHead(image, heads: organs.sorted().map { ($0.description, Float($0.rawValue)) })
         }
+        return postprocessed(labels, values: organs.map(\.rawValue))
+    }
+
+    /// `labels` with the post-processing this inference was made with, applied to the label `values`.
+    func postprocessed(_ labels: Volume, values: [Int]) -> Volume {
+        keepLargestComponent ? labels.keepingLargestComponent(of: values.sorted()) : labels
     }
 
     /// Per voxel: the label of the head whose organ probability is highest, if above 0.5; else 0.
