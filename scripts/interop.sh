@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make interop`: MONAI's own pipeline and `segviz infer` must give the same masks (Dice >= 0.99 per organ) on
-# demo-like models (single and heads) and the real CT in ../shared/data. Installs torch, monai, nibabel and
+# demo-like models (single and heads) and the real CT in ../shared/data. Installs torch, monai, nibabel, scikit-image (MONAI's KeepLargestConnectedComponent) and
 # safetensors from PyPI into a throwaway virtual environment (about 6 GB: PyPI's torch wheel brings CUDA
 # libraries), removed at the end. Not part of `make test`.
 set -euo pipefail
@@ -14,7 +14,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 echo "interop: throwaway venv in $WORK/venv (torch, monai, nibabel, safetensors from PyPI)"
 python3 -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install --quiet --disable-pip-version-check torch monai nibabel safetensors numpy
+"$WORK/venv/bin/pip" install --quiet --disable-pip-version-check torch monai nibabel safetensors numpy scikit-image
 "$WORK/venv/bin/python" -c "import torch, monai; print('interop: torch', torch.__version__, 'monai', monai.__version__)"
 
 # The debug build, as `make test` builds it (Tensor, NN and Imaging are optimised there too).
