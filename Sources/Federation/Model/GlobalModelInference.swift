@@ -60,7 +60,7 @@ public struct GlobalModelInference: Sendable {
         case .heads:
             labels = try mostConfidentHead(image, heads: model.organs.enumerated().map { ($1, Float($0 + 1)) })
         }
-        return postprocessed(labels, values: Array(1...max(model.organs.count, 1)))  // labels are 1... in the model's organ order
+        return postprocessed(labels, values: model.labelValues)
     }
 
     /// Federation labels of `image` for `organs` only: for `single` the argmax with the other organs' probability
@@ -111,5 +111,16 @@ public struct GlobalModelInference: Sendable {
             n += 1
         }
         return sums.mapValues { $0 / Double(max(n, 1)) }
+    }
+}
+
+extension FederatedModel {
+    /// The label values of the model's organs in its label maps: the federation numbering (1 liver, 2 spleen) for
+    /// `single`, whose classes are every organ; 1, 2, ... in the model's organ order for `heads`.
+    var labelValues: [Int] {
+        switch strategy {
+        case .single: return organs.compactMap { Organ(name: $0)?.rawValue }
+        case .heads: return Array(1...max(organs.count, 1))
+        }
     }
 }

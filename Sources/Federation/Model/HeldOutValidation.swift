@@ -8,8 +8,8 @@ import Tensor
 ///
 /// Scoring runs on the preprocessed cases (the network's grid: RAS, training spacing, HU window) with a sliding
 /// window of the training patch, as the node sees them in training, and labels them as the global model labels
-/// a CT in use (every class competes); only the organs the node annotates are scored, since its labels say
-/// nothing about the others.
+/// a CT in use (every class competes, then each organ keeps its largest connected component, as `segviz infer`
+/// does by default); only the organs the node annotates are scored, since its labels say nothing about the others.
 public struct HeldOutValidation: Sendable {
     /// The held-out cases.
     public let items: [TrainingSet.Item]
@@ -61,7 +61,8 @@ public struct HeldOutValidation: Sendable {
     }
 
     /// Federation labels of a preprocessed `image` as the global model labels a CT (`segviz infer`): the argmax
-    /// over every class (`single`), or the most confident of every organ's head above 0.5 (`heads`).
+    /// over every class (`single`), or the most confident of every organ's head above 0.5 (`heads`), then each
+    /// organ's largest connected component (``GlobalModelInference``'s default post-processing).
     func predictLabels(model: FederatedModel, image: Volume, window: SlidingWindow) throws -> Volume {
         let n = image.grid.count
         var labels = [Float](repeating: 0, count: n)
@@ -83,5 +84,6 @@ public struct HeldOutValidation: Sendable {
             }
         }
         return Volume(grid: image.grid, tensorOrder: labels[...])
+            .keepingLargestComponent(of: model.labelValues)
     }
 }
