@@ -62,7 +62,7 @@ struct Aggregator: AsyncParsableCommand {
     }
 
     /// Opens the coordinator on the locked state folder and serves until the federation ends; throws
-    /// ``FederationEndError`` when it ended without completing its rounds.
+    /// ``FederationEndError`` when it ended without completing its rounds, unless it stopped at the privacy budget.
     func serve(_ f: FederationFile, key k: IdentityKey, host: String, port: Int, evaluation: (Dataset, LabelMapping)?,
                listening: SettableFlag) async throws {
         let log: @Sendable (String) -> Void = { logLine("aggregator", $0) }
@@ -87,7 +87,8 @@ struct Aggregator: AsyncParsableCommand {
                                          lingerSeconds: keepServing ? .infinity : max(0, linger),
                                          longPollSeconds: longPollSeconds, log: log, onListening: { _ in listening.set() })
         let outcome = await coordinator.outcome
-        guard outcome.succeeded else {
+        // Every round, or a stop at the privacy budget (a planned stop, logged as such): exit 0.
+        guard outcome.endedAsPlanned else {
             throw FederationEndError.failed(completed: outcome.completedRounds, rounds: outcome.rounds,
                                             reason: outcome.failure ?? "stopped before its last round")
         }

@@ -32,6 +32,7 @@ public struct AggregatorServer: Sendable {
         router.add(middleware: MethodCheck([("/", [.get]), ("/v1/status", [.get]), ("/v1/model", [.get]),
                                             ("/v1/model/signature", [.get]), ("/v1/rounds/:round/:session/messages", [.post]),
                                             ("/v1/rounds/:round/:session/decline", [.post]),
+                                            ("/v1/rounds/:round/:session/privacy", [.post]),
                                             ("/v1/rounds/:round/:session/messages/:index", [.get])]))
         router.get("/") { _, _ -> Response in
             let html = await statusPage()
@@ -82,6 +83,22 @@ public struct AggregatorServer: Sendable {
             do {
                 try await coordinator.decline(node: node, round: round, session: session, reason: reason)
             } catch let r as Coordinator.Refusal {
+                throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+            }
+            return Response(status: .accepted)
+        }
+        router.post("/v1/rounds/:round/:session/privacy") { request, context -> Response in
+            let round = try PathParameters.count(context, "round")
+            let session = try PathParameters.session(context)
+            let (node, body) = try await authenticate(request, context)
+            let attestation: PrivacyAttestation
+            do throws(PrivacyAttestation.Problem) { attestation = try PrivacyAttestation(body: body) } catch {
+                throw HTTPError(.badRequest, message: "\(error)")
+            }
+            do {
+                try await coordinator.attest(node: node, round: round, session: session, attestation: attestation)
+            } catch let r as Coordinator.Refusal {
+                log("refused privacy attestation from \(node): \(r.reason)")
                 throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
             }
             return Response(status: .accepted)
