@@ -152,8 +152,10 @@ import Testing
         #expect(sink.all.contains("agg: federation stopped at the privacy budget: 2 of 3 round(s) completed; final model \(path) (BLAKE2b-256 \(hash))"), "\(logs)")
         for i in 0..<3 {
             #expect(sink.all.contains("node\(i): federation stopped at the privacy budget: 2 of 3 round(s) completed"), "\(logs)")
-            #expect(sink.all.contains { $0.hasPrefix("node\(i): round 3: refused: ") && $0.contains("budget") }, "\(logs)")
         }
+        // Threshold 3 of 3: the first node to refuse round 3 for its budget ends the federation; a node that had not
+        // polled round 3 yet only sees the stop.
+        #expect(sink.all.contains { $0.contains(": round 3: refused: round 3 would take this node's spent epsilon") }, "\(logs)")
         // The last model is kept, signed, and carries round 2's attestations.
         let model = try VerifiedModel.open(path: path, publicKey: aggKey.publicKey)
         #expect(model.manifest["privacy"].flatMap { RoundPrivacy(manifestText: $0) } == v.records[1].privacy)
@@ -163,5 +165,10 @@ import Testing
         #expect(stopped && restored.stop == .privacyBudget)
         let a = await again.announcement()
         #expect(a.phase == .finished && a.stop == .privacyBudget && a.failure == nil)
+        // The status page says so, with the budget and who attested (and no spent epsilon).
+        let page = await StatusPage.render(again)
+        #expect(page.contains("federation stopped at the privacy budget after 2 of 3 rounds"), "\(page)")
+        #expect(page.contains("Round 2: attested within the budget by node0, node1, node2."), "\(page)")
+        #expect(page.contains("<td>aborted (stopped at the privacy budget)</td>"), "\(page)")
     }
 }

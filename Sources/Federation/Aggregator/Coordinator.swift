@@ -117,7 +117,7 @@ public actor Coordinator {
         selection = ModelSelection.restore(records: check.records)
         if let best = selection.best { try store.writeBest(round: best.round, key: key) }  // repairs an interrupted copy
         completedRounds = check.records.filter { $0.status == .completed }.count
-        stop = Self.restoredStop(check.records)
+        stop = Coordinator.restoredStop(check.records)
         let next = try AttemptMarker.recordInterruptedAttempt(stateDirectory: stateDirectory, ledger: ledger,
                                                               records: check.records, modelHash: stored.hash, roster: roster, key: key)
         round = next.round

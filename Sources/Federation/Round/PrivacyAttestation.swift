@@ -111,7 +111,7 @@ public struct PrivacyAttestation: Codable, Equatable, Sendable {
         }
         guard let idx = federation.nodes.firstIndex(where: { $0.id == node }) else { throw .unknownNode(node: node) }
         for (field, value) in [("federationFingerprint", federationFingerprint), ("session", session)] {
-            guard value.utf8.count == 64, value.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            guard value.utf8.count == 64, value.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
                 throw .malformed(field: field, reason: "not 64 lower-case hex digits")
             }
         }
