@@ -9,7 +9,8 @@ import Tensor
 struct Aggregator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the aggregator: secure rounds, signed global models, the ledger, the status page.",
-        discussion: "State (models, ledger) lives in --state; after a crash or kill it resumes after the last recorded round.")
+        discussion: "State (models, ledger) lives in --state; after a crash or kill it resumes after the last recorded round. "
+            + "Exits 0 when every round completed or the federation stopped at the privacy budget (a planned stop), 1 when it failed.")
 
     @Option(help: "Federation file.") var federation: String
     @Option(help: "State directory (models/, ledger.sqlite).") var state: String
