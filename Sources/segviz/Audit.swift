@@ -46,11 +46,11 @@ struct Audit: ParsableCommand {
                       + (r.abortReason.map { " reason=\"\($0)\"" } ?? "") + Self.selection(r) + Self.privacy(r))
             }
             // Every privacy attestation re-verified offline against the node keys of the federation file.
-            let privacy = v.records.flatMap { $0.privacyProblems(federation: f) }
+            let attestationProblems = v.records.flatMap { $0.privacyProblems(federation: f) }
             if let p = f.privacy {
                 let n = v.records.reduce(0) { $0 + ($1.privacy?.attestations.count ?? 0) }
                 print("privacy: budget epsilon=\(p.epsilon) delta=\(p.delta) per patient per site; "
-                      + (privacy.isEmpty ? "\(n) attestation(s) verify against the federation file's node keys" : "PROBLEMS below"))
+                      + (attestationProblems.isEmpty ? "\(n) attestation(s) verify against the federation file's node keys" : "PROBLEMS below"))
             }
             if let last = v.records.last, let stop = last.stop {
                 let n = v.records.filter { $0.status == .completed }.count
@@ -58,13 +58,13 @@ struct Audit: ParsableCommand {
             }
             // Every completed round's model file and signature against the hash the ledger recorded.
             let models = ModelStore.problems(stateDirectory: state, records: v.records, key: key)
-            if v.ok && models.isEmpty && privacy.isEmpty {
+            if v.ok && models.isEmpty && attestationProblems.isEmpty {
                 let n = v.records.filter { $0.status == .completed }.count
                 print("ledger OK: \(v.records.count) record(s), hash chain and signatures verify; \(n) model files verify against the ledger")
             } else {
                 for p in v.problems { print("PROBLEM: \(p)") }
                 for m in models { print("PROBLEM: round \(m.round): \(m.path) \(m.problem)") }
-                for p in privacy { print("PROBLEM: \(p)") }
+                for p in attestationProblems { print("PROBLEM: \(p)") }
                 throw ExitCode.failure
             }
         }
