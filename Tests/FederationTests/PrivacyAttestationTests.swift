@@ -85,6 +85,36 @@ import Testing
         #expect(RoundPrivacy(manifestText: privacy.manifestText) == privacy)
     }
 
+    /// The aggregator takes an attestation only for the current attempt, from its own signer, under a budget:
+    /// another session is 409, node1's attestation sent by node0 is 400 naming the field, and a federation without
+    /// `privacy` refuses attestations (409).
+    @Test func theAggregatorChecksEachAttestation() async throws {
+        let dir = try temporaryDirectory()
+        let f = try Self.privateFederation(dir: dir, port: 1, rounds: 1, budget: 8)
+        let aggKey = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
+        let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, log: { _ in })
+        let a = await coord.announcement()
+        let key0 = try KeyFiles.loadSecretKey(path: dir + "/keys/node0.key")
+        let key1 = try KeyFiles.loadSecretKey(path: dir + "/keys/node1.key")
+        func status(_ node: String, _ x: PrivacyAttestation, session: String? = nil, on c: Coordinator) async -> Int {
+            do { try await c.attest(node: node, round: a.round, session: session ?? a.session, attestation: x); return 202 } catch {
+                return (error as? Coordinator.Refusal)?.status ?? -1
+            }
+        }
+        let own = try PrivacyAttestation.make(federation: f, node: "node0", round: a.round, session: a.session, key: key0)
+        let other = String(repeating: "cd", count: 32)
+        #expect(await status("node0", own, session: other, on: coord) == 409)
+        let node1s = try PrivacyAttestation.make(federation: f, node: "node1", round: a.round, session: a.session, key: key1)
+        #expect(await status("node0", node1s, on: coord) == 400)
+        #expect(await coord.attestations.isEmpty)
+        #expect(await status("node0", own, on: coord) == 202)
+        #expect(await coord.attestations.keys.sorted() == ["node0"])
+        var plain = f
+        plain.privacy = nil
+        let plainCoord = try Coordinator(federation: plain, stateDirectory: dir + "/plain", key: aggKey, log: { _ in })
+        #expect(await status("node0", own, on: plainCoord) == 409)
+    }
+
     /// The attack: under `privacy`, node2 skips its attestation and sends its masked input anyway. The aggregator
     /// refuses that input, node2 drops out at MaskedInput, and the round completes from node0 and node1, whose
     /// attestations the ledger and the signed model carry. (With the check disabled, node2's update entered the
