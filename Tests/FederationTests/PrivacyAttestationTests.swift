@@ -146,6 +146,26 @@ import Testing
         let model = try VerifiedModel.open(path: ModelStore.path(stateDirectory: dir + "/state", round: 1), publicKey: aggKey.publicKey)
         let published = try #require(model.manifest["privacy"].flatMap { RoundPrivacy(manifestText: $0) })
         #expect(published == r.privacy && published.problems(federation: f, round: 1, survivors: ["node0", "node1"]).isEmpty)
+        // `segviz verify` and `segviz audit` print the budget and the attesting nodes and re-verify them offline.
+        let fedPath = dir + "/federation-private.json"
+        try f.encoded().write(to: URL(fileURLWithPath: fedPath))
+        let modelPath = ModelStore.path(stateDirectory: dir + "/state", round: 1)
+        let verify = try run([segvizExecutable(), "verify", "--model", modelPath, "--federation", fedPath])
+        #expect(verify.status == 0 && verify.output.contains("privacy: budget epsilon=50.0 delta=1e-05 per patient per site; attested within it by node0, node1")
+                && verify.output.contains("privacy attestations: 2 verify against the federation file's node keys"), "\(verify.output)")
+        let audit = try run([segvizExecutable(), "audit", "--state", dir + "/state", "--federation", fedPath])
+        #expect(audit.status == 0 && audit.output.contains(" attested=node0,node1")
+                && audit.output.contains("privacy: budget epsilon=50.0 delta=1e-05 per patient per site; 2 attestation(s) verify"), "\(audit.output)")
+        // An aggregator that records an attestation node0 never signed (here: node1's signature under node0's name)
+        // signs a valid ledger, but `segviz audit` re-verifies the attestation and names it.
+        var forged = r
+        forged.round = 2
+        forged.status = .aborted
+        forged.survivors = []
+        forged.privacy?.attestations[0].signature = r.privacy!.attestations[1].signature
+        try Ledger(path: dir + "/state/ledger.sqlite").append(forged, signer: aggKey)
+        let bad = try run([segvizExecutable(), "audit", "--state", dir + "/state", "--federation", fedPath])
+        #expect(bad.status == 1 && bad.output.contains("PROBLEM: round 2: node0: privacy attestation: field signature does not verify"), "\(bad.output)")
     }
 
     /// A budget that covers 2 of 3 rounds: every node attests rounds 1 and 2, refuses round 3 (its budget) and
