@@ -9,7 +9,8 @@ import Tensor
 struct Aggregator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the aggregator: secure rounds, signed global models, the ledger, the status page.",
-        discussion: "State (models, ledger) lives in --state; after a crash or kill it resumes after the last recorded round.")
+        discussion: "State (models, ledger) lives in --state; after a crash or kill it resumes after the last recorded round. "
+            + "Exits 0 when every round completed or the federation stopped at the privacy budget (a planned stop), 1 when it failed.")
 
     @Option(help: "Federation file.") var federation: String
     @Option(help: "State directory (models/, ledger.sqlite).") var state: String
@@ -62,7 +63,7 @@ struct Aggregator: AsyncParsableCommand {
     }
 
     /// Opens the coordinator on the locked state folder and serves until the federation ends; throws
-    /// ``FederationEndError`` when it ended without completing its rounds.
+    /// ``FederationEndError`` when it ended without completing its rounds, unless it stopped at the privacy budget.
     func serve(_ f: FederationFile, key k: IdentityKey, host: String, port: Int, evaluation: (Dataset, LabelMapping)?,
                listening: SettableFlag) async throws {
         let log: @Sendable (String) -> Void = { logLine("aggregator", $0) }
@@ -87,7 +88,8 @@ struct Aggregator: AsyncParsableCommand {
                                          lingerSeconds: keepServing ? .infinity : max(0, linger),
                                          longPollSeconds: longPollSeconds, log: log, onListening: { _ in listening.set() })
         let outcome = await coordinator.outcome
-        guard outcome.succeeded else {
+        // Every round, or a stop at the privacy budget (a planned stop, logged as such): exit 0.
+        guard outcome.endedAsPlanned else {
             throw FederationEndError.failed(completed: outcome.completedRounds, rounds: outcome.rounds,
                                             reason: outcome.failure ?? "stopped before its last round")
         }

@@ -8,7 +8,8 @@ import Tensor
 struct Node: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a node: fetch and verify the global model, train locally, take part in secure aggregation.",
-        discussion: "Connects out to the aggregator (no inbound port); reconnects with backoff; a restarted node rejoins at the next round.")
+        discussion: "Connects out to the aggregator (no inbound port); reconnects with backoff; a restarted node rejoins at the next round. "
+            + "Exits 0 when the federation finished or stopped at the privacy budget, 1 when it failed or the aggregator stayed unreachable.")
 
     @Option(help: "Federation file.") var federation: String
     @Option(help: "This node's id in the federation file.") var id: String

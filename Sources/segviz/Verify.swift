@@ -24,6 +24,33 @@ struct Verify: ParsableCommand {
             print("signature: OK (key id \(key.keyIDHex))")
             print("trusted comment: \(verified.trustedComment)")
             for (k, v) in verified.manifest.sorted(by: { $0.key < $1.key }) { print("\(k): \(v)") }
+            try Self.printPrivacy(verified.manifest, federation: federation)
+        }
+    }
+}
+
+extension Verify {
+    /// With a `privacy` key in the manifest: the budget and the attesting nodes; with `--federation`, each
+    /// attestation re-verified against the node keys of the file (a failure exits non-zero).
+    static func printPrivacy(_ manifest: [String: String], federation: String?) throws {
+        guard let text = manifest["privacy"] else { return }
+        guard let p = RoundPrivacy(manifestText: text) else {
+            throw FederationError.invalidField(field: "privacy", value: String(text.prefix(80)), expected: "the manifest's privacy object")
+        }
+        print("privacy: " + p.summary)
+        guard let federation else {
+            print("privacy attestations: not checked (give --federation to check them against the node keys)")
+            return
+        }
+        // The model of ledger round r carries round r's attestations, one from each participant.
+        let round = manifest["round"].flatMap { Int($0) }
+        let participants = manifest["participants"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+        let problems = p.problems(federation: try FederationFile.load(from: federation), round: round, survivors: participants)
+        if problems.isEmpty {
+            print("privacy attestations: \(p.attestations.count) verify against the federation file's node keys")
+        } else {
+            for q in problems { print("PROBLEM: \(q)") }
+            throw ExitCode.failure
         }
     }
 }

@@ -13,6 +13,8 @@ extension RequestAuthTests {
         defer { s.task.cancel() }
         for (path, method, allow) in [("/v1/status", HTTPMethod.POST, "GET"), ("/v1/model", .DELETE, "GET"),
                                       ("/v1/rounds/1/\(String(repeating: "a", count: 64))/messages", .PUT, "POST"),
+                                      ("/v1/rounds/1/\(String(repeating: "a", count: 64))/privacy", .GET, "POST"),
+                                      ("/v1/rounds/1/\(String(repeating: "a", count: 64))/decline", .GET, "POST"),
                                       ("/v1/rounds/1/ab/messages/0", .RAW(value: "QUERY"), "GET")] {
             var req = HTTPClientRequest(url: s.url + path)
             req.method = method

@@ -49,6 +49,12 @@ public actor Coordinator {
     let attemptsPerRound: Int
     /// Why the federation stopped without completing its rounds (nil while running or when it succeeded).
     private(set) var stopReason: String?
+    /// When the federation stopped before its rounds without failing (at the privacy budget): why.
+    var stop: FederationStop?
+    /// With `privacy`: the current attempt's privacy attestations by node (``PrivacyGate``).
+    var attestations: [String: PrivacyAttestation] = [:]
+    /// With `privacy`: nodes that declined a round because their budget is spent (they never train again).
+    var budgetDeclined: Set<String> = []
     /// When each node last made an authenticated request, and the waiting-report bookkeeping.
     var presence = NodePresence()
     /// When this process started, and the rounds it completed (for the time left).
@@ -111,6 +117,7 @@ public actor Coordinator {
         selection = ModelSelection.restore(records: check.records)
         if let best = selection.best { try store.writeBest(round: best.round, key: key) }  // repairs an interrupted copy
         completedRounds = check.records.filter { $0.status == .completed }.count
+        stop = Coordinator.restoredStop(check.records)
         let next = try AttemptMarker.recordInterruptedAttempt(stateDirectory: stateDirectory, ledger: ledger,
                                                               records: check.records, modelHash: stored.hash, roster: roster, key: key)
         round = next.round
@@ -119,7 +126,10 @@ public actor Coordinator {
         if let interrupted = next.interrupted {
             log("round \(interrupted) was interrupted by the aggregator's stop; recorded as aborted, it restarts as a new attempt (round \(round))")
         }
-        if round > 1 {
+        if let stop {
+            log("the federation stopped \(stop.words) after \(completedRounds) of \(federation.rounds) round(s) (ledger round \(round - 1)); "
+                + "it stays stopped")
+        } else if round > 1 {
             log("resuming after round \(round - 1): \(completedRounds) of \(federation.rounds) global model(s) done; "
                 + "global model is round \(stored.round) (\(stored.hash.prefix(16)))")
         }
@@ -131,7 +141,7 @@ public actor Coordinator {
     }
 
     /// True when the federation is over: every round completed, or it stopped (see ``outcome``).
-    public var finished: Bool { completedRounds >= federation.rounds || stopReason != nil }
+    public var finished: Bool { completedRounds >= federation.rounds || stopReason != nil || stop != nil }
 
     /// The announcement nodes poll.
     public func announcement() -> RoundAnnouncement {
@@ -140,7 +150,8 @@ public actor Coordinator {
                                  phase: finished ? .finished : finishing ? .unmasking : serverPhase.flatMap { RoundPhase($0) } ?? .advertiseKeys,
                                  modelRound: modelRound, modelHash: modelHash, rounds: federation.rounds,
                                  federationFingerprint: fingerprint.value, federationFields: fingerprint.fields,
-                                 completedRounds: completedRounds, failure: finished ? stopReason : nil)
+                                 completedRounds: completedRounds, failure: finished ? stopReason : nil,
+                                 stop: finished ? stop : nil)
     }
 
     /// The current attempt's session id (hex).
@@ -162,6 +173,7 @@ public actor Coordinator {
         }
         guard let idx = roster.firstIndex(of: node) else { throw Refusal(status: 403, reason: "unknown node") }
         let phaseBefore = srv.state.phase
+        try requireAttestation(node: node, phase: phaseBefore)
         let out: [Outgoing]
         // Checking signatures and, at the last phase, removing the masks (expanding every survivor's seeds to
         // the model's length) is CPU work: the server state machine moves to the pool and back.
@@ -277,6 +289,7 @@ public actor Coordinator {
             return
         }
         outbox = [:]
+        attestations = [:]
         recorder = RoundRecorder(round: round, startedAt: Date())
         serverPhase = .advertiseKeys
         deadline = Date().addingTimeInterval(federation.trainingTimeoutSeconds)
@@ -321,15 +334,16 @@ public actor Coordinator {
                                       survivors: survivors, modelHash: "", previousModelHash: previousHash,
                                       finishedAt: Date())
             let previousRecordHash = try ledger.last()?.recordHash ?? Ledger.genesisHash
-            let (current, store, key, r, optimizer, optimizerStore, previousRound) =
-                (model, store, key, round, serverOptimizer, optimizerStore, modelRound)
+            rec.privacy = roundPrivacy(nodes: survivors)
+            let (current, store, key, r, optimizer, optimizerStore, previousRound, privacy) =
+                (model, store, key, round, serverOptimizer, optimizerStore, modelRound, rec.privacy)
             // The new model's values, encoding, hash and signature: tens of megabytes of work, on the pool. The
             // optimiser's new state is on disk before the ledger names this round's model.
             let (updated, hash, stepped) = try await compute.run { () throws -> (FederatedModel, String, ServerOptimizer) in
                 var stepped = optimizer
                 let updated = stepped.nextModel(from: current, result: result)
                 let hash = try store.write(model: updated, round: r, participants: survivors, previousModelHash: previousHash,
-                                           previousRecordHash: previousRecordHash, key: key)
+                                           previousRecordHash: previousRecordHash, privacy: privacy, key: key)
                 try optimizerStore.save(stepped, round: r, keepFrom: previousRound)
                 return (updated, hash, stepped)
             }
@@ -384,15 +398,22 @@ public actor Coordinator {
 
     private func abortRound(reason protocolReason: String) async {
         let reason = protocolReason + declineNote
-        let rec = recorder.record(status: .aborted, abortReason: reason, roster: roster,
+        let budgetStop = budgetStopDue
+        var rec = recorder.record(status: .aborted, abortReason: reason, roster: roster,
                                   lastPhase: serverPhase.flatMap { RoundPhase($0) } ?? .advertiseKeys, survivors: [],
                                   modelHash: modelHash, previousModelHash: modelHash, finishedAt: Date())
+        rec.privacy = roundPrivacy(nodes: attestations.keys.sorted())
+        if budgetStop { rec.stop = .privacyBudget }
         do { try ledger.append(rec, signer: key) } catch {
             log("round \(round): could not record the abort: \(error)")
         }
         log("round \(round) aborted: \(reason)")
         failedAttempts += 1
-        if failedAttempts >= attemptsPerRound {
+        if budgetStop {
+            stop = .privacyBudget
+            log("round \(round): " + LogText.list(budgetDeclined.sorted()) + " declined for their privacy budget; "
+                + "the \(roster.count - budgetDeclined.count) node(s) left cannot reach the threshold of a round")
+        } else if failedAttempts >= attemptsPerRound {
             stopReason = "no new global model after \(failedAttempts) attempt(s) in a row from global model round \(modelRound); last: \(reason)"
         }
         advance()

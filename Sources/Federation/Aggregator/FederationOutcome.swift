@@ -2,7 +2,8 @@ import Foundation
 
 /// How a federation ended: the global models it produced against the rounds the federation file asks for, and
 /// why it stopped early when it did. The aggregator logs it as its last line and exits non-zero unless it
-/// succeeded; nodes learn it from the final announcement (``RoundAnnouncement/failure``).
+/// ended as planned (every round, or a stop at the privacy budget); nodes learn it from the final announcement
+/// (``RoundAnnouncement/failure``, ``RoundAnnouncement/stop``).
 public struct FederationOutcome: Sendable, Equatable {
     /// Rounds completed (global models produced).
     public let completedRounds: Int
@@ -10,12 +11,21 @@ public struct FederationOutcome: Sendable, Equatable {
     public let rounds: Int
     /// Why the federation stopped without completing them (nil when it did, or is still running).
     public let failure: String?
+    /// Why it stopped before its rounds without failing (at the privacy budget); nil otherwise.
+    public var stop: FederationStop? = nil
 
     /// True when every round completed.
     public var succeeded: Bool { failure == nil && completedRounds >= rounds }
 
+    /// True when it ended as planned: every round completed, or it stopped at the privacy budget (a planned stop:
+    /// the aggregator and the nodes exit 0).
+    public var endedAsPlanned: Bool { failure == nil && (completedRounds >= rounds || stop != nil) }
+
     /// The one line that ends the aggregator's log.
     func logLine(modelPath: String, modelHash: String) -> String {
+        if let stop, failure == nil {
+            return "federation stopped \(stop.words): \(completedRounds) of \(rounds) round(s) completed; final model \(modelPath) (BLAKE2b-256 \(modelHash))"
+        }
         if succeeded {
             return "federation finished: \(completedRounds) of \(rounds) round(s) completed; final model \(modelPath) (BLAKE2b-256 \(modelHash))"
         }
@@ -46,7 +56,7 @@ public enum FederationEndError: Error, Equatable, CustomStringConvertible {
 extension Coordinator {
     /// The federation's outcome so far (final once ``finished``).
     public var outcome: FederationOutcome {
-        FederationOutcome(completedRounds: completedRounds, rounds: federation.rounds, failure: stopReason)
+        FederationOutcome(completedRounds: completedRounds, rounds: federation.rounds, failure: stopReason, stop: stop)
     }
 
     /// Path of the current global model file.

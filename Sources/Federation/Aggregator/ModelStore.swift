@@ -57,7 +57,8 @@ public struct ModelStore: Sendable {
                 return StoredModel(model: model, round: 0, hash: hex(FedCrypto.blake2b256(bytes)))
             }
             let h = try write(model: model, round: 0, participants: [], previousModelHash: Ledger.genesisHash,
-                              previousRecordHash: Ledger.genesisHash, key: key)
+                              previousRecordHash: Ledger.genesisHash,
+                              privacy: federation.privacy.map { RoundPrivacy($0, attestations: []) }, key: key)
             return StoredModel(model: model, round: 0, hash: h)
         }
         let p = path(round: last.round)
@@ -96,11 +97,12 @@ public struct ModelStore: Sendable {
         }
     }
 
-    /// Writes and signs round `r`'s model; returns the file's hex BLAKE2b-256.
+    /// Writes and signs round `r`'s model (its manifest carrying `privacy`, if any); returns the file's hex BLAKE2b-256.
     func write(model: FederatedModel, round r: Int, participants: [String], previousModelHash: String,
-               previousRecordHash: String, key: IdentityKey) throws -> String {
+               previousRecordHash: String, privacy: RoundPrivacy? = nil, key: IdentityKey) throws -> String {
         let bytes = ModelArtifact.encode(model: model, federation: federation, round: r, participants: participants,
-                                         previousModelHash: previousModelHash, previousRecordHash: previousRecordHash)
+                                         previousModelHash: previousModelHash, previousRecordHash: previousRecordHash,
+                                         privacy: privacy)
         let p = path(round: r)
         try AtomicFile.write(path: p, contents: Data(bytes))
         let h = hex(FedCrypto.blake2b256(bytes))

@@ -82,6 +82,7 @@ extension Coordinator {
         guard presence.declined[node] == nil else { return }
         presence.decline(node, reason)
         log("round \(round): \(node) sits this attempt out (\(reason.words))")
+        if reason == .privacyBudget { noteBudgetDecline(node: node, now: Date()) }
         reportWaiting(now: Date())
     }
 

@@ -41,6 +41,12 @@ public struct LedgerRecord: Codable, Equatable, Sendable {
     public var validation: RoundValidation? = nil
     /// With model selection: the round of the best global model after this round (`global-best.safetensors`).
     public var bestModelRound: Int? = nil
+    /// With `privacy`: the budget and the privacy attestations of the nodes whose updates are in this round's model
+    /// (absent otherwise, so older records hash as before).
+    public var privacy: RoundPrivacy? = nil
+    /// On the record after which the federation stopped before its planned rounds without failing: why
+    /// (``FederationStop``); absent otherwise.
+    public var stop: FederationStop? = nil
 
     /// The canonical bytes hashed into `recordHash` (sorted-key JSON of every field but the hash and signature).
     public func canonicalBytes() throws -> [UInt8] {

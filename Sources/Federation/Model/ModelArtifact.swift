@@ -10,9 +10,10 @@ public enum ModelArtifact {
     /// The previous layout, refused with an explanation.
     public static let oldFormatValue = "segviz-global-model/1"
 
-    /// Encodes a model with its manifest.
+    /// Encodes a model with its manifest. With `privacy` (a federation with a budget) the manifest's `privacy` key
+    /// holds the budget and the privacy attestations of the nodes whose updates are in the model.
     public static func encode(model: FederatedModel, federation: FederationFile, round: Int, participants: [String],
-                              previousModelHash: String, previousRecordHash: String) -> [UInt8] {
+                              previousModelHash: String, previousRecordHash: String, privacy: RoundPrivacy? = nil) -> [UInt8] {
         let weights = model.values.withUnsafeBytes { [UInt8]($0) }
         let arch: [String: Any] = [
             "network": "monai.networks.nets.UNet", "spatial_dims": 3, "in_channels": model.config.inChannels,
@@ -20,7 +21,7 @@ public enum ModelArtifact {
             "strides": model.config.strides, "num_res_units": model.config.numResUnits,
             "norm": federation.network.norm, "strategy": model.strategy.rawValue, "organs": model.organs,
         ]
-        let meta: [String: String] = [
+        var meta: [String: String] = [
             "format": formatValue,
             "architecture": json(arch),
             "labels": json(federation.labels),
@@ -35,6 +36,7 @@ public enum ModelArtifact {
             "patch": json(federation.training.patch),
             "server_optimizer": federation.effectiveServerOptimizer.manifestText,
         ]
+        if let privacy { meta["privacy"] = privacy.manifestText }
         return model.safetensors(metadata: meta).encode()
     }
 

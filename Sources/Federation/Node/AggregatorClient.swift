@@ -123,6 +123,11 @@ public final class AggregatorClient: Sendable {
         _ = try expectOK(try await send(.POST, "/v1/rounds/\(round)/\(session)/decline", body: reason.body, timeout: 30))
     }
 
+    /// Sends this node's signed privacy attestation for the attempt `round`/`session` (before its masked input).
+    public func attestPrivacy(round: Int, session: String, attestation: PrivacyAttestation) async throws {
+        _ = try expectOK(try await send(.POST, "/v1/rounds/\(round)/\(session)/privacy", body: attestation.body, timeout: 30))
+    }
+
     /// Long-polls for the `index`-th message addressed to this node; nil when none arrived in time.
     public func message(round: Int, session: String, index: Int) async throws -> [UInt8]? {
         let r = try await send(.GET, "/v1/rounds/\(round)/\(session)/messages/\(index)", timeout: 90)

@@ -21,3 +21,29 @@ extension NodeRunner {
                    round, steps, settings.sampleRate, settings.noiseMultiplier, settings.clip, spent, after, spec.epsilon, spec.delta))
     }
 }
+
+extension NodeRunner {
+    /// Signs and sends this node's ``PrivacyAttestation`` for attempt `round`/`session`, after the round was
+    /// charged (or its update reused) and before the masked input: the aggregator refuses a masked input without
+    /// one. Checks first that the spent epsilon is within the budget (an honest node never attests otherwise).
+    /// Nothing without `privacy`.
+    func attestPrivacy(round: Int, session: String) async throws {
+        guard let spec = federation.privacy else { return }
+        let spent = try await memory.spentEpsilon(delta: spec.delta)
+        guard spent <= spec.epsilon else {
+            throw ModelRefusal.privacyBudgetExhausted(round: round, spent: spent, wouldSpend: spent, budget: spec.epsilon)
+        }
+        if skipsPrivacyAttestation {
+            log("round \(round): test hook: not attesting the privacy budget")
+            return
+        }
+        let attestation: PrivacyAttestation
+        do throws(PrivacyAttestation.Problem) {
+            attestation = try PrivacyAttestation.make(federation: federation, node: id, round: round, session: session, key: key)
+        } catch {
+            throw FederationError.invalidField(field: "privacy", value: "\(error)", expected: "a privacy budget to attest")
+        }
+        try await client.attestPrivacy(round: round, session: session, attestation: attestation)
+        log("round \(round): attested that the spent epsilon is within the budget \(spec.epsilon) (delta \(spec.delta))")
+    }
+}

@@ -45,6 +45,8 @@ public struct NodeRunner: Sendable {
     let onPhase: @Sendable (NodePhase, Int) async -> Void
     /// Seconds the node keeps trying to reach an unreachable aggregator before it exits non-zero.
     let giveUpAfter: Double
+    /// Test hook: the node skips its privacy attestation (the attack `PrivacyAttestationTests` plays).
+    var skipsPrivacyAttestation = false
 
     /// Creates a runner for node `id` of `federation`.
     public init(federation: FederationFile, id: String, key: IdentityKey, trainer: any LocalTrainer,
@@ -73,7 +75,8 @@ public struct NodeRunner: Sendable {
                                       pinnedCertificatePEM: federation.aggregator.tlsCertificate)
     }
 
-    /// Runs until the federation finishes; throws ``FederationEndError`` when it failed or the aggregator stayed
+    /// Runs until the federation finishes or stops at the privacy budget (a planned stop: it returns); throws
+    /// ``FederationEndError`` when it failed or the aggregator stayed
     /// unreachable for `giveUpAfter` seconds, and ``ConnectionProblem`` on a TLS failure against the pinned certificate.
     public func run() async throws {
         defer { Task { await client.shutdown() } }
@@ -107,6 +110,10 @@ public struct NodeRunner: Sendable {
             if a.phase == .finished {
                 if let failure = a.failure {
                     throw FederationEndError.failed(completed: a.completedRounds ?? 0, rounds: a.rounds, reason: failure)
+                }
+                if let stop = a.stop {  // a planned stop (the privacy budget): not an error
+                    log("federation stopped \(stop.words): \(a.completedRounds ?? 0) of \(a.rounds) round(s) completed")
+                    return
                 }
                 log("federation finished: \(a.completedRounds ?? a.rounds) of \(a.rounds) round(s) completed")
                 return
@@ -255,6 +262,7 @@ public struct NodeRunner: Sendable {
         let update = ClientUpdate(values: delta + scoreElements,
                                   blockWeights: ValidationVector.blockWeights(federation: federation, model: global,
                                                                               organs: organs, samples: samples))
+        try await attestPrivacy(round: a.round, session: a.session)
         let sa = try await client.secureAggregation(round: a.round, session: a.session, config: config,
                                                     expectedContext: expected, index: index, identity: key.signingKey,
                                                     update: update, compute: compute,

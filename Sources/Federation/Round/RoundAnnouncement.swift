@@ -24,4 +24,7 @@ public struct RoundAnnouncement: Codable, Equatable, Sendable {
     public var completedRounds: Int?
     /// When the federation is over without completing its rounds: why (nil while running or on success).
     public var failure: String?
+    /// When the federation stopped before its rounds without failing: why (at the privacy budget); nil otherwise
+    /// or from an older aggregator.
+    public var stop: FederationStop? = nil
 }

@@ -32,6 +32,7 @@ public struct AggregatorServer: Sendable {
         router.add(middleware: MethodCheck([("/", [.get]), ("/v1/status", [.get]), ("/v1/model", [.get]),
                                             ("/v1/model/signature", [.get]), ("/v1/rounds/:round/:session/messages", [.post]),
                                             ("/v1/rounds/:round/:session/decline", [.post]),
+                                            ("/v1/rounds/:round/:session/privacy", [.post]),
                                             ("/v1/rounds/:round/:session/messages/:index", [.get])]))
         router.get("/") { _, _ -> Response in
             let html = await statusPage()
@@ -62,11 +63,8 @@ public struct AggregatorServer: Sendable {
             let session = try PathParameters.session(context)
             return try await intake.run {
                 let (node, body) = try await authenticate(request, context)
-                do {
+                try await refusalsAsHTTP("message", from: node) {
                     try await coordinator.receive(node: node, round: round, session: session, bytes: body)
-                } catch let r as Coordinator.Refusal {
-                    log("refused message from \(node): \(r.reason)")
-                    throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
                 }
                 return Response(status: .accepted)
             }
@@ -79,10 +77,21 @@ public struct AggregatorServer: Sendable {
                 throw HTTPError(.badRequest, message: "decline body must be {\"reason\": one of "
                                 + DeclineReason.allCases.map(\.rawValue).joined(separator: ", ") + "}")
             }
-            do {
+            try await refusalsAsHTTP(from: node) {
                 try await coordinator.decline(node: node, round: round, session: session, reason: reason)
-            } catch let r as Coordinator.Refusal {
-                throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+            }
+            return Response(status: .accepted)
+        }
+        router.post("/v1/rounds/:round/:session/privacy") { request, context -> Response in
+            let round = try PathParameters.count(context, "round")
+            let session = try PathParameters.session(context)
+            let (node, body) = try await authenticate(request, context)
+            let attestation: PrivacyAttestation
+            do throws(PrivacyAttestation.Problem) { attestation = try PrivacyAttestation(body: body) } catch {
+                throw HTTPError(.badRequest, message: "\(error)")
+            }
+            try await refusalsAsHTTP("privacy attestation", from: node) {
+                try await coordinator.attest(node: node, round: round, session: session, attestation: attestation)
             }
             return Response(status: .accepted)
         }
@@ -91,17 +100,23 @@ public struct AggregatorServer: Sendable {
             let session = try PathParameters.session(context)
             let index = try PathParameters.count(context, "index")
             let (node, _) = try await authenticate(request, context)
-            let m: [UInt8]?
-            do {
-                m = try await coordinator.nextMessage(node: node, round: round, session: session, index: index, timeout: longPollSeconds)
-            } catch let r as Coordinator.Refusal {
-                throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+            let m = try await refusalsAsHTTP(from: node) {
+                try await coordinator.nextMessage(node: node, round: round, session: session, index: index, timeout: longPollSeconds)
             }
             guard let m else { return Response(status: .noContent) }
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
                             body: .init(byteBuffer: ByteBuffer(bytes: m)))
         }
         return router
+    }
+
+    /// Runs `body`, answering a coordinator's refusal with its HTTP status and reason (logged as a refused `what`
+    /// from `node` when `what` is given).
+    func refusalsAsHTTP<T>(_ what: String? = nil, from node: String, _ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let r as Coordinator.Refusal {
+            if let what { log("refused \(what) from \(node): \(r.reason)") }
+            throw HTTPError(HTTPResponse.Status(code: r.status), message: r.reason)
+        }
     }
 
     /// Reads the body (bounded) and checks the request's signature; returns the node id and the body.

@@ -4,7 +4,8 @@ import Foundation
 ///
 /// It shows the federation, the current round and phase, each node's part in the current round (in, waiting,
 /// dropped at which phase), Dice per round when the aggregator evaluates, each global model's hash and whether
-/// its file still hashes to the ledger's value and its signature verifies, and the ledger's chain status.
+/// its file still hashes to the ledger's value and its signature verifies, and the ledger's chain status; with
+/// `privacy`, the budget and who attested within it in each round.
 enum StatusPage {
     static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
@@ -24,8 +25,9 @@ enum StatusPage {
             let drops = r.dropouts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
             let dice = organs.map { o in "<td>\(s.dice[r.round]?[o].map { String(format: "%.3f", $0) } ?? "")</td>" }.joined()
             let model = s.models[r.round]
-            rows += "<tr><td>\(r.round)</td><td>\(escape(r.status.rawValue))</td><td>\(escape(r.survivors.joined(separator: ", ")))</td>"
-                + "<td>\(escape(drops))</td>\(dice)<td><code>\(escape(String(r.modelHash.prefix(16))))</code></td>"
+            let attested = s.privacy == nil ? "" : "<td>\(escape(r.privacy.map { LogText.list($0.nodes) } ?? "-"))</td>"
+            rows += "<tr><td>\(r.round)</td><td>\(escape(r.status.rawValue + (r.stop.map { " (stopped \($0.words))" } ?? "")))</td><td>\(escape(r.survivors.joined(separator: ", ")))</td>"
+                + "<td>\(escape(drops))</td>\(attested)\(dice)<td><code>\(escape(String(r.modelHash.prefix(16))))</code></td>"
                 + "<td class=\"\(model == "verifies" ? "ok" : "bad")\">\(escape(r.status == .completed ? model ?? "not checked" : "no new model"))</td></tr>\n"
         }
         let diceHeads = organs.map { "<th>Dice \(escape($0))</th>" }.joined()
@@ -33,6 +35,7 @@ enum StatusPage {
         let phase = a.phase != .finished
             ? "round <b>\(a.round)</b> (global models \(done) of \(a.rounds)), phase <b>\(a.phase.rawValue)</b>"
             : a.failure.map { "<span class=\"bad\">federation FAILED after \(done) of \(a.rounds) rounds: \(escape($0))</span>" }
+              ?? a.stop.map { "federation stopped \($0.words) after \(done) of \(a.rounds) rounds (a planned stop)" }
               ?? "all \(a.rounds) rounds done"
         return """
             <!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
@@ -45,14 +48,25 @@ enum StatusPage {
             signature <span class="\(s.modelSignatureOK ? "ok" : "bad")">\(s.modelSignatureOK ? "verifies" : "DOES NOT VERIFY")</span>.</p>
             <p id="ledger">Ledger: <span class="\(s.ledgerOK ? "ok" : "bad")">\(s.ledgerOK ? "hash chain and signatures verify" : "PROBLEMS: " + escape(s.ledgerProblems.joined(separator: "; ")))</span>
             (\(s.records.count) record(s)).</p>
+            \(privacyParagraph(s))
             <h2>Nodes</h2>
             <table id="nodes"><tr><th>node</th><th>annotates</th><th>this round</th></tr>
             \(nodes)</table>
             \(organs.isEmpty ? "" : "<h2>Dice per round</h2>" + diceChart(s.dice, organs: organs))
             <h2>Rounds</h2>
-            <table id="rounds"><tr><th>round</th><th>status</th><th>survivors</th><th>dropped (phase)</th>\(diceHeads)<th>model hash</th><th>model file and signature</th></tr>
+            <table id="rounds"><tr><th>round</th><th>status</th><th>survivors</th><th>dropped (phase)</th>\(s.privacy == nil ? "" : "<th>attested within the privacy budget</th>")\(diceHeads)<th>model hash</th><th>model file and signature</th></tr>
             \(rows)</table></body></html>
             """
+    }
+
+    /// With `privacy`: the budget and who attested within it in the last completed round (no spent epsilon:
+    /// see ``PrivacyAttestation``).
+    static func privacyParagraph(_ s: StatusSnapshot) -> String {
+        guard let p = s.privacy else { return "" }
+        let last = s.records.last { $0.status == .completed }
+        return "<p id=\"privacy\">Privacy: DP-SGD at every node, budget epsilon \(p.epsilon), delta \(p.delta) per patient per site. "
+            + (last.flatMap { r in r.privacy.map { "Round \(r.round): attested within the budget by \(escape(LogText.list($0.nodes)))." } }
+               ?? "No round completed yet.") + "</p>"
     }
 
     /// An inline SVG line chart of Dice per round, one line per organ.
@@ -90,6 +104,8 @@ struct StatusSnapshot: Sendable {
     var live: [String: String]
     /// Round -> "verifies" or what is wrong with that round's model file or signature.
     var models: [Int: String]
+    /// The federation's privacy budget (nil: none).
+    var privacy: FederationFile.PrivacySpec?
 }
 
 extension Coordinator {
@@ -103,6 +119,7 @@ extension Coordinator {
         for h in history { dice[h.round] = h.dice }
         return StatusSnapshot(name: federation.name, nodes: federation.nodes, records: v?.records ?? [],
                               ledgerOK: v?.ok ?? false, ledgerProblems: v?.problems ?? ["ledger unreadable"],
-                              modelSignatureOK: l.modelSignatureOK, dice: dice, live: liveParticipation(), models: l.models)
+                              modelSignatureOK: l.modelSignatureOK, dice: dice, live: liveParticipation(), models: l.models,
+                              privacy: federation.privacy)
     }
 }
