@@ -47,11 +47,11 @@ void ckernels_pack_taps(const float *w, int cout, int cin, int transposed, int p
     }
 }
 
-void ckernels_pack_phases(const float *x, int c, int c0, int c1, int ph0, int ph1, int d, int h, int w, float *xp) {
+void ckernels_pack_phases(const float *x, int c, int c0, int c1, int d, int h, int w, float *xp) {
     int D = d / 2, H = h / 2, W = w / 2;
     size_t PW = (size_t)W + 1, PP = (size_t)(H + 1) * PW, PS = (size_t)(D + 1) * PP;
     for (int ch = c0; ch < c1; ch++) {
-        for (int ph = ph0; ph < ph1; ph++) {
+        for (int ph = 0; ph < 8; ph++) {
             int a = ph >> 2, b = (ph >> 1) & 1, e = ph & 1;
             float *dst = xp + ((size_t)ch * 8 + ph) * PS;
             memset(dst, 0, PP * sizeof(float));
@@ -67,7 +67,7 @@ void ckernels_pack_phases(const float *x, int c, int c0, int c1, int ph0, int ph
             }
         }
     }
-    if (c1 == c && ph1 == 8) memset(xp + (size_t)c * 8 * PS, 0, CKERNELS_SLACK * sizeof(float));
+    if (c1 == c) memset(xp + (size_t)c * 8 * PS, 0, CKERNELS_SLACK * sizeof(float));
 }
 
 static inline float prelu_of(float v, const float *prelu) { return prelu && !(v > 0) ? v * *prelu : v; }

@@ -118,8 +118,8 @@ final class SkipConnection: Layer {
         ctx.timed("add/concat") {
             let per = x.spatial
             for n in 0..<x.n {
-                parallelCopy(to: y.pointer + n * y.c * per, from: x.pointer + n * x.c * per, count: x.c * per)
-                parallelCopy(to: y.pointer + (n * y.c + x.c) * per, from: s.pointer + n * s.c * per, count: s.c * per)
+                (y.pointer + n * y.c * per).update(from: x.pointer + n * x.c * per, count: x.c * per)
+                (y.pointer + (n * y.c + x.c) * per).update(from: s.pointer + n * s.c * per, count: s.c * per)
             }
         }
         return y
@@ -130,8 +130,8 @@ final class SkipConnection: Layer {
         let dx = dy.like(channels: c1), ds = dy.like(channels: c2)
         ctx.timed("add/concat") {
             for n in 0..<dy.n {
-                parallelCopy(to: dx.pointer + n * c1 * per, from: dy.pointer + n * dy.c * per, count: c1 * per)
-                parallelCopy(to: ds.pointer + n * c2 * per, from: dy.pointer + (n * dy.c + c1) * per, count: c2 * per)
+                (dx.pointer + n * c1 * per).update(from: dy.pointer + n * dy.c * per, count: c1 * per)
+                (ds.pointer + n * c2 * per).update(from: dy.pointer + (n * dy.c + c1) * per, count: c2 * per)
             }
         }
         if let dsub = submodule.backward(ds, ctx) { ctx.timed("add/concat") { addInPlace(dx, dsub) } }

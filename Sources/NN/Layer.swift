@@ -85,14 +85,6 @@ protocol Layer: AnyObject {
 }
 
 /// `a += b` element-wise (same shape), on all workers.
-/// Copies `count` floats from `src` to `dst` (not overlapping) on the compute workers, in chunks.
-func parallelCopy(to dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, count: Int) {
-    let pd = UncheckedSendable(dst), ps = UncheckedSendable(src)
-    Compute.forEachChunk(count) { r in
-        (pd.value + r.lowerBound).update(from: ps.value + r.lowerBound, count: r.count)
-    }
-}
-
 func addInPlace(_ a: Activation, _ b: Activation) {
     precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
     let pa = UncheckedSendable(a.pointer), pb = UncheckedSendable(b.pointer)

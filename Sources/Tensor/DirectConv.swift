@@ -305,10 +305,9 @@ extension DirectConv {
         let xp = ScratchPool.take(batch * per)  // every element is written below
         defer { ScratchPool.give(xp) }
         let px = UncheckedSendable(x), pxp = UncheckedSendable(xp.pointer), xs = cin * g.inSize
-        // one task per channel and phase: the first layer (one channel) splits over the 8 phases too
-        Compute.forEachTask(batch * cin * 8) { _, t in
-            let n = t / (cin * 8), ch = (t / 8) % cin, ph = t % 8
-            ckernels_pack_phases(px.value + n * xs, Int32(cin), Int32(ch), Int32(ch + 1), Int32(ph), Int32(ph + 1),
+        Compute.forEachTask(batch * cin) { _, t in
+            let n = t / cin, ch = t % cin
+            ckernels_pack_phases(px.value + n * xs, Int32(cin), Int32(ch), Int32(ch + 1),
                                  Int32(g.inD), Int32(g.inH), Int32(g.inW), pxp.value + n * per)
         }
         let table = tapTable(transposed: false, pp: pp, pw: pw)

@@ -84,9 +84,8 @@ void ckernels_conv_taps(ckernels_isa isa, const ckernels_taps *k, const float *x
 /// The polyphase input of a stride-2 3x3x3 pad-1 convolution: channels `c0..<c1` of one sample's grid
 /// `x` (`c x d x h x w`, even extents) split into 8 phases `(a, b, e)` (`x[2i + a][2j + b][2k + e]`),
 /// each zero-padded by one voxel at the low side of every axis: `xp` is `c x 8 x (d/2+1) x (h/2+1) x
-/// (w/2+1)`, then CKERNELS_SLACK zeros (with the last channel's last phase). Writes channels c0..<c1,
-/// phases ph0..<ph1 (ranges, so that callers can split the work by channel and by phase).
-void ckernels_pack_phases(const float *x, int c, int c0, int c1, int ph0, int ph1, int d, int h, int w, float *xp);
+/// (w/2+1)`, then CKERNELS_SLACK zeros (with the last channel).
+void ckernels_pack_phases(const float *x, int c, int c0, int c1, int d, int h, int w, float *xp);
 
 /// Output planes `2m` and `2m + 1` of the stride-2 3x3x3 transposed convolution (padding 1, output
 /// padding 1) of one sample: `xp` is the input (`cin x d x h x w`) padded by ckernels_pad, `packed[ph]`
