@@ -81,14 +81,16 @@ public final class ExperimentRunner {
 
     /// The `recipe` setup as run `name`, every site training with patient-level DP-SGD `privacy` (nil: without);
     /// returns the run and each site's privacy account over the steps its training took.
-    func runRecipe(name: String, privacy: DPSGDSettings?, seed: Int) throws -> (run: SetupRun, accounts: [PrivacyAccount]) {
+    func runRecipe(name: String, privacy: DPSGDSettings?, seed: Int) throws
+        -> (run: SetupRun, accounts: [PrivacyAccount], meanGradientNorm: Double) {
         let federated = FederatedRounds(config: config, sites: data.sites.map { $0.reseeded(seed) }, training: training, secure: false,
                                         localPatterns: [], recipe: recipe(for: .recipe), privacy: privacy)
         var run = try timed(name: name, setup: .recipe, seed: seed, organs: Organ.allCases, strategy: .single) { model, round in
             try federated.round(global: &model, round: round)
         }
         run.largestUpdates = federated.largestUpdates
-        return (run, federated.accounts)
+        let norms = federated.gradientNorms
+        return (run, federated.accounts, norms.reduce(0, +) / Double(max(norms.count, 1)))
     }
 
     /// Runs `rounds` rounds of `step` on a fresh model (initialised from the seed), evaluating after each.
@@ -138,6 +140,8 @@ final class FederatedRounds {
     let privacy: DPSGDSettings?
     /// Each site's privacy account over the DP-SGD steps its training reported (empty accounts without privacy).
     private(set) var accounts: [PrivacyAccount]
+    /// The mean gradient norm (per patient with privacy, per batch without) before clipping, per site and epoch.
+    private(set) var gradientNorms: [Double] = []
 
     init(config: ExperimentConfig, sites: [SiteData], training: RoundTraining, secure: Bool, localPatterns: [String],
          recipe: TrainingRecipe, privacy: DPSGDSettings? = nil) {
@@ -179,7 +183,10 @@ final class FederatedRounds {
                 siteTraining.noiseSeed = privacy.map { _ in site.samplingSeed ^ 0xD9_5EED }
                 var steps = 0
                 siteTraining.train(model: &local, epochs: config.training.localEpochs, round: r, completedRounds: r - 1, teacher: global,
-                                   optimiser: &optimisers[k]) { steps = $0.privateSteps }
+                                   optimiser: &optimisers[k]) { epoch in
+                    steps = epoch.privateSteps
+                    gradientNorms.append(Double(epoch.meanGradientNorm))
+                }
                 if let privacy { accounts[k] = try accounts[k].composing(privacy.mechanism, steps: steps) }
             case .heads:
                 precondition(privacy == nil, "FederatedRounds: privacy is accounted for one network per site (single strategy)")

@@ -32,6 +32,9 @@ public struct PrivacyPoint: Codable, Sendable, Equatable {
     public var dice: [String: Double], diceSD: [String: Double]
     /// Wall-clock seconds over every seed.
     public var seconds: Double
+    /// Mean gradient L2 norm before clipping (per patient with privacy, per batch without) over sites, epochs and
+    /// seeds: how hard the clip bites.
+    public var meanGradientNorm: Double = 0
 
     /// Label in the report and the table.
     public var title: String {
@@ -87,15 +90,20 @@ enum PrivacySweepRunner {
         var runs: [SetupRun] = []
         for seed in 0..<config.seeds {
             for n in points.indices {
-                let (run, accounts) = try runner.runRecipe(name: points[n].name, privacy: settings[n], seed: seed)
+                let (run, accounts, norm) = try runner.runRecipe(name: points[n].name, privacy: settings[n], seed: seed)
                 runs.append(run)
                 points[n].seconds += run.seconds
+                points[n].meanGradientNorm += norm / Double(config.seeds)
                 guard settings[n] != nil else { continue }
                 for (k, site) in runner.data.sites.enumerated() {
                     let spent = try accounts[k].epsilon(delta: s.delta).epsilon
                     let mine = SitePrivacy(id: site.id, patients: site.set.items.count, steps: accounts[k].steps, spentEpsilon: spent)
                     // Every seed takes the same steps; keep the most any seed spent.
-                    if k >= points[n].sites.count { points[n].sites.append(mine) } else if spent > points[n].sites[k].spentEpsilon { points[n].sites[k] = mine }
+                    if k >= points[n].sites.count {
+                        points[n].sites.append(mine)
+                    } else if spent > points[n].sites[k].spentEpsilon {
+                        points[n].sites[k] = mine
+                    }
                 }
                 points[n].spentEpsilon = points[n].sites.map(\.spentEpsilon).max()
                 log(String(format: "privacy sweep: %@ spent %@ (target epsilon %g)", points[n].name,

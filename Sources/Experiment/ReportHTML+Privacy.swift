@@ -17,19 +17,21 @@ extension ReportHTML {
         h += "</figcaption></figure>"
         h += "<p><img alt=\"Dice against epsilon (PNG)\" src=\"data:image/png;base64,\(Data(chartPNG).base64EncodedString())\"></p>"
         h += "<table><tr><th>setup</th><th>target ε</th><th>spent ε (largest site)</th><th>spent ε per site (steps)</th>"
-        h += "<th>δ</th><th>noise multiplier</th><th>planned steps per site</th><th>liver Dice</th><th>spleen Dice</th><th>minutes</th></tr>"
+        h += "<th>δ</th><th>noise multiplier</th><th>planned steps per site</th><th>mean gradient norm before clipping</th><th>liver Dice</th><th>spleen Dice</th><th>minutes</th></tr>"
         for p in sweep.points {
             let perSite = p.sites.map { "\(escapeHTML($0.id)) \(String(format: "%.3f", $0.spentEpsilon)) (\($0.steps))" }
                 .joined(separator: ", ")
             h += "<tr><td>\(escapeHTML(p.title))</td><td>\(p.targetEpsilon.map(fmt) ?? "–")</td><td>\(f3(p.spentEpsilon))</td>"
             h += "<td>\(perSite.isEmpty ? "–" : perSite)</td><td>\(p.delta.map(fmt) ?? "–")</td>"
             h += "<td>\(p.noiseMultiplier.map { String(format: "%.4g", $0) } ?? "–")</td><td>\(p.plannedSteps.map(String.init) ?? "–")</td>"
+            h += "<td>\(String(format: "%.3g", p.meanGradientNorm))</td>"
             for organ in ["liver", "spleen"] {
                 h += "<td>\(p.dice[organ].map { String(format: "%.3f ± %.3f", $0, p.diceSD[organ] ?? 0) } ?? "–")</td>"
             }
             h += "<td>\(String(format: "%.1f", p.seconds / 60))</td></tr>"
         }
-        return h + "</table><p>Dice: mean ± SD over external cases (mean over seeds).</p>"
+        return h + "</table><p>Dice: mean ± SD over external cases (mean over seeds). Gradient norm: per patient with privacy "
+            + "(what the clip bounds), per batch without.</p>"
     }
 
     /// A number as `%g` writes it.
