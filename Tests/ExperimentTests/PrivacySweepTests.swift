@@ -61,7 +61,7 @@ import Testing
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
         let chart = EpsilonChart(sweep: sweep)
         var drawn: [String: Double] = [:]
-        let pattern = try NSRegularExpression(pattern: #"<circle cx="(\d+)" cy="(\d+)" r="3.5" fill="#[0-9a-f]{6}" data-organ="(\w+)" data-epsilon="([\w.]+)" data-dice="([0-9.]+)""#)
+        let pattern = try NSRegularExpression(pattern: ##"<circle cx="(\d+)" cy="(\d+)" r="3.5" fill="#[0-9a-f]{6}" data-organ="(\w+)" data-epsilon="([\w.]+)" data-dice="([0-9.]+)""##)
         for m in pattern.matches(in: html, range: NSRange(html.startIndex..., in: html)) {
             func group(_ i: Int) -> String { String(html[Range(m.range(at: i), in: html)!]) }
             let dice = try #require(Double(group(5)))
@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test func epsilonAxisIsLogarithmic() {
-        let points = [1.0, 4, 16, 64].map { e in
+        let points = [1.0, 4, 16, 64].map { (e: Double) in
             PrivacyPoint(name: "e\(e)", targetEpsilon: e, sites: [], dice: ["liver": 0.5, "spleen": 0.25], diceSD: [:], seconds: 0)
         } + [PrivacyPoint(name: "recipe", sites: [], dice: ["liver": 0.9, "spleen": 0.8], diceSD: [:], seconds: 0)]
         let chart = EpsilonChart(sweep: PrivacySweepResults(settings: .defaults, rounds: 1, localEpochs: 1, points: points))
