@@ -19,9 +19,9 @@ extension ReportHTML {
         h += "<table><tr><th>setup</th><th>target ε</th><th>spent ε (largest site)</th><th>spent ε per site (steps)</th>"
         h += "<th>δ</th><th>noise multiplier</th><th>planned steps per site</th><th>mean gradient norm before clipping</th><th>liver Dice</th><th>spleen Dice</th><th>minutes</th></tr>"
         for p in sweep.points {
-            let perSite = p.sites.map { "\(escapeHTML($0.id)) \(String(format: "%.3f", $0.spentEpsilon)) (\($0.steps))" }
+            let perSite = p.sites.map { "\(escapeHTML($0.id)) \(String(format: "%.4f", $0.spentEpsilon)) (\($0.steps))" }
                 .joined(separator: ", ")
-            h += "<tr><td>\(escapeHTML(p.title))</td><td>\(p.targetEpsilon.map(fmt) ?? "–")</td><td>\(f3(p.spentEpsilon))</td>"
+            h += "<tr><td>\(escapeHTML(p.title))</td><td>\(p.targetEpsilon.map(fmt) ?? "–")</td><td>\(p.spentEpsilon.map { String(format: "%.4f", $0) } ?? "–")</td>"
             h += "<td>\(perSite.isEmpty ? "–" : perSite)</td><td>\(p.delta.map(fmt) ?? "–")</td>"
             h += "<td>\(p.noiseMultiplier.map { String(format: "%.4g", $0) } ?? "–")</td><td>\(p.plannedSteps.map(String.init) ?? "–")</td>"
             h += "<td>\(String(format: "%.3g", p.meanGradientNorm))</td>"

@@ -77,7 +77,7 @@ import Testing
         let png = try Data(contentsOf: out.appendingPathComponent("dice-vs-epsilon.png"))
         #expect(png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
         #expect(html.contains(png.base64EncodedString()))
-        for p in sweep.points.dropLast() { #expect(html.contains("<td>\(String(format: "%.3f", p.spentEpsilon ?? 0))</td>")) }
+        for p in sweep.points.dropLast() { #expect(html.contains("<td>\(String(format: "%.4f", p.spentEpsilon ?? 0))</td>")) }
     }
 
     @Test func epsilonAxisIsLogarithmic() {
