@@ -45,7 +45,7 @@ extension ExperimentConfig {
 
     /// `--privacy-sweep`'s preset, sized for about a quarter of an hour on 2 cores (README): two sites of 200 small
     /// phantoms each (32 x 32 x 24 voxels at 9 mm, the standard field of view on a coarse grid), a small U-Net,
-    /// whole-width patches, 5 rounds of 2 local epochs. The external set keeps the standard generator, seed and
+    /// whole-width patches, 10 rounds of 3 local epochs. The external set keeps the standard generator, seed and
     /// case count (on this grid).
     public static var privacySweepPreset: ExperimentConfig {
         var c = standard
@@ -54,8 +54,8 @@ extension ExperimentConfig {
         c.sites = [Site(id: "liver-a", organ: "liver", cases: 200, seed: 11),
                    Site(id: "spleen-b", organ: "spleen", cases: 200, seed: 22)]
         c.network = Network(channels: [4, 8, 16], numResUnits: 1, norm: "instance")
-        c.training.rounds = 5
-        c.training.localEpochs = 2
+        c.training.rounds = 10
+        c.training.localEpochs = 3
         c.training.patch = [32, 32, 16]
         c.training.patchesPerVolume = 1
         c.setups = [Setup.recipe.rawValue]
