@@ -103,7 +103,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
-        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Federation", "Imaging", "SegVizTesting"]),
+        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Federation", "Imaging", "NN", "SegVizTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

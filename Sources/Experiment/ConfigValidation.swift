@@ -109,6 +109,7 @@ extension ExperimentConfig {
         if setups.contains(Setup.recipeSecure.rawValue) && sites.count < 2 {
             try fail("sites", "secure aggregation needs at least two sites")
         }
+        if let p = privacySweep.problem() { try fail(p.field, p.problem) }
     }
 }
 

@@ -64,10 +64,7 @@ public struct DiceChart: Sendable {
         for (p, organ) in organs.enumerated() {
             let xl = x(p, 1) - 8, xr = x(p, rounds) + 8
             s += "<text x=\"\(xl)\" y=\"16\" font-weight=\"bold\">\(organ) Dice per round (external set)</text>"
-            for t in ticks {
-                s += "<line x1=\"\(xl)\" y1=\"\(y(t))\" x2=\"\(xr)\" y2=\"\(y(t))\" stroke=\"#ddd\"/>"
-                s += "<text x=\"\(xl - 4)\" y=\"\(y(t) + 4)\" text-anchor=\"end\">\(String(format: "%.1f", t))</text>"
-            }
+            s += ChartParts.svgGrid(ticks: ticks, xl: xl, xr: xr, y: y)
             for r in xTicks { s += "<text x=\"\(x(p, r))\" y=\"\(y(yMin) + 16)\" text-anchor=\"middle\">\(r)</text>" }
             s += "<text x=\"\((xl + xr) / 2)\" y=\"\(y(yMin) + 28)\" text-anchor=\"middle\">round</text>"
             for line in series where line.organ == organ {
@@ -78,8 +75,7 @@ public struct DiceChart: Sendable {
         }
         for (n, line) in legend.enumerated() {
             let lx = gap + (n % 2) * (width / 2), ly = marginT + panelH + marginB + 14 * (n / 2) + 4
-            s += "<rect x=\"\(lx)\" y=\"\(ly)\" width=\"14\" height=\"4\" fill=\"\(line.colour.hex)\"/>"
-            s += "<text x=\"\(lx + 20)\" y=\"\(ly + 6)\">\(escapeHTML(line.name))</text>"
+            s += ChartParts.svgLegend(line.name, colour: line.colour, x: lx, y: ly)
         }
         return s + "</svg>"
     }
@@ -87,15 +83,11 @@ public struct DiceChart: Sendable {
     /// The chart rasterised (for the PNG copy); labels in the 5x7 bitmap font.
     public func raster() -> RGBImage {
         var img = RGBImage(width: width, height: height)
-        let grid = RGB(221, 221, 221), ink = RGB(40, 40, 40)
+        let ink = ChartParts.ink
         for (p, organ) in organs.enumerated() {
             let xl = x(p, 1) - 8, xr = x(p, rounds) + 8
             img.text("\(organ) Dice per round (external set)", x: xl, y: 8, colour: ink)
-            for t in ticks {
-                img.line(xl, y(t), xr, y(t), colour: grid)
-                let label = String(format: "%.1f", t)
-                img.text(label, x: xl - 4 - BitmapFont.width(label), y: y(t) - 3, colour: ink)
-            }
+            img.chartGrid(ticks: ticks, xl: xl, xr: xr, y: y)
             for r in xTicks { img.text("\(r)", x: x(p, r) - BitmapFont.width("\(r)") / 2, y: y(yMin) + 8, colour: ink) }
             img.text("round", x: (xl + xr) / 2 - 15, y: y(yMin) + 20, colour: ink)
             for line in series where line.organ == organ {
@@ -109,8 +101,7 @@ public struct DiceChart: Sendable {
         }
         for (n, line) in legend.enumerated() {
             let lx = gap + (n % 2) * (width / 2), ly = marginT + panelH + marginB + 14 * (n / 2) + 4
-            img.fill(x: lx, y: ly, w: 14, h: 4, colour: line.colour)
-            img.text(line.name, x: lx + 20, y: ly - 1, colour: ink)
+            img.chartLegend(line.name, colour: line.colour, x: lx, y: ly)
         }
         return img
     }

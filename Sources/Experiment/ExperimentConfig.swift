@@ -122,6 +122,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var threads: Int
     /// The `recipe` setups' training recipe.
     public var recipe: Recipe
+    /// The privacy sweep of `--privacy-sweep` (`PrivacySweepConfig.swift`); the other setups ignore it.
+    public var privacySweep: PrivacySweep = .defaults
 
     /// The default experiment, sized to finish within an hour on 2 shared cores (see README for the arithmetic).
     public static let standard = ExperimentConfig(

@@ -107,6 +107,8 @@ public struct ExperimentResults: Codable, Sendable {
     public var setupSeconds: [String: Double]
     /// When it finished (ISO 8601).
     public var finished: String
+    /// The privacy sweep (`--privacy-sweep`): per target epsilon the DP-SGD settings, steps, spent epsilon and Dice.
+    public var privacySweep: PrivacySweepResults? = nil
 }
 
 /// An overlay image of one external case.

@@ -79,6 +79,20 @@ public final class ExperimentRunner {
         }
     }
 
+    /// The `recipe` setup as run `name`, every site training with patient-level DP-SGD `privacy` (nil: without);
+    /// returns the run and each site's privacy account over the steps its training took.
+    func runRecipe(name: String, privacy: DPSGDSettings?, seed: Int) throws
+        -> (run: SetupRun, accounts: [PrivacyAccount], meanGradientNorm: Double) {
+        let federated = FederatedRounds(config: config, sites: data.sites.map { $0.reseeded(seed) }, training: training, secure: false,
+                                        localPatterns: [], recipe: recipe(for: .recipe), privacy: privacy)
+        var run = try timed(name: name, setup: .recipe, seed: seed, organs: Organ.allCases, strategy: .single) { model, round in
+            try federated.round(global: &model, round: round)
+        }
+        run.largestUpdates = federated.largestUpdates
+        let norms = federated.gradientNorms
+        return (run, federated.accounts, norms.reduce(0, +) / Double(max(norms.count, 1)))
+    }
+
     /// Runs `rounds` rounds of `step` on a fresh model (initialised from the seed), evaluating after each.
     private func timed(name: String, setup: Setup, seed: Int, organs: [Organ], strategy: FederationFile.Strategy,
                        step: (inout FederatedModel, Int) throws -> SecureRoundCheck?) throws -> SetupRun {
@@ -122,9 +136,18 @@ final class FederatedRounds {
     private var optimisers: [OptimiserState]
     /// The largest |update| any site sent, per round.
     private(set) var largestUpdates: [Double] = []
+    /// Patient-level DP-SGD at every site (single strategy only); nil: plain training.
+    let privacy: DPSGDSettings?
+    /// Each site's privacy account over the DP-SGD steps its training reported (empty accounts without privacy).
+    private(set) var accounts: [PrivacyAccount]
+    /// The mean gradient norm (per patient with privacy, per batch without) before clipping, per site and epoch.
+    private(set) var gradientNorms: [Double] = []
 
     init(config: ExperimentConfig, sites: [SiteData], training: RoundTraining, secure: Bool, localPatterns: [String],
-         recipe: TrainingRecipe) {
+         recipe: TrainingRecipe, privacy: DPSGDSettings? = nil) {
+        precondition(privacy == nil || localPatterns.isEmpty, "FederatedRounds: blocks kept local would be published un-noised")
+        self.privacy = privacy
+        accounts = Array(repeating: PrivacyAccount(), count: sites.count)
         self.config = config
         self.sites = sites
         self.training = training
@@ -151,12 +174,23 @@ final class FederatedRounds {
             }
             switch global.strategy {
             case .single:
-                // What a node runs: Federation's site training with the recipe, the round's global model as teacher.
-                SiteTraining(set: site.set, organs: [site.organ], patch: config.training.patch,
-                             patchesPerVolume: config.training.patchesPerVolume, recipe: roundRecipe, seed: site.samplingSeed)
-                    .train(model: &local, epochs: config.training.localEpochs, round: r, completedRounds: r - 1, teacher: global,
-                           optimiser: &optimisers[k])
-            case .heads: training.trainHead(model: &local, site: site, epochs: config.training.localEpochs, round: r)
+                // What a node runs: Federation's site training with the recipe, the round's global model as teacher,
+                // and with privacy its DP-SGD loop (seeded noise, so that a run can be repeated).
+                var siteTraining = SiteTraining(set: site.set, organs: [site.organ], patch: config.training.patch,
+                                                patchesPerVolume: config.training.patchesPerVolume, recipe: roundRecipe,
+                                                seed: site.samplingSeed)
+                siteTraining.privacy = privacy
+                siteTraining.noiseSeed = privacy.map { _ in site.samplingSeed ^ 0xD9_5EED }
+                var steps = 0
+                siteTraining.train(model: &local, epochs: config.training.localEpochs, round: r, completedRounds: r - 1, teacher: global,
+                                   optimiser: &optimisers[k]) { epoch in
+                    steps = epoch.privateSteps
+                    gradientNorms.append(Double(epoch.meanGradientNorm))
+                }
+                if let privacy { accounts[k] = try accounts[k].composing(privacy.mechanism, steps: steps) }
+            case .heads:
+                precondition(privacy == nil, "FederatedRounds: privacy is accounted for one network per site (single strategy)")
+                training.trainHead(model: &local, site: site, epochs: config.training.localEpochs, round: r)
             }
             if !localPatterns.isEmpty { locals[k] = local }
             var delta = local.values

@@ -68,3 +68,40 @@ public enum BitmapFont {
         "Y": [0x07, 0x08, 0x70, 0x08, 0x07], "Z": [0x61, 0x51, 0x49, 0x45, 0x43],
     ]
 }
+
+/// What both charts (``DiceChart``, ``EpsilonChart``) draw alike: the Dice grid with its labels and the legend
+/// entries, as SVG text and on an ``RGBImage``.
+enum ChartParts {
+    /// Grid lines and text.
+    static let grid = RGB(221, 221, 221), ink = RGB(40, 40, 40)
+
+    /// SVG: a horizontal grid line from `xl` to `xr` at each tick, labelled left of `xl` with one decimal.
+    static func svgGrid(ticks: [Double], xl: Int, xr: Int, y: (Double) -> Int) -> String {
+        ticks.map { t in
+            "<line x1=\"\(xl)\" y1=\"\(y(t))\" x2=\"\(xr)\" y2=\"\(y(t))\" stroke=\"#ddd\"/>"
+                + "<text x=\"\(xl - 4)\" y=\"\(y(t) + 4)\" text-anchor=\"end\">\(String(format: "%.1f", t))</text>"
+        }.joined()
+    }
+
+    /// SVG: a legend swatch at (`x`, `y`) and its label.
+    static func svgLegend(_ name: String, colour: RGB, x: Int, y: Int) -> String {
+        "<rect x=\"\(x)\" y=\"\(y)\" width=\"14\" height=\"4\" fill=\"\(colour.hex)\"/><text x=\"\(x + 20)\" y=\"\(y + 6)\">\(escapeHTML(name))</text>"
+    }
+}
+
+extension RGBImage {
+    /// ``ChartParts/svgGrid(ticks:xl:xr:y:)`` drawn in pixels (labels in the bitmap font).
+    mutating func chartGrid(ticks: [Double], xl: Int, xr: Int, y: (Double) -> Int) {
+        for t in ticks {
+            line(xl, y(t), xr, y(t), colour: ChartParts.grid)
+            let label = String(format: "%.1f", t)
+            text(label, x: xl - 4 - BitmapFont.width(label), y: y(t) - 3, colour: ChartParts.ink)
+        }
+    }
+
+    /// ``ChartParts/svgLegend(_:colour:x:y:)`` drawn in pixels.
+    mutating func chartLegend(_ name: String, colour: RGB, x: Int, y: Int) {
+        fill(x: x, y: y, w: 14, h: 4, colour: colour)
+        text(name, x: x + 20, y: y - 1, colour: ChartParts.ink)
+    }
+}

@@ -3,7 +3,8 @@ import Foundation
 /// The self-contained HTML report: every number from ``ExperimentResults``, the chart as inline SVG, the
 /// PNGs as data URIs (the same bytes are written beside the report). No scripts, no network.
 enum ReportHTML {
-    static func render(_ r: ExperimentResults, chartSVG: String, chartPNG: [UInt8], overlays: [(OverlayRecord, [UInt8])]) -> String {
+    static func render(_ r: ExperimentResults, chartSVG: String, chartPNG: [UInt8], overlays: [(OverlayRecord, [UInt8])],
+                       epsilonChart: (svg: String, png: [UInt8])? = nil) -> String {
         let c = r.config
         var h = """
         <!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>\(escapeHTML(c.name))</title>
@@ -19,7 +20,11 @@ enum ReportHTML {
         local epochs (the baselines and the centralised model: the same number of epochs), Adam lr \(c.training.learningRate),
         \(c.seeds) seed(s). Finished \(r.finished) after \(String(format: "%.1f", r.seconds / 60)) minutes.</p>
         """
-        h += claimsSection(r.claims, clip: c.clip)
+        if let sweep = r.privacySweep, let chart = epsilonChart {
+            h += privacySection(sweep, chartSVG: chart.svg, chartPNG: chart.png)
+        } else {
+            h += claimsSection(r.claims, clip: c.clip)
+        }
         h += tableSection(r)
         h += "<h2>Dice after every round</h2><figure>\(chartSVG)<figcaption>Mean external Dice after each round (mean over seeds); "
         h += "dashed: single-site baselines. PNG copy: <a href=\"dice-per-round.png\">dice-per-round.png</a>.</figcaption></figure>"
