@@ -46,6 +46,7 @@ public enum Ablation {
         old.recipe.keepOptimiserState = false
         old.recipe.distillation = "none"
         old.recipe.exclusionWeight = 0
+        old.recipe.axisFlip = 0.1
         func step(_ name: String, _ change: String, _ edit: (inout ExperimentConfig) -> Void) -> Step {
             var c = old
             edit(&c)
@@ -53,7 +54,7 @@ public enum Ablation {
         }
         let full = base.recipe
         return [
-            step("old", "batch norm, constant rate, fresh Adam each round, no clipping, marginal loss") { _ in },
+            step("old", "batch norm, constant rate, fresh Adam each round, no clipping, marginal loss, axis flips 0.1") { _ in },
             step("+instance-norm", "instance norm") { $0.network.norm = "instance" },
             step("+schedule", "cosine schedule over rounds, Adam state kept, gradient-norm clip \(full.gradientClipNorm)") {
                 $0.recipe.learningRateSchedule = full.learningRateSchedule
@@ -67,6 +68,7 @@ public enum Ablation {
                 $0.recipe.distillationTemperature = full.distillationTemperature
             },
             step("+exclusion", "exclusion loss, weight 1") { $0.recipe.exclusionWeight = 1 },
+            step("+no-axis-flips", "no flips along the voxel axes (axisFlip \(full.axisFlip))") { $0.recipe.axisFlip = full.axisFlip },
             step("recipe", "the whole shipped recipe (instance norm + schedule + soft distillation)") {
                 $0.network.norm = base.network.norm
                 $0.recipe = full

@@ -106,6 +106,7 @@ extension ExperimentConfig {
             try fail("recipe.distillationWeight", "needs two non-negative weights (first and last round)")
         }
         if !(r.exclusionWeight >= 0) { try fail("recipe.exclusionWeight", "must not be negative") }
+        if !(0...1).contains(r.axisFlip) { try fail("recipe.axisFlip", "must be a probability in 0...1") }
         if setups.contains(Setup.recipeSecure.rawValue) && sites.count < 2 {
             try fail("sites", "secure aggregation needs at least two sites")
         }

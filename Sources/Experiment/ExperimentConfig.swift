@@ -77,6 +77,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         public var exclusionWeight: Double
         /// Whether each site's Adam state carries over between rounds.
         public var keepOptimiserState: Bool
+        /// Probability of flipping a patch along each voxel axis (the federation file's `training.axisFlip`).
+        public var axisFlip: Double
 
         /// The federation file's defaults.
         public static var defaults: Recipe {
@@ -85,7 +87,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
                           gradientClipNorm: Double(d.gradientClipNorm ?? 0), distillation: d.distillation.rawValue,
                           distillationTemperature: d.temperature,
                           distillationWeight: [d.distillationWeight.first, d.distillationWeight.last],
-                          exclusionWeight: d.exclusionWeight, keepOptimiserState: d.keepOptimiserState)
+                          exclusionWeight: d.exclusionWeight, keepOptimiserState: d.keepOptimiserState, axisFlip: d.axisFlip)
         }
 
         /// The recipe at `learningRate` over `rounds`. - Precondition: validated fields.
@@ -94,7 +96,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
                            finalLearningRate: Float(finalLearningRate), gradientClipNorm: gradientClipNorm > 0 ? Float(gradientClipNorm) : nil,
                            distillation: TrainingRecipe.Distillation(rawValue: distillation) ?? .soft, temperature: distillationTemperature,
                            distillationWeight: (distillationWeight.first ?? 0, distillationWeight.last ?? 0),
-                           exclusionWeight: exclusionWeight, keepOptimiserState: keepOptimiserState, rounds: rounds)
+                           exclusionWeight: exclusionWeight, keepOptimiserState: keepOptimiserState, rounds: rounds,
+                           axisFlip: axisFlip)
         }
     }
 

@@ -35,6 +35,8 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Patches drawn per training case and epoch.") var patchesPerVolume: Int = 4
     @Option(help: "Probability of mirroring a training patch left-right (0: the body's side stays a cue).")
     var mirror: Double = Augmentation.standard.mirrorLeftRight
+    @Option(help: "Probability of flipping a training patch along each voxel axis (MONAI's RandFlipd per axis).")
+    var axisFlip: Double = TrainingRecipe.defaults.axisFlip
     @Option(help: "Probability of rotating, scaling and deforming a training patch.")
     var spatialAugmentation: Double = Augmentation.standard.spatialProbability
     @Option(help: "Distillation for the organs a node does not annotate: soft (ConDistFL), hard or none.") var distillation: String = "soft"
@@ -57,8 +59,8 @@ struct Demo: AsyncParsableCommand {
         guard ["batch", "instance"].contains(norm) else { throw ValidationError("--norm must be batch or instance") }
         guard TrainingRecipe.Distillation(rawValue: distillation) != nil else { throw ValidationError("--distillation must be soft, hard or none") }
         guard exclusionWeight >= 0 else { throw ValidationError("--exclusion-weight must not be negative") }
-        guard (0...1).contains(mirror), (0...1).contains(spatialAugmentation) else {
-            throw ValidationError("--mirror and --spatial-augmentation are probabilities in 0...1")
+        guard (0...1).contains(mirror), (0...1).contains(spatialAugmentation), (0...1).contains(axisFlip) else {
+            throw ValidationError("--mirror, --spatial-augmentation and --axis-flip are probabilities in 0...1")
         }
         guard finalLr >= 0, finalLr <= lr, patchesPerVolume >= 1 else {
             throw ValidationError("--final-lr must be in 0...--lr and --patches-per-volume at least 1")
@@ -125,6 +127,7 @@ struct Demo: AsyncParsableCommand {
             f.training.patchesPerVolume = patchesPerVolume
             f.training.mirrorLeftRight = mirror
             f.training.spatialAugmentation = spatialAugmentation
+            f.training.axisFlip = axisFlip
             f.training.patch = p
             f.training.spacing = [spacing, spacing, spacing]
             f.serverOptimizer = optimiser == .fedavg ? nil : .init(name: optimiser, learningRate: serverLr)

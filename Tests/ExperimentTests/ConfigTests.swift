@@ -32,6 +32,7 @@ import Testing
 
     @Test func badFieldsAreNamed() {
         expectField(#"{"training": {"rounds": 0}}"#, "training.rounds")
+        expectField(#"{"recipe": {"axisFlip": 1.5}}"#, "recipe.axisFlip")
         expectField(#"{"training": {"round": 3}}"#, "training.round")
         expectField(#"{"training": {"rounds": "many"}}"#, "training.rounds")
         expectField(#"{"setups": ["segviz", "fedprox"]}"#, "setups.1")

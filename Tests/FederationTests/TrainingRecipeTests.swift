@@ -18,6 +18,39 @@ import Testing
         #expect(f.training.finalLearningRate == 2e-5 && f.training.distillationWeight == [0.01, 1])
     }
 
+    /// `training.axisFlip`: absent, the recipe never flips a patch along an axis; a value is read into the recipe;
+    /// a value outside 0...1 is refused with the field named.
+    @Test func axisFlipIsReadFromTheFederationFile() throws {
+        var t = FederationText()
+        #expect(try TrainingRecipe(federation: FederationFile.decode(t.data)).axisFlip == 0)
+        t.set("training.axisFlip", 0.25)
+        #expect(try TrainingRecipe(federation: FederationFile.decode(t.data)).axisFlip == 0.25)
+        t.set("training.axisFlip", 1.5)
+        #expect(t.problems.contains { $0.field == "training.axisFlip" })
+        var f = try FederationFile.decode(FederationText().data)
+        f.training.axisFlip = -0.1
+        #expect(throws: FederationError.self) { try TrainingRecipe(federation: f) }
+    }
+
+    /// A sampler at flip probability 0 without mirroring never turns a patch: in every patch of an image whose
+    /// voxel value grows with its index the values increase along i, j and k (at 0.1 per axis, 40 patches
+    /// would all keep their orientation with probability 0.729^40, about 3e-6).
+    @Test func withoutFlipsEveryPatchKeepsItsOrientation() {
+        let dims = [12, 10, 8]
+        let n = dims.reduce(1, *)
+        let grid = VoxelGrid(dims: dims, affine: .identity)
+        let image = Volume(grid: grid, voxels: (0..<n).map { Float($0) / Float(n) + 0.001 })
+        let label = Volume(grid: grid, voxels: (0..<n).map { $0 % 7 == 0 ? 1 : 0 })
+        let sampler = PatchSampler(size: [6, 4, 4], flipProbability: 0, scaleFactor: 0, shiftOffset: 0,
+                                   augmentation: Augmentation(spatialProbability: 0, contrast: 1...1, gamma: 1...1, mirrorLeftRight: 0))
+        var rng = SeededRandom(seed: 5)
+        for p in sampler.sample(image: image, label: label, count: 40, using: &rng) {
+            let v = p.image.scalars
+            // tensor order (i, j, k), k fastest: +1 is k, +4 is j, +16 is i
+            #expect(v[1] > v[0] && v[4] > v[0] && v[16] > v[0])
+        }
+    }
+
     /// Five rounds, weight 0.01 to 1: by hand 0.01 after 0 completed rounds, 0.01 + 0.99 x 2/4 = 0.505 after 2,
     /// 1 after 4 and after any later count.
     @Test func distillationWeightRampsLinearlyOverTheRounds() {

@@ -118,6 +118,8 @@ public struct FederationFile: Codable, Equatable, Sendable {
         public var spatialAugmentation: Double
         /// Probability that a training patch is mirrored left-right (0: the body's side is a cue the model may use).
         public var mirrorLeftRight: Double
+        /// Probability of flipping a training patch along each voxel axis (``TrainingRecipe/axisFlip``; 0: none).
+        public var axisFlip: Double
         /// Target voxel spacing (x, y, z) in mm.
         public var spacing: [Double]
         /// HU window mapped to 0..1.
