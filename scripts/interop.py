@@ -7,7 +7,7 @@ virtual environment with PyPI's torch and monai).
 EXPORT_DIR holds `segviz export`'s state dicts (model.safetensors, or one <organ>.safetensors per organ for a heads
 model). Each loads strictly into monai.networks.nets.UNet; the CT goes through LoadImage, EnsureChannelFirst,
 Orientation("RAS"), Spacing(pixdim, bilinear), ScaleIntensityRange(window, 0..1, clip) and sliding_window_inference
-(roi_ijk, overlap 0.25, gaussian); the softmax is resampled back onto the CT's grid (bilinear) and reduced to labels
+(roi_ijk, overlap 0.5 as segviz infer's default, gaussian); the softmax is resampled back onto the CT's grid (bilinear) and reduced to labels
 as segviz does (argmax; heads: the organ whose head is most confident above 0.5), then MONAI's
 KeepLargestConnectedComponent(applied_labels, independent=True, connectivity=3), segviz infer's default
 post-processing. Prints Dice per organ against
@@ -44,7 +44,7 @@ def probabilities(weights, ct):
                    ScaleIntensityRange(a_min=window[0], a_max=window[1], b_min=0.0, b_max=1.0, clip=True)])
     x = pre(ct)
     with torch.no_grad():
-        logits = sliding_window_inference(x[None], roi_size=roi, sw_batch_size=1, predictor=net, overlap=0.25,
+        logits = sliding_window_inference(x[None], roi_size=roi, sw_batch_size=1, predictor=net, overlap=0.5,
                                           mode="gaussian")
     p = MetaTensor(torch.softmax(logits[0], dim=0), affine=x.affine)
     original = EnsureChannelFirst()(LoadImage(image_only=True)(ct))

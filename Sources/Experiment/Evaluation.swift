@@ -30,7 +30,7 @@ struct Evaluator {
 
     /// Federation labels of `image` predicted by `model` for `organs` only (``GlobalModelInference/segment(_:organs:)``).
     func segment(_ image: Volume, model: FederatedModel, organs: [Organ]) throws -> Volume {
-        try GlobalModelInference(model: model, preprocessing: preprocessing, roi: patch, overlap: 0.25).segment(image, organs: organs)
+        try GlobalModelInference(model: model, preprocessing: preprocessing, roi: patch, overlap: GlobalModelInference.defaultOverlap).segment(image, organs: organs)
     }
 
     /// Mean Dice per organ over the external cases.

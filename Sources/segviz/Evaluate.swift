@@ -24,7 +24,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Federation file (alternative to --pubkey: its aggregator key).") var federation: String?
     @Option(help: "Labelled data set folder.") var dataset: String
     @Option(help: "Label mapping of the data set (see segviz train --help).") var labels: String?
-    @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
+    @Option(help: "Sliding-window overlap (0.5: half-window steps, as nnU-Net; MONAI's default is 0.25).") var overlap: Double = GlobalModelInference.defaultOverlap
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(inversion: .prefixedNo, help: "Keep only the largest connected component of each organ (MONAI KeepLargestConnectedComponent, 26-connected), as segviz infer does; --no-keep-largest scores the raw argmax.")
     var keepLargest = true

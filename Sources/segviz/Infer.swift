@@ -22,7 +22,7 @@ struct Infer: ParsableCommand {
     @Option(help: "Input CT: a .nii/.nii.gz file, or a folder holding one DICOM series.") var input: String
     @Option(help: "Output mask (.nii or .nii.gz).") var output: String
     @Option(help: "Sliding-window size along i,j,k of the RAS grid, as MONAI's roi_size (default: the model's training patch).") var roi: String?
-    @Option(help: "Sliding-window overlap.") var overlap: Double = 0.25
+    @Option(help: "Sliding-window overlap (0.5: half-window steps, as nnU-Net; MONAI's default is 0.25).") var overlap: Double = GlobalModelInference.defaultOverlap
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(inversion: .prefixedNo, help: "Keep only the largest connected component of each organ (MONAI KeepLargestConnectedComponent, 26-connected); --no-keep-largest writes the raw argmax.")
     var keepLargest = true

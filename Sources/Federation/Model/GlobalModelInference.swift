@@ -11,14 +11,22 @@ import Tensor
 /// liver or spleen is one organ, and far-away false-positive islands are what drive HD95 up. `segviz infer`,
 /// `segviz evaluate`, the aggregator's evaluation and the experiment all use this default; `keepLargestComponent:
 /// false` (`--no-keep-largest`) gives the raw argmax.
+///
+/// Windows overlap by half (``defaultOverlap``, nnU-Net's half-window step; MONAI's `sliding_window_inference`
+/// defaults to 0.25): every voxel is then seen by several Gaussian-weighted windows.
 public struct GlobalModelInference: Sendable {
+    /// The sliding-window overlap of every global-model inference unless told otherwise: 0.5. On the demo's
+    /// phantom sites (never the external set) it raised the mean Dice by 0.01-0.03 over 0.25, for about three times
+    /// the windows.
+    public static let defaultOverlap = 0.5
+
     let model: FederatedModel
     let segmenter: Segmenter
     /// Whether each organ keeps only its largest connected component (default true).
     public var keepLargestComponent: Bool
 
     /// Prepares inference; `spacing` (mm) and `window` (HU) must be the ones the model was trained with.
-    public init(model: FederatedModel, spacing: [Double], window: [Double], roi: [Int], overlap: Double = 0.25,
+    public init(model: FederatedModel, spacing: [Double], window: [Double], roi: [Int], overlap: Double = GlobalModelInference.defaultOverlap,
                 keepLargestComponent: Bool = true) throws {
         for (field, values, count) in [("spacing", spacing.count, 3), ("window", window.count, 2), ("roi", roi.count, 3)]
             where values != count {
@@ -30,7 +38,7 @@ public struct GlobalModelInference: Sendable {
     }
 
     /// Prepares inference with `preprocessing` (the one the model was trained with) and a sliding window of `roi`.
-    public init(model: FederatedModel, preprocessing: Preprocessing, roi: [Int], overlap: Double = 0.25,
+    public init(model: FederatedModel, preprocessing: Preprocessing, roi: [Int], overlap: Double = GlobalModelInference.defaultOverlap,
                 keepLargestComponent: Bool = true) {
         self.model = model
         self.keepLargestComponent = keepLargestComponent
@@ -38,7 +46,7 @@ public struct GlobalModelInference: Sendable {
     }
 
     /// Prepares inference from a verified artifact (its manifest gives spacing and window).
-    public init(verified: VerifiedModel, roi: [Int], overlap: Double = 0.25, keepLargestComponent: Bool = true) throws {
+    public init(verified: VerifiedModel, roi: [Int], overlap: Double = GlobalModelInference.defaultOverlap, keepLargestComponent: Bool = true) throws {
         func numbers(_ key: String, count: Int) throws(FederationError) -> [Double] {
             guard let t = verified.manifest[key], let a = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [Double],
                   a.count == count else {

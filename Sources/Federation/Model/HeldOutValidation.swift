@@ -47,7 +47,7 @@ public struct HeldOutValidation: Sendable {
 
     /// Dice of `model` on every held-out case, summed per organ, with the case count.
     public func scores(model: FederatedModel) throws -> HeldOutScores {
-        let window = SlidingWindow(roi: roi, overlap: 0.25)
+        let window = SlidingWindow(roi: roi, overlap: GlobalModelInference.defaultOverlap)
         var out: [String: (sum: Double, count: Int)] = [:]
         for item in items {
             let labels = try predictLabels(model: model, image: item.image, window: window)
