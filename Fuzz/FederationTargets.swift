@@ -76,13 +76,16 @@ let httpNow: Int64 = 1_750_000_000
 
 let verifier = try! RequestVerifier(federation: Fixtures.federation)
 
+/// Whom the harness's requests are signed for: the fixture federation's aggregator.
+let audience = try! RequestAuth.Audience(Fixtures.federation)
+
 func runHTTPRequest(_ bytes: [UInt8]) {
     var r = FuzzRequest(bytes.first == UInt8(ascii: "!") ? Array(bytes.dropFirst()) : bytes)
     if bytes.first == UInt8(ascii: "!") {
         let get = { (n: String) in r.headers.first { $0.0.lowercased() == n.lowercased() }?.1 }
         let ts = get(RequestAuth.timestampHeader).flatMap { Int64($0) } ?? httpNow
         let nonce = get(RequestAuth.nonceHeader) ?? String(repeating: "0", count: 32)
-        let sig = Fixtures.keys.nodes[0].sign(RequestAuth.canonical(method: r.method, path: r.path, node: "node-a",
+        let sig = Fixtures.keys.nodes[0].sign(RequestAuth.canonical(audience: audience, method: r.method, path: r.path, node: "node-a",
                                                                     timestamp: ts, nonce: nonce, body: r.body))
         r.headers.removeAll { $0.0.lowercased() == RequestAuth.signatureHeader.lowercased() }
         r.headers.append((RequestAuth.signatureHeader, Data(sig).base64EncodedString()))
@@ -98,7 +101,14 @@ func runHTTPRequest(_ bytes: [UInt8]) {
     // a node does with a status answer.
     var server = SecAggServer(config: recordedRound.config)
     _ = try? server.receive(bytes: request.body, from: UInt32(index))
-    _ = try? JSONDecoder().decode(RoundAnnouncement.self, from: Data(request.body))
+    guard let a = try? JSONDecoder().decode(RoundAnnouncement.self, from: Data(request.body)) else { return }
+    // A node compares the fingerprint (naming the first differing field) and reports how the federation ended.
+    if a.federationFingerprint != Fixtures.federation.fingerprint {
+        _ = FederationFile.firstDifference(Fixtures.federation.fieldDigests, a.federationFields)
+    }
+    _ = (a.completedRounds ?? a.rounds, a.failure, a.stop?.words)
+    let again = (try? JSONEncoder().encode(a)).flatMap { try? JSONDecoder().decode(RoundAnnouncement.self, from: $0) }
+    fuzzInvariant(again == a, "announcement does not round-trip")
 }
 
 /// Signed requests as nodes send them: each recorded client message posted, and a status poll.
@@ -109,13 +119,23 @@ func httpSeeds() throws -> [[UInt8]] {
     for m in recordedRound.messages where !m.toClient && m.party == 0 {
         bodies.append(("POST", "/v1/rounds/1/\(session)/messages", m.bytes))
     }
-    let announcement = RoundAnnouncement(round: 1, session: session, phase: .advertiseKeys, modelRound: 0,
-                                         modelHash: Ledger.genesisHash, rounds: 3)
-    bodies.append(("GET", "/v1/status", Array(try JSONEncoder().encode(announcement))))
+    // Status answers with every field: a running round, a federation that failed, one stopped at the budget.
+    let f = Fixtures.federation
+    func announcement(round: Int, phase: RoundPhase, completed: Int, failure: String? = nil,
+                      stop: FederationStop? = nil) -> RoundAnnouncement {
+        RoundAnnouncement(round: round, session: session, phase: phase, modelRound: completed, modelHash: Ledger.genesisHash,
+                          rounds: 3, federationFingerprint: f.fingerprint, federationFields: f.fieldDigests,
+                          completedRounds: completed, failure: failure, stop: stop)
+    }
+    for a in [announcement(round: 1, phase: .advertiseKeys, completed: 0),
+              announcement(round: 4, phase: .finished, completed: 1, failure: "no new global model after 3 attempt(s) in a row"),
+              announcement(round: 3, phase: .finished, completed: 2, stop: .privacyBudget)] {
+        bodies.append(("GET", "/v1/status", Array(try JSONEncoder().encode(a))))
+    }
     return bodies.flatMap { method, path, body -> [[UInt8]] in
         var r = FuzzRequest([])
         (r.method, r.path, r.body) = (method, path, body)
-        r.headers = RequestAuth.headers(method: method, path: path, body: body, node: "node-a", key: key, now: httpNow)
+        r.headers = RequestAuth.headers(audience: audience, method: method, path: path, body: body, node: "node-a", key: key, now: httpNow)
         return [r.encoded(), [UInt8(ascii: "!")] + r.encoded()]
     }
 }

@@ -7,12 +7,10 @@ import Testing
 /// aborted attempts do not consume rounds; a vanished or never-connected node is not waited for beyond a short
 /// grace once enough nodes are ready; an attempt interrupted by an aggregator stop is recorded and restarted.
 @Suite(.serialized) struct HonestExitTests {
-    /// Runs the aggregator service for `coordinator` and a node per trainer in `nodes` (each runner adjusted by
-    /// `configure`, e.g. a test hook); returns what each node's `run` threw (nil when it returned) and the seconds
-    /// it all took.
+    /// Runs the aggregator service for `coordinator` and an honest node for each index in `nodes`; returns what each
+    /// node's `run` threw (nil when it returned) and the seconds it all took.
     static func runFederation(_ f: FederationFile, dir: String, coordinator: Coordinator, nodes: [Int], sink: LogSink,
-                              port: Int, nodeState: [Int: String] = [:],
-                              configure: (Int, inout NodeRunner) -> Void = { _, _ in }) async throws -> (errors: [Int: Error?], seconds: Double) {
+                              port: Int, nodeState: [Int: String] = [:]) async throws -> (errors: [Int: Error?], seconds: Double) {
         let t0 = Date()
         let errors = try await withThrowingTaskGroup(of: (Int, Error?)?.self) { g -> [Int: Error?] in
             g.addTask {
@@ -22,12 +20,10 @@ import Testing
             }
             for i in nodes {
                 let key = try KeyFiles.loadSecretKey(path: dir + "/keys/node\(i).key")
-                var runner = try NodeRunner(federation: f, id: "node\(i)", key: key,
-                                            trainer: KnownDeltaTrainer(delta: 0.01, samples: 10 + i),
-                                            aggregatorURL: f.aggregator.url, stateDirectory: nodeState[i], giveUpAfter: 20,
-                                            log: { sink.append("node\(i): " + $0) })
-                configure(i, &runner)
-                let node = runner
+                let node = try NodeRunner(federation: f, id: "node\(i)", key: key,
+                                          trainer: KnownDeltaTrainer(delta: 0.01, samples: 10 + i),
+                                          aggregatorURL: f.aggregator.url, stateDirectory: nodeState[i], giveUpAfter: 20,
+                                          log: { sink.append("node\(i): " + $0) })
                 g.addTask {
                     do { try await node.run(); return (i, nil) } catch { return (i, error) }
                 }

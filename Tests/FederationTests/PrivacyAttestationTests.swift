@@ -115,10 +115,10 @@ import Testing
         #expect(await status("node0", own, on: plainCoord) == 409)
     }
 
-    /// The attack: under `privacy`, node2 skips its attestation and sends its masked input anyway. The aggregator
-    /// refuses that input, node2 drops out at MaskedInput, and the round completes from node0 and node1, whose
-    /// attestations the ledger and the signed model carry. (With the check disabled, node2's update entered the
-    /// model unattested: survivors node0, node1, node2.)
+    /// The attack: under `privacy`, node2 (``MaliciousNode``, test code) skips its attestation and sends its masked
+    /// input anyway. The aggregator refuses that input (409), node2 drops out at MaskedInput, and the round
+    /// completes from node0 and node1, whose attestations the ledger and the signed model carry. (With the check
+    /// disabled, node2's update entered the model unattested: survivors node0, node1, node2.)
     @Test(.timeLimit(.minutes(4))) func aNodeThatSkipsItsAttestationIsRefused() async throws {
         let dir = try temporaryDirectory()
         let port = freePort()
@@ -130,12 +130,15 @@ import Testing
         let sink = LogSink()
         let aggKey = try KeyFiles.loadSecretKey(path: dir + "/keys/aggregator.key")
         let coord = try Coordinator(federation: f, stateDirectory: dir + "/state", key: aggKey, log: { sink.append("agg: " + $0) })
-        let (errors, _) = try await HonestExitTests.runFederation(f, dir: dir, coordinator: coord, nodes: [0, 1, 2], sink: sink,
-                                                                  port: port) { i, runner in
-            if i == 2 { runner.skipsPrivacyAttestation = true }
-        }
+        let attacker = MaliciousNode(federation: f, id: "node2", key: try KeyFiles.loadSecretKey(path: dir + "/keys/node2.key"),
+                                     delta: 0.01, log: { sink.append("node2: " + $0) })
+        let attack = Task { try await attacker.takePartWithoutAttesting() }
+        let (errors, _) = try await HonestExitTests.runFederation(f, dir: dir, coordinator: coord, nodes: [0, 1], sink: sink, port: port)
+        let attacked = await attack.result
         let logs = sink.all.joined(separator: "\n")
         #expect(errors.values.allSatisfy { $0 == nil }, "\(errors) \(logs)")
+        let refused = if case .failure(let e as AggregatorClient.HTTPFailure) = attacked { e.status == 409 } else { false }
+        #expect(refused, "the unattested node was not refused: \(attacked) \(logs)")
         let v = try Ledger(path: dir + "/state/ledger.sqlite").verify(aggregatorKey: aggKey.publicKey)
         let r = try #require(v.records.first, "\(logs)")
         #expect(v.ok && v.records.map(\.status) == [.completed], "\(v.records) \(logs)")

@@ -29,26 +29,26 @@ public actor Coordinator {
     let roster: [String]
     /// The federation file's fingerprint and per-field digests, announced to nodes.
     let fingerprint: (value: String, fields: [String: String])
-    private(set) var model: FederatedModel
-    private(set) var modelRound: Int
-    private(set) var modelHash: String
+    var model: FederatedModel
+    var modelRound: Int
+    var modelHash: String
     /// The ledger round (one record per attempt) now running or next to run.
-    private(set) var round: Int
-    private var session: [UInt8] = []
-    private(set) var server: SecAggServer?
+    var round: Int
+    var session: [UInt8] = []
+    var server: SecAggServer?
     private(set) var recorder: RoundRecorder
-    private var outbox: [String: [[UInt8]]] = [:]
+    var outbox: [String: [[UInt8]]] = [:]
     /// The last round's queues, kept so that nodes can still read its final message after the round moved on.
-    private var previousOutbox: (round: Int, session: String, queues: [String: [[UInt8]]])?
+    var previousOutbox: (round: Int, session: String, queues: [String: [[UInt8]]])?
     var deadline: Date = .distantFuture
     /// Completed rounds (global models produced); the federation is done when it reaches `federation.rounds`.
-    private(set) var completedRounds: Int
+    var completedRounds: Int
     /// Attempts from the current global model that aborted in a row (since this process started).
     var failedAttempts = 0
     /// How many attempts in a row may abort before the federation stops as failed.
     let attemptsPerRound: Int
     /// Why the federation stopped without completing its rounds (nil while running or when it succeeded).
-    private(set) var stopReason: String?
+    var stopReason: String?
     /// When the federation stopped before its rounds without failing (at the privacy budget): why.
     var stop: FederationStop?
     /// With `privacy`: the current attempt's privacy attestations by node (``PrivacyGate``).
@@ -58,29 +58,31 @@ public actor Coordinator {
     /// When each node last made an authenticated request, and the waiting-report bookkeeping.
     var presence = NodePresence()
     /// When this process started, and the rounds it completed (for the time left).
-    private let openedAt = Date()
-    private var completedHere = 0
+    let openedAt = Date()
+    var completedHere = 0
     /// The current round's server phase as last seen (nil: no round running yet).
-    private(set) var serverPhase: ProtocolPhase?
+    var serverPhase: ProtocolPhase?
+    /// Lines of the server state machine's log already logged (this attempt).
+    var loggedLines = 0
     /// Round -> status of its model file and signature (models are immutable, so checked once).
     var modelStatusCache: [Int: String] = [:]
     /// The ledger and model checks the status page shows, refreshed when a round ends (nil: not yet computed).
     var ledgerStatus: LedgerStatus?
     /// True while a completed round's model is being written, signed and evaluated.
-    private var finishing = false
+    var finishing = false
     /// The gate of the state-changing entry points: held by one of them at a time, across its suspensions.
     private var busy = false
     private var gateQueue: [CheckedContinuation<Void, Never>] = []
     /// Message long-polls waiting for a change (a message queued, a round started or ended, a timeout).
     private var waiters: [UUID: (node: String, continuation: CheckedContinuation<Void, Never>)] = [:]
     /// Dice per organ after each round, when an evaluation hook is set (status page).
-    public private(set) var history: [(round: Int, dice: [String: Double])] = []
-    private var evaluate: (@Sendable (FederatedModel, Int) -> [String: Double])?
+    public internal(set) var history: [(round: Int, dice: [String: Double])] = []
+    var evaluate: (@Sendable (FederatedModel, Int) -> [String: Double])?
     /// The server optimiser on the aggregated update, and where its state is kept between rounds.
-    private(set) var serverOptimizer: ServerOptimizer
+    var serverOptimizer: ServerOptimizer
     let optimizerStore: ServerOptimizerStore
     /// The best model by the nodes' held-out scores (with `modelSelection`), replayed from the ledger on start.
-    private(set) var selection: ModelSelection
+    var selection: ModelSelection
 
     /// Opens the state directory: the ledger and the latest signed global model (creating round 0's model on
     /// first start). Resumes after the last recorded round.
@@ -241,7 +243,7 @@ public actor Coordinator {
     private func wake(_ id: UUID) { waiters.removeValue(forKey: id)?.continuation.resume() }
 
     /// Wakes the long-polls of `node` (every node when nil) to look again.
-    private func wakeWaiters(node: String?) {
+    func wakeWaiters(node: String?) {
         for (id, w) in waiters where node == nil || w.node == node { wake(id) }
     }
 
@@ -305,132 +307,5 @@ public actor Coordinator {
             outbox[roster[Int(o.recipient)], default: []].append(o.message.encode())
             wakeWaiters(node: roster[Int(o.recipient)])
         }
-    }
-
-    private func afterTransition() async {
-        guard let srv = server else { return }
-        for line in srv.log.dropFirst(loggedLines) { log("round \(round): \(line)") }
-        loggedLines = srv.log.count
-        let phase = srv.state.phase
-        if phase != serverPhase {
-            serverPhase = phase
-            deadline = Date().addingTimeInterval(federation.phaseTimeoutSeconds)
-        }
-        if let result = srv.result {
-            await finishRound(result: result)
-        } else if let reason = srv.abortReason {
-            await abortRound(reason: reason)
-        }
-    }
-    private var loggedLines = 0
-
-    private func finishRound(result: AggregateResult) async {
-        finishing = true
-        defer { finishing = false }
-        let survivors = result.survivors.map { roster[Int($0)] }
-        let previousHash = modelHash
-        do {
-            var rec = recorder.record(status: .completed, abortReason: nil, roster: roster, lastPhase: .unmasking,
-                                      survivors: survivors, modelHash: "", previousModelHash: previousHash,
-                                      finishedAt: Date())
-            let previousRecordHash = try ledger.last()?.recordHash ?? Ledger.genesisHash
-            rec.privacy = roundPrivacy(nodes: survivors)
-            let (current, store, key, r, optimizer, optimizerStore, previousRound, privacy) =
-                (model, store, key, round, serverOptimizer, optimizerStore, modelRound, rec.privacy)
-            // The new model's values, encoding, hash and signature: tens of megabytes of work, on the pool. The
-            // optimiser's new state is on disk before the ledger names this round's model.
-            let (updated, hash, stepped) = try await compute.run { () throws -> (FederatedModel, String, ServerOptimizer) in
-                var stepped = optimizer
-                let updated = stepped.nextModel(from: current, result: result)
-                let hash = try store.write(model: updated, round: r, participants: survivors, previousModelHash: previousHash,
-                                           previousRecordHash: previousRecordHash, privacy: privacy, key: key)
-                try optimizerStore.save(stepped, round: r, keepFrom: previousRound)
-                return (updated, hash, stepped)
-            }
-            rec.modelHash = hash
-            // The scores sent in this round evaluate the model it started from (`previousRound`).
-            var chosen = selection
-            rec.validation = ValidationVector.sums(federation: federation, result: result).map {
-                ModelSelection.validation(sums: $0, federation: federation, survivors: survivors, modelRound: previousRound)
-            }
-            let improved = rec.validation.map { chosen.consider($0) } ?? false
-            if federation.modelSelection != nil { rec.bestModelRound = chosen.best?.round }
-            let stored = try ledger.append(rec, signer: key)
-            selection = chosen
-            model = updated
-            serverOptimizer = stepped
-            modelRound = round
-            modelHash = hash
-            completedRounds += 1
-            completedHere += 1
-            failedAttempts = 0
-            log("round \(round) completed: global model \(completedRounds)/\(federation.rounds) (\(hash.prefix(16))) from "
-                + LogText.list(survivors) + "; dropped: " + LogText.dropouts(stored.dropouts)
-                + TimeLeft.text(elapsed: Date().timeIntervalSince(openedAt), done: completedHere,
-                                total: completedHere + federation.rounds - completedRounds, of: "the federation"))
-            if let v = rec.validation { await recordSelection(v, improved: improved) }
-            if let evaluate {
-                let d = await compute.run { evaluate(updated, r) }
-                history.append((round, d))
-                log("round \(round) evaluation: " + d.sorted { $0.key < $1.key }.map { "dice_\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " "))
-            }
-        } catch {
-            log("round \(round): could not store the new global model: \(error); the round will be repeated")
-            server = nil
-            wakeWaiters(node: nil)
-            return
-        }
-        advance()
-        await refreshLedgerStatus()
-    }
-
-    /// Logs a round's validation and, when it found a better model, signs that model's copy as the best (an
-    /// interrupted copy is repaired on the next start, from the ledger).
-    private func recordSelection(_ v: RoundValidation, improved: Bool) async {
-        log("round \(round) validation of model \(v.modelRound): score \(v.score.map { String(format: "%.4f", $0) } ?? "none") (\(v.basis))"
-            + (selection.best.map { "; best model: round \($0.round)" } ?? ""))
-        guard improved, let best = selection.best else { return }
-        let (store, key) = (store, key)
-        do { _ = try await compute.run { try store.writeBest(round: best.round, key: key) } } catch {
-            log("round \(round): could not write the best model (round \(best.round)): \(error); it is rewritten on the next start")
-        }
-    }
-
-    private func abortRound(reason protocolReason: String) async {
-        let reason = protocolReason + declineNote
-        let budgetStop = budgetStopDue
-        var rec = recorder.record(status: .aborted, abortReason: reason, roster: roster,
-                                  lastPhase: serverPhase.flatMap { RoundPhase($0) } ?? .advertiseKeys, survivors: [],
-                                  modelHash: modelHash, previousModelHash: modelHash, finishedAt: Date())
-        rec.privacy = roundPrivacy(nodes: attestations.keys.sorted())
-        if budgetStop { rec.stop = .privacyBudget }
-        do { try ledger.append(rec, signer: key) } catch {
-            log("round \(round): could not record the abort: \(error)")
-        }
-        log("round \(round) aborted: \(reason)")
-        failedAttempts += 1
-        if budgetStop {
-            stop = .privacyBudget
-            log("round \(round): " + LogText.list(budgetDeclined.sorted()) + " declined for their privacy budget; "
-                + "the \(roster.count - budgetDeclined.count) node(s) left cannot reach the threshold of a round")
-        } else if failedAttempts >= attemptsPerRound {
-            stopReason = "no new global model after \(failedAttempts) attempt(s) in a row from global model round \(modelRound); last: \(reason)"
-        }
-        advance()
-        await refreshLedgerStatus()
-    }
-
-    private func advance() {
-        previousOutbox = (round, hex(session), outbox)
-        round += 1
-        server = nil
-        loggedLines = 0
-        deadline = .distantFuture
-        if finished {
-            serverPhase = nil
-            AttemptMarker.remove(stateDirectory: store.directory)
-            log(outcome.logLine(modelPath: store.path(round: modelRound), modelHash: modelHash))
-        }
-        wakeWaiters(node: nil)
     }
 }

@@ -33,10 +33,6 @@ extension NodeRunner {
         guard spent <= spec.epsilon else {
             throw ModelRefusal.privacyBudgetExhausted(round: round, spent: spent, wouldSpend: spent, budget: spec.epsilon)
         }
-        if skipsPrivacyAttestation {
-            log("round \(round): test hook: not attesting the privacy budget")
-            return
-        }
         let attestation: PrivacyAttestation
         do throws(PrivacyAttestation.Problem) {
             attestation = try PrivacyAttestation.make(federation: federation, node: id, round: round, session: session, key: key)

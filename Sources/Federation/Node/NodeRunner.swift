@@ -45,8 +45,6 @@ public struct NodeRunner: Sendable {
     let onPhase: @Sendable (NodePhase, Int) async -> Void
     /// Seconds the node keeps trying to reach an unreachable aggregator before it exits non-zero.
     let giveUpAfter: Double
-    /// Test hook: the node skips its privacy attestation (the attack `PrivacyAttestationTests` plays).
-    var skipsPrivacyAttestation = false
 
     /// Creates a runner for node `id` of `federation`.
     public init(federation: FederationFile, id: String, key: IdentityKey, trainer: any LocalTrainer,
