@@ -21,7 +21,7 @@ bin="$scratch/debug/segviz-fuzz"
 
 export TMPDIR="$PWD/$scratch/tmp"
 rm -rf "$TMPDIR" "$scratch/seeds" && mkdir -p "$TMPDIR" "$scratch/logs"
-SEGVIZ_FUZZ_SEEDS="$scratch/seeds" "$bin" >/dev/null
+SEGVIZ_FUZZ_SEEDS="$scratch/seeds" ASAN_OPTIONS=detect_leaks=0 "$bin" >/dev/null
 targets=${FUZZ_TARGETS:-$(ls "$scratch/seeds")}
 
 crashed=0
