@@ -37,6 +37,8 @@ struct Demo: AsyncParsableCommand {
     var mirror: Double = Augmentation.standard.mirrorLeftRight
     @Option(help: "Probability of flipping a training patch along each voxel axis (MONAI's RandFlipd per axis).")
     var axisFlip: Double = TrainingRecipe.defaults.axisFlip
+    @Option(help: "Share of patches centred on an annotated organ (the rest: random voxels inside the body).")
+    var positiveFraction: Double = TrainingRecipe.defaults.positiveFraction
     @Option(help: "Probability of rotating, scaling and deforming a training patch.")
     var spatialAugmentation: Double = Augmentation.standard.spatialProbability
     @Option(help: "Distillation for the organs a node does not annotate: soft (ConDistFL), hard or none.") var distillation: String = "soft"
@@ -59,8 +61,9 @@ struct Demo: AsyncParsableCommand {
         guard ["batch", "instance"].contains(norm) else { throw ValidationError("--norm must be batch or instance") }
         guard TrainingRecipe.Distillation(rawValue: distillation) != nil else { throw ValidationError("--distillation must be soft, hard or none") }
         guard exclusionWeight >= 0 else { throw ValidationError("--exclusion-weight must not be negative") }
-        guard (0...1).contains(mirror), (0...1).contains(spatialAugmentation), (0...1).contains(axisFlip) else {
-            throw ValidationError("--mirror, --spatial-augmentation and --axis-flip are probabilities in 0...1")
+        guard (0...1).contains(mirror), (0...1).contains(spatialAugmentation), (0...1).contains(axisFlip),
+              (0...1).contains(positiveFraction) else {
+            throw ValidationError("--mirror, --spatial-augmentation, --axis-flip and --positive-fraction are in 0...1")
         }
         guard finalLr >= 0, finalLr <= lr, patchesPerVolume >= 1 else {
             throw ValidationError("--final-lr must be in 0...--lr and --patches-per-volume at least 1")
@@ -128,6 +131,7 @@ struct Demo: AsyncParsableCommand {
             f.training.mirrorLeftRight = mirror
             f.training.spatialAugmentation = spatialAugmentation
             f.training.axisFlip = axisFlip
+            f.training.positiveFraction = positiveFraction
             f.training.patch = p
             f.training.spacing = [spacing, spacing, spacing]
             f.serverOptimizer = optimiser == .fedavg ? nil : .init(name: optimiser, learningRate: serverLr)

@@ -18,9 +18,9 @@ import Testing
         #expect(f.training.finalLearningRate == 2e-5 && f.training.distillationWeight == [0.01, 1])
     }
 
-    /// `training.axisFlip`: absent, the recipe never flips a patch along an axis; a value is read into the recipe;
-    /// a value outside 0...1 is refused with the field named.
-    @Test func axisFlipIsReadFromTheFederationFile() throws {
+    /// `training.axisFlip` and `.positiveFraction`: absent, the recipe never flips a patch along an axis and centres
+    /// half on an organ; a value is read into the recipe; a value outside 0...1 is refused with the field named.
+    @Test func axisFlipAndPositiveFractionAreReadFromTheFederationFile() throws {
         var t = FederationText()
         #expect(try TrainingRecipe(federation: FederationFile.decode(t.data)).axisFlip == 0)
         t.set("training.axisFlip", 0.25)
@@ -30,6 +30,12 @@ import Testing
         var f = try FederationFile.decode(FederationText().data)
         f.training.axisFlip = -0.1
         #expect(throws: FederationError.self) { try TrainingRecipe(federation: f) }
+        t = FederationText()
+        #expect(try TrainingRecipe(federation: FederationFile.decode(t.data)).positiveFraction == 0.5)
+        t.set("training.positiveFraction", 0.25)
+        #expect(try TrainingRecipe(federation: FederationFile.decode(t.data)).positiveFraction == 0.25)
+        t.set("training.positiveFraction", -1)
+        #expect(t.problems.contains { $0.field == "training.positiveFraction" })
     }
 
     /// A sampler at flip probability 0 without mirroring never turns a patch: in every patch of an image whose

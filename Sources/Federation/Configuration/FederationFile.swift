@@ -120,6 +120,8 @@ public struct FederationFile: Codable, Equatable, Sendable {
         public var mirrorLeftRight: Double
         /// Probability of flipping a training patch along each voxel axis (``TrainingRecipe/axisFlip``; 0: none).
         public var axisFlip: Double
+        /// Share of patches centred on an annotated organ (``TrainingRecipe/positiveFraction``).
+        public var positiveFraction: Double
         /// Target voxel spacing (x, y, z) in mm.
         public var spacing: [Double]
         /// HU window mapped to 0..1.

@@ -107,6 +107,8 @@ public enum FederationSchema {
                 "Probability that a training patch is mirrored left-right: at 0.5 the side of the body carries no information (a scan whose header mirrors left and right is still segmented); 0 keeps the side as a cue."),
             opt("axisFlip", .number(exclusiveMin: nil, min: 0, max: 1), .number(TrainingRecipe.defaults.axisFlip),
                 "Probability of flipping a training patch along each voxel axis in turn (MONAI's RandFlipd per axis); 0: never, so the organs keep their places."),
+            opt("positiveFraction", .number(exclusiveMin: nil, min: 0, max: 1), .number(TrainingRecipe.defaults.positiveFraction),
+                "Share of a case's patches centred on an annotated organ; the rest centre on random voxels inside the body (MONAI's RandCropByPosNegLabeld)."),
             opt("spacing", .array(.number(exclusiveMin: 0, min: nil, max: 100), minItems: 3, maxItems: 3), nums([3, 3, 3]),
                 "Target voxel spacing (x, y, z) in mm."),
             opt("window", .array(.number(exclusiveMin: nil, min: -10000, max: 100000), minItems: 2, maxItems: 2), nums([-175, 250]),

@@ -65,7 +65,8 @@ public struct SiteTraining: Sendable {
                       teacher: FederatedModel? = nil, optimiser: inout OptimiserState,
                       epochDone: (EpochStats) -> Void = { _ in }) -> Float {
         // The patch is the tensor's (D, H, W) = the RAS grid's (i, j, k), as MONAI.
-        let sampler = PatchSampler(size: patch, flipProbability: recipe.axisFlip, augmentation: recipe.augmentation)
+        let sampler = PatchSampler(size: patch, positiveFraction: recipe.positiveFraction, flipProbability: recipe.axisFlip,
+                                   augmentation: recipe.augmentation)
         let position = completedRounds ?? max(0, round - 1)
         var last: Float = 0
         switch model.strategy {

@@ -44,12 +44,16 @@ public struct TrainingRecipe: Sendable, Equatable {
     /// no scan has, and the small network then learns the organs' places more slowly (left-right is
     /// ``Imaging/Augmentation/mirrorLeftRight``'s choice).
     public var axisFlip: Double
+    /// Share of a case's patches centred on a voxel of an organ the site annotates; the rest centre on random
+    /// voxels inside the body (MONAI's `RandCropByPosNegLabeld` with pos / (pos + neg) = this; nnU-Net forces a
+    /// third). Background patches are where a site learns what is not its organ: the heart, the bowel, the stomach.
+    public var positiveFraction: Double
 
     /// A recipe with every field given.
     public init(learningRate: Float, schedule: LearningRateSchedule, finalLearningRate: Float, gradientClipNorm: Float?,
                 distillation: Distillation, temperature: Double, distillationWeight: (first: Double, last: Double),
                 exclusionWeight: Double, keepOptimiserState: Bool, rounds: Int, augmentation: Augmentation = .standard,
-                axisFlip: Double = 0) {
+                axisFlip: Double = 0, positiveFraction: Double = 0.5) {
         self.learningRate = learningRate
         self.schedule = schedule
         self.finalLearningRate = finalLearningRate
@@ -62,6 +66,7 @@ public struct TrainingRecipe: Sendable, Equatable {
         self.rounds = max(1, rounds)
         self.augmentation = augmentation
         self.axisFlip = axisFlip
+        self.positiveFraction = positiveFraction
     }
 
     /// The federation's recipe (its `training` settings and round count).
@@ -82,6 +87,9 @@ public struct TrainingRecipe: Sendable, Equatable {
         guard (0...1).contains(t.axisFlip) else {
             throw FederationError.invalidField(field: "training.axisFlip", value: "\(t.axisFlip)", expected: "a probability in 0...1")
         }
+        guard (0...1).contains(t.positiveFraction) else {
+            throw FederationError.invalidField(field: "training.positiveFraction", value: "\(t.positiveFraction)", expected: "a share in 0...1")
+        }
         guard t.distillationWeight.count == 2 else {
             throw FederationError.invalidField(field: "training.distillationWeight", value: "\(t.distillationWeight)", expected: "two numbers (first and last round)")
         }
@@ -90,7 +98,7 @@ public struct TrainingRecipe: Sendable, Equatable {
                   temperature: t.distillationTemperature, distillationWeight: (t.distillationWeight[0], t.distillationWeight[1]),
                   exclusionWeight: t.exclusionWeight, keepOptimiserState: true, rounds: f.rounds,
                   augmentation: Augmentation(spatialProbability: t.spatialAugmentation, mirrorLeftRight: t.mirrorLeftRight),
-                  axisFlip: t.axisFlip)
+                  axisFlip: t.axisFlip, positiveFraction: t.positiveFraction)
     }
 
     /// The recipe's defaults (the federation file's, `FederationSchema`, and the experiment's): cosine from the
@@ -135,6 +143,6 @@ public struct TrainingRecipe: Sendable, Equatable {
             && a.gradientClipNorm == b.gradientClipNorm && a.distillation == b.distillation && a.temperature == b.temperature
             && a.distillationWeight == b.distillationWeight && a.exclusionWeight == b.exclusionWeight
             && a.keepOptimiserState == b.keepOptimiserState && a.rounds == b.rounds && a.augmentation == b.augmentation
-            && a.axisFlip == b.axisFlip
+            && a.axisFlip == b.axisFlip && a.positiveFraction == b.positiveFraction
     }
 }
