@@ -104,7 +104,7 @@ public enum FederationSchema {
             opt("spatialAugmentation", .number(exclusiveMin: nil, min: 0, max: 1), .number(Augmentation.standard.spatialProbability),
                 "Probability that a training patch is rotated, scaled and elastically deformed (intensity changes apply regardless)."),
             opt("mirrorLeftRight", .number(exclusiveMin: nil, min: 0, max: 1), .number(Augmentation.standard.mirrorLeftRight),
-                "Probability that a training patch is mirrored left-right: at 0.5 the side of the body carries no information (a scan whose header mirrors left and right is still segmented); 0 keeps the side as a cue."),
+                "Probability that a training patch is mirrored left-right: 0 (the default) keeps the side of the body as a cue; at 0.5 it carries no information (a scan whose header mirrors left and right is still segmented, at a price in Dice)."),
             opt("axisFlip", .number(exclusiveMin: nil, min: 0, max: 1), .number(TrainingRecipe.defaults.axisFlip),
                 "Probability of flipping a training patch along each voxel axis in turn (MONAI's RandFlipd per axis); 0: never, so the organs keep their places."),
             opt("positiveFraction", .number(exclusiveMin: nil, min: 0, max: 1), .number(TrainingRecipe.defaults.positiveFraction),
