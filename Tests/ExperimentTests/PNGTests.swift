@@ -39,7 +39,7 @@ func runPython(_ script: String, _ args: [String]) throws -> String { try Subpro
 /// A fresh temporary folder named for the test (SegVizTesting).
 func temporaryFolder(_ tag: String = #function) -> URL { try! TemporaryDirectory.make(prefix: "exp", tag: tag) }
 
-@Suite(.timeLimit(.minutes(2))) struct PNGTests {
+@Suite(.timeLimit(.minutes(5))) struct PNGTests {
     @Test func writtenPNGReadsBackPixelForPixel() throws {
         var img = RGBImage(width: 37, height: 23, colour: RGB(10, 20, 30))
         for y in 0..<23 { for x in 0..<37 { img[x, y] = RGB(UInt8(x * 7 % 256), UInt8(y * 11 % 256), UInt8((x * y) % 256)) } }

@@ -5,10 +5,10 @@ import Testing
 
 /// The aggregator's concurrency: long-polls woken by the message, not by polling or their timeout; models as
 /// values that no other holder can change.
-@Suite(.timeLimit(.minutes(3))) struct ConcurrencyTests {
+@Suite(.timeLimit(.minutes(5))) struct ConcurrencyTests {
     /// A node long-polls for its first server message of the round (the key list) before the last
     /// advertisement arrives; the poll must return as soon as the message is queued, far before its 30 s timeout.
-    @Test(.timeLimit(.minutes(2))) func longPollIsWokenByTheMessage() async throws {
+    @Test(.timeLimit(.minutes(5))) func longPollIsWokenByTheMessage() async throws {
         let (coord, a, ads) = try await coordinatorWithAdvertisements()
         #expect(try await coord.nextMessage(node: "node0", round: a.round, session: a.session, index: 0, timeout: 0) == nil)
         let clock = ContinuousClock()

@@ -34,7 +34,7 @@ import Testing
 
     /// node2 declines round 1; threshold 2 of 3: the round goes on with node0 and node1 as soon as they have
     /// advertised, and node2 takes part in round 2. Both rounds well within one training timeout.
-    @Test(.timeLimit(.minutes(4))) func aNodeThatDeclinesIsNotWaitedFor() async throws {
+    @Test(.timeLimit(.minutes(5))) func aNodeThatDeclinesIsNotWaitedFor() async throws {
         let r = try await Self.runWithRestartedNode(rounds: 2, threshold: 2)
         let logs = r.lines.joined(separator: "\n")
         #expect(r.errors.values.allSatisfy { $0 == nil }, "\(r.errors) \(logs)")
@@ -47,7 +47,7 @@ import Testing
 
     /// Threshold 3 of 3 and node2 declines: the attempt cannot complete, so it aborts at once (not after the
     /// training timeout), the ledger's abort reason names the decline, and the next attempt completes the round.
-    @Test(.timeLimit(.minutes(4))) func aDeclineBelowTheThresholdAbortsTheAttemptAtOnce() async throws {
+    @Test(.timeLimit(.minutes(5))) func aDeclineBelowTheThresholdAbortsTheAttemptAtOnce() async throws {
         let r = try await Self.runWithRestartedNode(rounds: 1, threshold: 3)
         let logs = r.lines.joined(separator: "\n")
         #expect(r.errors.values.allSatisfy { $0 == nil }, "\(r.errors) \(logs)")

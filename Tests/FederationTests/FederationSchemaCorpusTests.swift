@@ -57,7 +57,7 @@ struct FederationSchemaCorpusTests {
         ("heads-one-spleen", [("strategy", "heads"), ("nodes", "three-one-spleen")], true, false),
     ] }
 
-    @Test(.timeLimit(.minutes(2))) func jsonSchemaAndSegvizAgree() throws {
+    @Test(.timeLimit(.minutes(5))) func jsonSchemaAndSegvizAgree() throws {
         let dir = try temporaryDirectory()
         var names: [String] = []
         for (name, changes, _, _) in Self.corpus {

@@ -5,7 +5,7 @@ import Testing
 /// The failures, end to end through the `segviz` binary: `federation check`, the aggregator and a node
 /// each refuse a bad file at start (exit 1, the field named, nothing created), `init` writes a usable file,
 /// and a node whose file differs from the aggregator's is refused with both fingerprints and the field.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct FederationStartupTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct FederationStartupTests {
     /// Keys and a valid federation file in a fresh folder; returns the folder.
     static func federationFolder(nodes: [(String, [String])] = [("liver-a", ["liver"]), ("spleen-b", ["spleen"])]) throws -> String {
         let dir = try temporaryDirectory()
@@ -36,7 +36,7 @@ import Testing
         ("version-1", [("version", 1)], "segviz federation upgrade"),
     ] }
 
-    @Test(.timeLimit(.minutes(3))) func aggregatorNodeAndCheckRefuseEachFailureBeforeCreatingAnything() throws {
+    @Test(.timeLimit(.minutes(5))) func aggregatorNodeAndCheckRefuseEachFailureBeforeCreatingAnything() throws {
         let dir = try Self.federationFolder()
         for (name, changes, expected) in Self.failures {
             let bad = try Self.variant(dir, "\(name).json", changes)
@@ -97,7 +97,7 @@ import Testing
 
     /// The silent divergence: a node whose copy says 7 local epochs and learning rate 0.05 joined and
     /// trained. Now it is refused before training, naming both fingerprints and the first differing field.
-    @Test(.timeLimit(.minutes(3))) func nodeWithADifferentFileIsRefused() async throws {
+    @Test(.timeLimit(.minutes(5))) func nodeWithADifferentFileIsRefused() async throws {
         let fed = try ProcessFederation(rounds: 1)
         let agg = try fed.startAggregator()
         defer { agg.kill9() }

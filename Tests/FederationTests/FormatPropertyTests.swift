@@ -5,7 +5,7 @@ import Testing
 @testable import Federation
 
 /// Round trips of the federation's text formats and signed requests over random contents.
-@Suite(.timeLimit(.minutes(3))) struct FormatPropertyTests {
+@Suite(.timeLimit(.minutes(5))) struct FormatPropertyTests {
     /// Random printable single-line text (the trusted-comment alphabet minisign allows), `n` characters.
     static func line(_ bytes: [UInt8]) -> String {
         String(decoding: bytes.map { 0x20 + $0 % 0x5f }, as: UTF8.self)

@@ -4,7 +4,7 @@ import Testing
 @testable import Federation
 
 /// Load findings (`segviz bench load`): bounded intake of large bodies, and late protocol messages.
-@Suite(.timeLimit(.minutes(3))) struct IntakeTests {
+@Suite(.timeLimit(.minutes(5))) struct IntakeTests {
     /// 200 simulated nodes posting their masked inputs at once made the aggregator read every body before
     /// summing (565 MB peak for a 1.1 MB model); behind the gate at most `slots` run at a time, and a
     /// failing one frees its slot.
@@ -75,7 +75,7 @@ actor Counter {
 
 /// Found by the fault tests under load: a test (or `segviz audit`) reading the ledger while the aggregator
 /// opened it made the aggregator exit with "database is locked". The ledger now waits for the lock.
-@Test(.timeLimit(.minutes(2))) func ledgerWaitsForAnotherProcessesLock() async throws {
+@Test(.timeLimit(.minutes(5))) func ledgerWaitsForAnotherProcessesLock() async throws {
     let dir = try temporaryDirectory()
     let path = dir + "/ledger.sqlite"
     _ = try Ledger(path: path)

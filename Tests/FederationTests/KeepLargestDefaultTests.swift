@@ -6,7 +6,7 @@ import Testing
 
 /// Global-model inference keeps each organ's largest connected component by default (MONAI's
 /// `KeepLargestConnectedComponent(independent=True, connectivity=3)`), checked against a union-find written here.
-@Suite(.timeLimit(.minutes(2))) struct KeepLargestDefaultTests {
+@Suite(.timeLimit(.minutes(5))) struct KeepLargestDefaultTests {
     /// Sizes of the 26-connected components of `label` in `v`, by union-find over voxel coordinates
     /// (an oracle independent of the flood fill in Imaging's Postprocess).
     static func componentSizes(_ v: Volume, label: Float) -> [Int] {

@@ -55,7 +55,7 @@ import Testing
     /// updates from a model of the attacker's choosing. The honest nodes bind the hash of the model they verified
     /// into the configuration they sign, so the target refuses the others' keys: the round aborts before any
     /// masked input, nothing is unmasked, and the global model stays as it was.
-    @Test(.timeLimit(.minutes(3))) func modelInconsistencyIsRefused() async throws {
+    @Test(.timeLimit(.minutes(5))) func modelInconsistencyIsRefused() async throws {
         let dir = try temporaryDirectory()
         let f = try smallFederation(dir: dir, rounds: 1, port: freePort()) { $0.trainingTimeoutSeconds = 20; $0.phaseTimeoutSeconds = 10 }
         let o = try await runFederation(dir: dir, f: f) { coord, key in
@@ -79,7 +79,7 @@ import Testing
     /// Rollback: after round 1 produced global model 1, the aggregator hands every node the validly signed model 0
     /// again in round 2 (consistently, so the configurations agree). Each node refuses an older model than one it
     /// verified, and logs why.
-    @Test(.timeLimit(.minutes(3))) func rollbackToAnOlderModelIsRefused() async throws {
+    @Test(.timeLimit(.minutes(5))) func rollbackToAnOlderModelIsRefused() async throws {
         let dir = try temporaryDirectory()
         let f = try smallFederation(dir: dir, rounds: 2, port: freePort()) { $0.trainingTimeoutSeconds = 8; $0.phaseTimeoutSeconds = 10 }
         let o = try await runFederation(dir: dir, f: f) { coord, _ in
@@ -99,7 +99,7 @@ import Testing
     /// Refusals before any training: a model signed by a key that is not the federation's aggregator key (the
     /// node stops: its federation file and the aggregator disagree), and a validly signed model other than the
     /// one the round's announcement names (the node refuses the round and says why).
-    @Test(.timeLimit(.minutes(3))) func aForeignSignerOrAnUnannouncedModelIsRefused() async throws {
+    @Test(.timeLimit(.minutes(5))) func aForeignSignerOrAnUnannouncedModelIsRefused() async throws {
         let dir = try temporaryDirectory()
         let f = try smallFederation(dir: dir, rounds: 1, port: freePort()) { $0.trainingTimeoutSeconds = 6; $0.phaseTimeoutSeconds = 5 }
         try KeyFiles.generate(id: "stranger", directory: dir + "/other")

@@ -11,7 +11,7 @@ func run(_ args: [String], cwd: String? = nil) throws -> SubprocessResult {
 /// A fresh temporary folder's path (SegVizTesting).
 func temporaryDirectory() throws -> String { try TemporaryDirectory.make().path }
 
-@Suite(.timeLimit(.minutes(2))) struct MinisignInteropTests {
+@Suite(.timeLimit(.minutes(5))) struct MinisignInteropTests {
     @Test func keygenWritesMinisignCompatibleKeysAndRefusesOverwrite() throws {
         let dir = try temporaryDirectory()
         let pub = try KeyFiles.generate(id: "node-a", directory: dir)

@@ -113,7 +113,7 @@ import Testing
         #expect(try ValidationVector.layout(federation: plain, model: model).parameterCount == model.values.count)
     }
 
-    @Test(.timeLimit(.minutes(3))) func heldOutCasesAreNeverTrainedOn() throws {
+    @Test(.timeLimit(.minutes(5))) func heldOutCasesAreNeverTrainedOn() throws {
         let dir = try temporaryDirectory()
         let gen = PhantomGenerator(dims: [24, 24, 16], spacing: SIMD3(12, 12, 12))
         let writer = PhantomDatasetWriter(generator: gen, layout: .msd, annotate: .liver, seed: 5)

@@ -4,7 +4,7 @@ import Testing
 
 /// The node's own durable memory (`segviz node --state DIR`) and the subtraction-across-attempts rule: a node
 /// answers the unmasking phase at most once per global model, then contributes again only from a newer one.
-@Suite(.timeLimit(.minutes(2))) struct NodeMemoryTests {
+@Suite(.timeLimit(.minutes(5))) struct NodeMemoryTests {
     func refusal(_ body: () async throws -> Void) async -> ModelRefusal? {
         do { try await body(); return nil } catch let r as ModelRefusal { return r } catch { return nil }
     }

@@ -119,7 +119,7 @@ import Testing
     /// input anyway. The aggregator refuses that input (409), node2 drops out at MaskedInput, and the round
     /// completes from node0 and node1, whose attestations the ledger and the signed model carry. (With the check
     /// disabled, node2's update entered the model unattested: survivors node0, node1, node2.)
-    @Test(.timeLimit(.minutes(4))) func aNodeThatSkipsItsAttestationIsRefused() async throws {
+    @Test(.timeLimit(.minutes(5))) func aNodeThatSkipsItsAttestationIsRefused() async throws {
         let dir = try temporaryDirectory()
         let port = freePort()
         let f = try Self.privateFederation(dir: dir, port: port, rounds: 1, budget: 50) { f in
@@ -175,7 +175,7 @@ import Testing
     /// declines with `privacy-budget`; the aggregator stops the federation at once (not after the training
     /// timeout), records the stop in the ledger, keeps round 2's model, ends with the status line, and every
     /// node returns normally (exit 0). A restarted aggregator stays stopped.
-    @Test(.timeLimit(.minutes(4))) func aFederationStopsAtItsBudgetAndRecordsIt() async throws {
+    @Test(.timeLimit(.minutes(5))) func aFederationStopsAtItsBudgetAndRecordsIt() async throws {
         let dir = try temporaryDirectory()
         let port = freePort()
         let two = try PrivacyAccount.epsilon(noiseMultiplier: 1, sampleRate: 0.5, steps: 4, delta: 1e-5)

@@ -91,7 +91,7 @@ import Testing
 
     /// A site trains under DP-SGD: two scans of one patient are one unit, the steps taken are exactly the steps
     /// the node charges (epochs x ceil(1/q)), and the model changes and stays finite.
-    @Test(.timeLimit(.minutes(3))) func siteTrainingTakesTheChargedSteps() throws {
+    @Test(.timeLimit(.minutes(5))) func siteTrainingTakesTheChargedSteps() throws {
         let grid = VoxelGrid(dims: [16, 16, 16], affine: .identity)
         var items: [TrainingSet.Item] = []
         for n in 0..<4 {

@@ -10,7 +10,7 @@ import Testing
 
     /// Two of three nodes, threshold 3: every attempt aborts. The aggregator and both nodes exit 1, each with one
     /// "error:" line naming the failure (before: exit 0, "all 1 rounds done", "federation finished").
-    @Test(.timeLimit(.minutes(3))) func aFailedFederationExitsNonZeroEverywhere() async throws {
+    @Test(.timeLimit(.minutes(5))) func aFailedFederationExitsNonZeroEverywhere() async throws {
         let fed = try ProcessFederation(rounds: 1, phaseTimeout: 1, trainingTimeout: 6, threshold: 3)
         let agg = try fed.startAggregator(extra: ["--attempts-per-round", "2", "--linger", "3"])
         let nodes = try fed.sites.prefix(2).map { try fed.startNode($0) }
@@ -29,7 +29,7 @@ import Testing
     }
 
     /// A node pointed at a port where nothing listens names the URL and gives up after --give-up-after.
-    @Test(.timeLimit(.minutes(2))) func aNodeNamesTheURLAndGivesUp() async throws {
+    @Test(.timeLimit(.minutes(5))) func aNodeNamesTheURLAndGivesUp() async throws {
         let fed = try ProcessFederation(rounds: 1)
         let url = "http://127.0.0.1:\(freePort())"
         let t0 = Date()
@@ -45,7 +45,7 @@ import Testing
 
     /// A node whose federation file pins another certificate than the aggregator serves exits 1 at once with a
     /// plain message (no BoringSSL text, no build path), instead of retrying every 10 s forever.
-    @Test(.timeLimit(.minutes(2))) func aWrongPinnedCertificateIsFatalAndPlain() async throws {
+    @Test(.timeLimit(.minutes(5))) func aWrongPinnedCertificateIsFatalAndPlain() async throws {
         let fed = try ProcessFederation(rounds: 1)
         let (cert, key, pem) = try TLSTests().selfSigned(fed.dir, name: "server")
         let (_, _, otherPEM) = try TLSTests().selfSigned(fed.dir, name: "other")

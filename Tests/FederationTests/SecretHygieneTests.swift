@@ -36,7 +36,7 @@ func expectNoKeyMaterial(in logs: [String: String], keysDirectory: String, sourc
     }
 }
 
-@Suite(.timeLimit(.minutes(3))) struct SecretHygieneTests {
+@Suite(.timeLimit(.minutes(5))) struct SecretHygieneTests {
     /// The library loader refuses a secret key that group or others may read, naming the file and the fix.
     @Test(arguments: [0o644, 0o640, 0o604, 0o660])
     func readableKeyFileIsRefused(mode: Int) throws {

@@ -24,7 +24,7 @@ func runInProcessFederation(_ coord: Coordinator, federation f: FederationFile, 
     static let trainers = [KnownDeltaTrainer(delta: 0.01, samples: 10), KnownDeltaTrainer(delta: -0.02, samples: 30),
                            KnownDeltaTrainer(delta: 0.05, samples: 20)]
 
-    @Test(.timeLimit(.minutes(4))) func aRestartBetweenRoundsKeepsTheMomentum() async throws {
+    @Test(.timeLimit(.minutes(5))) func aRestartBetweenRoundsKeepsTheMomentum() async throws {
         let spec = FederationFile.ServerOptimizerSpec(name: .fedavgm, learningRate: 1, beta1: 0.9)
         let dir = try temporaryDirectory()
         let port = freePort()

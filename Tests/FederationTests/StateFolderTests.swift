@@ -18,7 +18,7 @@ import Testing
 
     static func fileHash(_ path: String) throws -> String { hex(FedCrypto.blake2b256([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))) }
 
-    @Test(.timeLimit(.minutes(2))) func aSecondAggregatorIsRefusedNamingTheHolderAndOverwritesNothing() async throws {
+    @Test(.timeLimit(.minutes(5))) func aSecondAggregatorIsRefusedNamingTheHolderAndOverwritesNothing() async throws {
         let fed = try ProcessFederation(rounds: 1)
         let first = try fed.startAggregator()
         defer { first.kill9() }
@@ -59,7 +59,7 @@ import Testing
 
     /// A validly signed but different round-1 model put in place of the recorded one (what a second aggregator
     /// on the same folder did): `audit` fails naming the file, and the aggregator refuses to start.
-    @Test(.timeLimit(.minutes(2))) func auditAndStartCheckEveryModelAgainstTheLedger() async throws {
+    @Test(.timeLimit(.minutes(5))) func auditAndStartCheckEveryModelAgainstTheLedger() async throws {
         let dir = try temporaryDirectory()
         let port = freePort()
         let f = try smallFederation(dir: dir, rounds: 1, port: port)
@@ -98,7 +98,7 @@ import Testing
 
 /// `segviz infer --overlay`: the mask drawn over the CT, axial and coronal, as a PNG beside the NIfTI mask.
 @Suite struct InferOverlayTests {
-    @Test(.timeLimit(.minutes(2))) func inferWritesAnOverlayPNG() throws {
+    @Test(.timeLimit(.minutes(5))) func inferWritesAnOverlayPNG() throws {
         let fed = try ProcessFederation(rounds: 1)
         let key = try KeyFiles.loadSecretKey(path: "\(fed.dir)/keys/aggregator.key")
         _ = try Coordinator(federation: fed.federation, stateDirectory: fed.statePath, key: key, log: { _ in })

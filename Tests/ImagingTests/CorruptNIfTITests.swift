@@ -3,7 +3,7 @@ import Testing
 @testable import Imaging
 
 /// Corrupt, truncated and hostile files: each gives its own error naming the file and field.
-@Suite(.timeLimit(.minutes(3))) struct CorruptNIfTITests {
+@Suite(.timeLimit(.minutes(5))) struct CorruptNIfTITests {
     /// The bytes of a valid small int16 `.nii`.
     static func validBytes() throws -> [UInt8] {
         let dir = TestSupport.tempDir()

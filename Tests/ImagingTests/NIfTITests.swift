@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Imaging
 
-@Suite(.timeLimit(.minutes(3))) struct NIfTITests {
+@Suite(.timeLimit(.minutes(5))) struct NIfTITests {
     @Test func libniftiSmokeWriteAndReadBack() throws {
         let dir = TestSupport.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

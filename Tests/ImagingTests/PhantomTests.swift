@@ -93,7 +93,7 @@ import Testing
 
     /// The labels are exactly the organs' voxels: the fast painter (coarse lattice, refined near surfaces) gives the
     /// same structures and HU, voxel for voxel, as classifying every voxel, on a scanner-like grid.
-    @Test(.timeLimit(.minutes(3))) func labelsAreExactlyTheOrgansVoxels() {
+    @Test(.timeLimit(.minutes(5))) func labelsAreExactlyTheOrgansVoxels() {
         for n in 0..<3 {
             var rng = SeededRandom(seed: 5, stream: UInt64(n))
             let anatomy = PhantomAnatomy(rng: &rng)
@@ -143,7 +143,7 @@ import Testing
     /// are painted one by one on this thread (a one-slice grid runs inline) and timed by this thread's CPU clock,
     /// which other processes and the suites running beside this one do not inflate. The whole case (painting on
     /// all cores, noise, blur) is timed by the wall clock for the record, with a bound only against a hang.
-    @Test(.timeLimit(.minutes(4))) func fullResolutionCaseIsFast() {
+    @Test(.timeLimit(.minutes(5))) func fullResolutionCaseIsFast() {
         let scan = ScanGeometry(pixelSpacing: 0.8, sliceSpacing: 3, top: 120, bottom: -177)
         #expect(scan.slices == 100)
         var rng = SeededRandom(seed: 1, stream: 0)

@@ -5,7 +5,7 @@ import Testing
 /// The compute pool: work runs on its own threads (not the cooperative pool), with the pool's kernel thread
 /// count, without changing the count other pools or the process default use.
 @Suite struct ComputePoolTests {
-    @Test(.timeLimit(.minutes(1))) func jobsRunOnThePoolsOwnThreads() async throws {
+    @Test(.timeLimit(.minutes(5))) func jobsRunOnThePoolsOwnThreads() async throws {
         let pool = ComputePool(jobs: 2, kernelThreads: 1)
         #expect(!ComputePool.onPoolThread)
         let onPool = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -17,7 +17,7 @@ import Testing
 
     /// Two pools run side by side with different kernel thread counts; each job sees its own pool's count for
     /// the whole job, and the process default is untouched (what parallel tests setting `Compute.threads` raced on).
-    @Test(.timeLimit(.minutes(1))) func eachPoolKeepsItsOwnKernelThreadCount() async throws {
+    @Test(.timeLimit(.minutes(5))) func eachPoolKeepsItsOwnKernelThreadCount() async throws {
         let before = Compute.threads
         let one = ComputePool(jobs: 1, kernelThreads: 1), three = ComputePool(jobs: 1, kernelThreads: 3)
         func observe(_ pool: ComputePool) async -> Set<Int> {
@@ -39,7 +39,7 @@ import Testing
 
     struct Failure: Error, Equatable { let code: Int }
 
-    @Test(.timeLimit(.minutes(1))) func errorsReachTheCaller() async throws {
+    @Test(.timeLimit(.minutes(5))) func errorsReachTheCaller() async throws {
         let pool = ComputePool(jobs: 1, kernelThreads: 1)
         await #expect(throws: Failure(code: 7)) { try await pool.run { () throws -> Int in throw Failure(code: 7) } }
         #expect(try await pool.run { () throws -> Int in 41 + 1 } == 42)
