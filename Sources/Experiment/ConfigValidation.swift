@@ -107,6 +107,9 @@ extension ExperimentConfig {
         }
         if !(r.exclusionWeight >= 0) { try fail("recipe.exclusionWeight", "must not be negative") }
         if !(0...1).contains(r.axisFlip) { try fail("recipe.axisFlip", "must be a probability in 0...1") }
+        if !(0...1).contains(r.positiveFraction) { try fail("recipe.positiveFraction", "must be a share in 0...1") }
+        if !(0...1).contains(r.spatialAugmentation) { try fail("recipe.spatialAugmentation", "must be a probability in 0...1") }
+        if !(0...1).contains(r.mirrorLeftRight) { try fail("recipe.mirrorLeftRight", "must be a probability in 0...1") }
         if setups.contains(Setup.recipeSecure.rawValue) && sites.count < 2 {
             try fail("sites", "secure aggregation needs at least two sites")
         }

@@ -1,4 +1,5 @@
 import Federation
+import Imaging
 import Foundation
 import NN
 
@@ -79,6 +80,12 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
         public var keepOptimiserState: Bool
         /// Probability of flipping a patch along each voxel axis (the federation file's `training.axisFlip`).
         public var axisFlip: Double
+        /// Share of patches centred on an annotated organ (the federation file's `training.positiveFraction`).
+        public var positiveFraction: Double
+        /// Probability of rotating, scaling and deforming a patch (`training.spatialAugmentation`).
+        public var spatialAugmentation: Double
+        /// Probability of mirroring a patch left-right (`training.mirrorLeftRight`).
+        public var mirrorLeftRight: Double
 
         /// The federation file's defaults.
         public static var defaults: Recipe {
@@ -87,7 +94,9 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
                           gradientClipNorm: Double(d.gradientClipNorm ?? 0), distillation: d.distillation.rawValue,
                           distillationTemperature: d.temperature,
                           distillationWeight: [d.distillationWeight.first, d.distillationWeight.last],
-                          exclusionWeight: d.exclusionWeight, keepOptimiserState: d.keepOptimiserState, axisFlip: d.axisFlip)
+                          exclusionWeight: d.exclusionWeight, keepOptimiserState: d.keepOptimiserState, axisFlip: d.axisFlip,
+                          positiveFraction: d.positiveFraction, spatialAugmentation: d.augmentation.spatialProbability,
+                          mirrorLeftRight: d.augmentation.mirrorLeftRight)
         }
 
         /// The recipe at `learningRate` over `rounds`. - Precondition: validated fields.
@@ -97,7 +106,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
                            distillation: TrainingRecipe.Distillation(rawValue: distillation) ?? .soft, temperature: distillationTemperature,
                            distillationWeight: (distillationWeight.first ?? 0, distillationWeight.last ?? 0),
                            exclusionWeight: exclusionWeight, keepOptimiserState: keepOptimiserState, rounds: rounds,
-                           axisFlip: axisFlip)
+                           augmentation: Augmentation(spatialProbability: spatialAugmentation, mirrorLeftRight: mirrorLeftRight),
+                           axisFlip: axisFlip, positiveFraction: positiveFraction)
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Experiment
+import Federation
 
 @Suite struct ConfigTests {
     func decode(_ json: String) throws -> ExperimentConfig {
@@ -21,6 +22,19 @@ import Testing
         }
     }
 
+    /// The experiment trains what a node trains: its default recipe is the shipped one, field for field
+    /// (augmentation and patch sampling included), and each sampling field it sets reaches the training.
+    @Test func theExperimentsRecipeIsTheShippedOne() throws {
+        let c = try decode("{}")
+        let shipped = TrainingRecipe.standard(learningRate: 2e-3, rounds: 8)
+        #expect(c.recipe.trainingRecipe(learningRate: 2e-3, rounds: 8) == shipped)
+        let set = try decode(#"{"recipe": {"positiveFraction": 0.25, "spatialAugmentation": 0.3, "mirrorLeftRight": 0.5}}"#)
+        let r = set.recipe.trainingRecipe(learningRate: 2e-3, rounds: 8)
+        #expect(r.positiveFraction == 0.25)
+        #expect(r.augmentation.spatialProbability == 0.3)
+        #expect(r.augmentation.mirrorLeftRight == 0.5)
+    }
+
     @Test func overridesMergeOverThePreset() throws {
         let c = try decode(#"{"training": {"rounds": 3}, "seeds": 2}"#)
         #expect(c.training.rounds == 3)
@@ -33,6 +47,9 @@ import Testing
     @Test func badFieldsAreNamed() {
         expectField(#"{"training": {"rounds": 0}}"#, "training.rounds")
         expectField(#"{"recipe": {"axisFlip": 1.5}}"#, "recipe.axisFlip")
+        expectField(#"{"recipe": {"positiveFraction": -0.1}}"#, "recipe.positiveFraction")
+        expectField(#"{"recipe": {"spatialAugmentation": 2}}"#, "recipe.spatialAugmentation")
+        expectField(#"{"recipe": {"mirrorLeftRight": 1.01}}"#, "recipe.mirrorLeftRight")
         expectField(#"{"training": {"round": 3}}"#, "training.round")
         expectField(#"{"training": {"rounds": "many"}}"#, "training.rounds")
         expectField(#"{"setups": ["segviz", "fedprox"]}"#, "setups.1")
