@@ -69,7 +69,7 @@ public enum Ablation {
             },
             step("+exclusion", "exclusion loss, weight 1") { $0.recipe.exclusionWeight = 1 },
             step("+no-axis-flips", "no flips along the voxel axes (axisFlip \(full.axisFlip))") { $0.recipe.axisFlip = full.axisFlip },
-            step("recipe", "the whole shipped recipe (instance norm + schedule + soft distillation)") {
+            step("recipe", "the whole shipped recipe (\(base.network.norm) norm, \(full.learningRateSchedule) schedule, distillation \(full.distillation), axisFlip \(full.axisFlip))") {
                 $0.network.norm = base.network.norm
                 $0.recipe = full
             },

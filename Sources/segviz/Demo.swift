@@ -41,7 +41,8 @@ struct Demo: AsyncParsableCommand {
     var positiveFraction: Double = TrainingRecipe.defaults.positiveFraction
     @Option(help: "Probability of rotating, scaling and deforming a training patch.")
     var spatialAugmentation: Double = Augmentation.standard.spatialProbability
-    @Option(help: "Distillation for the organs a node does not annotate: soft (ConDistFL), hard or none.") var distillation: String = "soft"
+    @Option(help: "Distillation for the organs a node does not annotate: none (the marginal loss alone), soft (ConDistFL) or hard.")
+    var distillation: String = TrainingRecipe.defaults.distillation.rawValue
     @Option(help: "Weight of the exclusion loss (Shi et al. 2021; 0: off).") var exclusionWeight: Double = 0
     @Option(help: "Phantom seeds of the four sites (liver-a, spleen-b, liver-c, spleen-d); the external set's stays 99.")
     var siteSeeds: String = "11,22,33,44"
