@@ -110,6 +110,11 @@ extension ExperimentConfig {
         if !(0...1).contains(r.positiveFraction) { try fail("recipe.positiveFraction", "must be a share in 0...1") }
         if !(0...1).contains(r.spatialAugmentation) { try fail("recipe.spatialAugmentation", "must be a probability in 0...1") }
         if !(0...1).contains(r.mirrorLeftRight) { try fail("recipe.mirrorLeftRight", "must be a probability in 0...1") }
+        let so = serverOptimizer
+        if !(so.learningRate > 0) { try fail("serverOptimizer.learningRate", "must be positive") }
+        if !(0..<1).contains(so.beta1) { try fail("serverOptimizer.beta1", "must be in 0..<1") }
+        if !(0..<1).contains(so.beta2) { try fail("serverOptimizer.beta2", "must be in 0..<1") }
+        if !(so.tau > 0) { try fail("serverOptimizer.tau", "must be positive") }
         if setups.contains(Setup.recipeSecure.rawValue) && sites.count < 2 {
             try fail("sites", "secure aggregation needs at least two sites")
         }

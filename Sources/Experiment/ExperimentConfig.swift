@@ -135,6 +135,9 @@ public struct ExperimentConfig: Codable, Equatable, Sendable {
     public var threads: Int
     /// The `recipe` setups' training recipe.
     public var recipe: Recipe
+    /// The `recipe` setups' server optimiser on each round's mean update (the federation file's
+    /// `serverOptimizer`; default plain FedAvg). The other federated setups always average plainly.
+    public var serverOptimizer: FederationFile.ServerOptimizerSpec = .fedavg
     /// The privacy sweep of `--privacy-sweep` (`PrivacySweepConfig.swift`); the other setups ignore it.
     public var privacySweep: PrivacySweep = .defaults
 

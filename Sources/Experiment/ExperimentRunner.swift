@@ -55,7 +55,8 @@ public final class ExperimentRunner {
             let federated = FederatedRounds(config: config, sites: sites, training: training,
                                             secure: [.segvizSecure, .recipeSecure].contains(setup),
                                             localPatterns: setup == .segvizFedBN ? [".adn.N."] : [],
-                                            recipe: recipe(for: setup))
+                                            recipe: recipe(for: setup),
+                                            serverOptimizer: [.recipe, .recipeSecure].contains(setup) ? config.serverOptimizer : .fedavg)
             var run = try timed(name: setup.rawValue, setup: setup, seed: seed, organs: Organ.allCases, strategy: strategy) { model, round in
                 try federated.round(global: &model, round: round)
             }
@@ -84,7 +85,8 @@ public final class ExperimentRunner {
     func runRecipe(name: String, privacy: DPSGDSettings?, seed: Int) throws
         -> (run: SetupRun, accounts: [PrivacyAccount], meanGradientNorm: Double) {
         let federated = FederatedRounds(config: config, sites: data.sites.map { $0.reseeded(seed) }, training: training, secure: false,
-                                        localPatterns: [], recipe: recipe(for: .recipe), privacy: privacy)
+                                        localPatterns: [], recipe: recipe(for: .recipe), serverOptimizer: config.serverOptimizer,
+                                        privacy: privacy)
         var run = try timed(name: name, setup: .recipe, seed: seed, organs: Organ.allCases, strategy: .single) { model, round in
             try federated.round(global: &model, round: round)
         }
@@ -142,10 +144,14 @@ final class FederatedRounds {
     private(set) var accounts: [PrivacyAccount]
     /// The mean gradient norm (per patient with privacy, per batch without) before clipping, per site and epoch.
     private(set) var gradientNorms: [Double] = []
+    /// The server optimiser on each round's mean update (as the aggregator's; nil until the first round).
+    private var server: ServerOptimizer?
+    private let serverSpec: FederationFile.ServerOptimizerSpec
 
     init(config: ExperimentConfig, sites: [SiteData], training: RoundTraining, secure: Bool, localPatterns: [String],
-         recipe: TrainingRecipe, privacy: DPSGDSettings? = nil) {
+         recipe: TrainingRecipe, serverOptimizer: FederationFile.ServerOptimizerSpec = .fedavg, privacy: DPSGDSettings? = nil) {
         precondition(privacy == nil || localPatterns.isEmpty, "FederatedRounds: blocks kept local would be published un-noised")
+        serverSpec = serverOptimizer
         self.privacy = privacy
         accounts = Array(repeating: PrivacyAccount(), count: sites.count)
         self.config = config
@@ -209,7 +215,11 @@ final class FederatedRounds {
                                      maxAbsUpdate: largest)
             mean = s
         }
-        for i in mean.indices { global.values[i] += mean[i] }
+        // The aggregator's step: the mean update through the server optimiser; tensors nobody contributed to stay.
+        var server = self.server ?? ServerOptimizer(spec: serverSpec, count: global.values.count)
+        let frozen = global.entries.enumerated().filter { b, _ in !contributions.contains { $0.blockWeights[b] > 0 } }.map { $0.1.range }
+        server.apply(to: &global.values, delta: mean, optimised: ServerOptimizer.optimisedRanges(global), frozen: frozen)
+        self.server = server
         return check
     }
 }
