@@ -20,7 +20,7 @@ struct Demo: AsyncParsableCommand {
         """)
 
     @Option(help: "Work folder (default: a new runs/demo-<time>).") var workdir: String?
-    @Option(help: "Secure rounds.") var rounds: Int = 20
+    @Option(help: "Secure rounds.") var rounds: Int = 25
     @Option(help: "Local epochs per round.") var localEpochs: Int = 5
     @Option(help: "Training cases per site.") var cases: Int = 8
     @Option(help: "External (BTCV-style) evaluation cases.") var externalCases: Int = 4
