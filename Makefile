@@ -18,7 +18,7 @@ help:
 	@echo "make tsan   - ThreadSanitizer run of the concurrency-heavy suites (own build in .build-tsan); not part of make test"
 	@echo "make consumer-check - a throwaway package depending on SegVizKit by version (1.0.0 tag in a clone) builds and runs"
 	@echo "make experiment-ablation - the recipe's ablation, one change at a time on one seed pair (57 min measured beside other jobs)"
-	@echo "make experiment-main - recipe vs centralised over 3 training x 2 phantom seeds (about 3.5 h quiet, estimated)"
+	@echo "make experiment-main - centralised, recipe and recipe-secure over 3 training x 2 phantom seeds (about 55 min quiet)"
 	@echo "make experiment-dp - Dice per organ against DP epsilon 1, 4, 16, 64 and none, 2 sites x 200 phantoms (about 10 min: 9:44 measured, 2 cores)"
 	@echo "make bench-compare - segviz vs the PyTorch+MONAI anchors, alternating runs (builds a ~6 GB venv in ~/.cache)"
 
@@ -91,14 +91,19 @@ ABLATION_OUT ?= runs/experiment-ablation
 experiment-ablation: release
 	$(RELEASE_BIN) experiment --ablation --out $(ABLATION_OUT) $(ABLATION_ARGS)
 
-# The main comparison: every setup, three training seeds, on two sets of phantom site seeds (the external set's
-# generator and seed stay), into $(MAIN_OUT)/phantoms-{a,b}.
+# The main comparison of issue 18's gates: centralised, the recipe and the recipe with secure aggregation, three
+# training seeds each, on two sets of phantom site seeds (the external set's generator and seed stay), into
+# $(MAIN_OUT)/phantoms-{a,b}; `scripts/main-table.py $(MAIN_OUT)` prints the table over both. About 55 minutes on
+# the quiet 2-core machine (README). MAIN_SETUPS lists other setups (every one: about 2.5 hours).
 MAIN_OUT ?= runs/experiment-main
+MAIN_SETUPS ?= "centralised", "recipe", "recipe-secure"
 experiment-main: release
-	$(RELEASE_BIN) experiment --out $(MAIN_OUT)/phantoms-a --seeds 3 $(MAIN_ARGS)
 	mkdir -p $(MAIN_OUT)
-	printf '{"sites": [{"id": "liver-a", "organ": "liver", "cases": 6, "seed": 111}, {"id": "spleen-b", "organ": "spleen", "cases": 6, "seed": 122}, {"id": "liver-c", "organ": "liver", "cases": 6, "seed": 133}]}\n' > $(MAIN_OUT)/phantoms-b.json
+	printf '{"setups": [%s]}\n' '$(MAIN_SETUPS)' > $(MAIN_OUT)/phantoms-a.json
+	printf '{"setups": [%s], "sites": [{"id": "liver-a", "organ": "liver", "cases": 6, "seed": 111}, {"id": "spleen-b", "organ": "spleen", "cases": 6, "seed": 122}, {"id": "liver-c", "organ": "liver", "cases": 6, "seed": 133}]}\n' '$(MAIN_SETUPS)' > $(MAIN_OUT)/phantoms-b.json
+	$(RELEASE_BIN) experiment --out $(MAIN_OUT)/phantoms-a --seeds 3 --config $(MAIN_OUT)/phantoms-a.json $(MAIN_ARGS)
 	$(RELEASE_BIN) experiment --out $(MAIN_OUT)/phantoms-b --seeds 3 --config $(MAIN_OUT)/phantoms-b.json $(MAIN_ARGS)
+	python3 scripts/main-table.py $(MAIN_OUT)
 
 # The privacy sweep (issue 20): the shipped recipe trained federated with patient-level DP-SGD at every site for each
 # target epsilon (noise multiplier from the accountant for the planned steps, as the nodes derive it) and without

@@ -35,7 +35,8 @@ public enum Ablation {
         public var seconds: Double
     }
 
-    /// The old setup, each single change from it, and the full recipe (from `base`'s recipe settings).
+    /// The old setup (plain FedAvg), each single change from it, and the full recipe (from `base`'s recipe settings
+    /// and server optimiser).
     public static func steps(from base: ExperimentConfig) -> [Step] {
         var old = base
         old.setups = [Setup.recipe.rawValue]
@@ -47,6 +48,7 @@ public enum Ablation {
         old.recipe.distillation = "none"
         old.recipe.exclusionWeight = 0
         old.recipe.axisFlip = 0.1
+        old.serverOptimizer = .fedavg
         func step(_ name: String, _ change: String, _ edit: (inout ExperimentConfig) -> Void) -> Step {
             var c = old
             edit(&c)
@@ -69,9 +71,11 @@ public enum Ablation {
             },
             step("+exclusion", "exclusion loss, weight 1") { $0.recipe.exclusionWeight = 1 },
             step("+no-axis-flips", "no flips along the voxel axes (axisFlip \(full.axisFlip))") { $0.recipe.axisFlip = full.axisFlip },
-            step("recipe", "the whole shipped recipe (\(base.network.norm) norm, \(full.learningRateSchedule) schedule, distillation \(full.distillation), axisFlip \(full.axisFlip))") {
+            step("+server-step", "server optimiser \(base.serverOptimizer.manifestText)") { $0.serverOptimizer = base.serverOptimizer },
+            step("recipe", "the whole shipped recipe (\(base.network.norm) norm, \(full.learningRateSchedule) schedule, distillation \(full.distillation), axisFlip \(full.axisFlip), server \(base.serverOptimizer.name.rawValue) η \(base.serverOptimizer.learningRate))") {
                 $0.network.norm = base.network.norm
                 $0.recipe = full
+                $0.serverOptimizer = base.serverOptimizer
             },
         ]
     }

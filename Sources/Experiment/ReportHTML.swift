@@ -85,6 +85,12 @@ enum ReportHTML {
         if let d = c.secureMinusPlainDice {
             h += "<li>Final Dice secure minus plain: liver \(f3(d["liver"])), spleen \(f3(d["spleen"])); expected within 0.01\(verdict(c.secureDiceWithin001)).</li>"
         }
+        if let d = c.recipeMinusCentralisedDice {
+            h += "<li>The shipped recipe (plain) minus centralised: liver \(f3(d["liver"])), spleen \(f3(d["spleen"])); expected within 0.02\(verdict(c.recipeWithin002OfCentralised)).</li>"
+        }
+        if let d = c.recipeSecureMinusPlainDice {
+            h += "<li>The recipe's final Dice secure minus plain: liver \(f3(d["liver"])), spleen \(f3(d["spleen"])); expected within 0.01\(verdict(c.recipeSecureWithin001OfPlain)).</li>"
+        }
         for (name, d) in c.minusSegviz.sorted(by: { $0.key < $1.key }) {
             h += "<li>\(escapeHTML(name)) minus SegViz heads: liver \(f3(d["liver"])), spleen \(f3(d["spleen"])).</li>"
         }

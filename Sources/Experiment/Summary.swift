@@ -30,6 +30,12 @@ public struct Claims: Codable, Sendable, Equatable {
     public var stability: [String: [String: Stability]] = [:]
     /// The shipped recipe's final Dice, secure minus plain, per organ.
     public var recipeSecureMinusPlainDice: [String: Double]? = nil
+    /// Whether the recipe's secure run is within 0.01 of its plain run on every organ (issue 18's gate).
+    public var recipeSecureWithin001OfPlain: Bool? = nil
+    /// The shipped recipe's final Dice (plain) minus centralised training's, per organ.
+    public var recipeMinusCentralisedDice: [String: Double]? = nil
+    /// Whether the recipe is within 0.02 of (or above) centralised training on every organ (issue 18's gate).
+    public var recipeWithin002OfCentralised: Bool? = nil
 }
 
 /// How steady a run's external Dice is over its last rounds.
@@ -120,7 +126,18 @@ enum Summary {
         for o in organs {
             if let s = mean(Setup.recipeSecure.rawValue, o), let p = mean(Setup.recipe.rawValue, o) { recipeSecurePlain[o] = s - p }
         }
-        if recipeSecurePlain.count == organs.count { c.recipeSecureMinusPlainDice = recipeSecurePlain }
+        if recipeSecurePlain.count == organs.count {
+            c.recipeSecureMinusPlainDice = recipeSecurePlain
+            c.recipeSecureWithin001OfPlain = recipeSecurePlain.values.allSatisfy { abs($0) <= 0.01 }
+        }
+        var recipeCentralised: [String: Double] = [:]
+        for o in organs {
+            if let r = mean(Setup.recipe.rawValue, o), let z = mean(Setup.centralised.rawValue, o) { recipeCentralised[o] = r - z }
+        }
+        if recipeCentralised.count == organs.count {
+            c.recipeMinusCentralisedDice = recipeCentralised
+            c.recipeWithin002OfCentralised = recipeCentralised.values.allSatisfy { $0 >= -0.02 }
+        }
         for row in table where row.diceByRound.count >= 2 {
             let late = row.diceByRound.suffix(max(1, row.diceByRound.count / 2))
             c.lateRoundSwing[row.name, default: [:]][row.organ] = (late.max() ?? 0) - (late.min() ?? 0)

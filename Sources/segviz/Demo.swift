@@ -48,8 +48,12 @@ struct Demo: AsyncParsableCommand {
     var siteSeeds: String = "11,22,33,44"
     @Option(help: "Cases each site holds out of training to score the global models (model selection); 0: none.")
     var heldOut: Int = 2
-    @Option(help: "Server optimiser on the aggregated update: fedavg, fedavgm, fedadam or fedyogi.") var serverOptimizer: String = "fedavg"
-    @Option(help: "Server learning rate (fedavgm: 1 is plain momentum; fedadam/fedyogi: about 0.01-0.1).") var serverLr: Double = 1
+    @Option(help: "Server optimiser on the aggregated update: fedavg, fedavgm, fedadam or fedyogi (default: the recommended fedavgm, η 2, β₁ 0).")
+    var serverOptimizer: String = FederationFile.ServerOptimizerSpec.recommended.name.rawValue
+    @Option(help: "Server learning rate (fedavgm: 1 is plain momentum; fedadam/fedyogi: about 0.01-0.1).")
+    var serverLr: Double = FederationFile.ServerOptimizerSpec.recommended.learningRate
+    @Option(help: "Server momentum or first-moment decay β₁ (fedavgm with 0: the mean update scaled by --server-lr; fedadam/fedyogi: about 0.9).")
+    var serverMomentum: Double = FederationFile.ServerOptimizerSpec.recommended.beta1
     @Flag(help: "Make one node vanish in the middle of round 2 (after sharing its keys), to show dropout recovery.")
     var dropNode = false
 
@@ -71,6 +75,9 @@ struct Demo: AsyncParsableCommand {
         }
         guard let optimiser = FederationFile.ServerOptimizerSpec.Name(rawValue: serverOptimizer) else {
             throw ValidationError("--server-optimizer must be one of fedavg, fedavgm, fedadam, fedyogi")
+        }
+        guard serverLr > 0, (0..<1).contains(serverMomentum) else {
+            throw ValidationError("--server-lr must be positive and --server-momentum in 0..<1")
         }
         guard heldOut >= 0, heldOut < cases else { throw ValidationError("--held-out must be within 0..<--cases (\(cases))") }
         let ch = channels.split(separator: ",").compactMap { Int($0) }
@@ -135,7 +142,7 @@ struct Demo: AsyncParsableCommand {
             f.training.positiveFraction = positiveFraction
             f.training.patch = p
             f.training.spacing = [spacing, spacing, spacing]
-            f.serverOptimizer = optimiser == .fedavg ? nil : .init(name: optimiser, learningRate: serverLr)
+            f.serverOptimizer = optimiser == .fedavg ? nil : .init(name: optimiser, learningRate: serverLr, beta1: serverMomentum)
             f.modelSelection = heldOut > 0 ? .init(heldOutCases: heldOut) : nil
         }
         say("keys: aggregator + \(f.nodes.count) nodes in \(keys); federation file \(keys)/federation.json (threshold \(f.secureAggregation.threshold) of \(f.nodes.count))")

@@ -12,18 +12,20 @@ import Testing
         return ["norm": c.network.norm, "schedule": r.learningRateSchedule, "clip": "\(r.gradientClipNorm)",
                 "keepState": "\(r.keepOptimiserState)", "distillation": r.distillation, "exclusion": "\(r.exclusionWeight)",
                 "axisFlip": "\(r.axisFlip)", "weight": "\(r.distillationWeight)", "temperature": "\(r.distillationTemperature)",
-                "finalRate": "\(r.finalLearningRate)"]
+                "finalRate": "\(r.finalLearningRate)", "server": c.serverOptimizer.manifestText]
     }
 
     @Test func eachStepChangesOneThingFromTheOldSetup() throws {
         let steps = Ablation.steps(from: .standard)
         #expect(steps.map(\.name) == ["old", "+instance-norm", "+schedule", "+hard-distillation", "+soft-distillation",
-                                      "+exclusion", "+no-axis-flips", "recipe"])
+                                      "+exclusion", "+no-axis-flips", "+server-step", "recipe"])
         let old = Self.settings(steps[0].config)
         #expect(old["norm"] == "batch" && old["schedule"] == "constant" && old["distillation"] == "none" && old["axisFlip"] == "0.1")
+        #expect(steps[0].config.serverOptimizer == .fedavg)
         let expected: [String: Set<String>] = [
             "+instance-norm": ["norm"], "+schedule": ["schedule", "clip", "keepState"], "+hard-distillation": ["distillation"],
             "+soft-distillation": ["distillation"], "+exclusion": ["exclusion"], "+no-axis-flips": ["axisFlip"],
+            "+server-step": ["server"],
         ]
         for step in steps.dropFirst().dropLast() {
             let s = Self.settings(step.config)
@@ -34,5 +36,7 @@ import Testing
         let last = try #require(steps.last)
         #expect(last.config.recipe == ExperimentConfig.standard.recipe && last.config.network.norm == ExperimentConfig.standard.network.norm)
         #expect(last.config.recipe.axisFlip == 0)
+        #expect(last.config.serverOptimizer == ExperimentConfig.standard.serverOptimizer)
+        #expect(ExperimentConfig.standard.serverOptimizer == .init(name: .fedavgm, learningRate: 2, beta1: 0))
     }
 }

@@ -82,5 +82,7 @@ import Testing
         let c = try ExperimentConfig.decode(Data(#"{"serverOptimizer": {"name": "fedavgm", "learningRate": 1}}"#.utf8), path: "exp.json",
                                             over: .standard)
         #expect(c.serverOptimizer == .init(name: .fedavgm, learningRate: 1))
+        #expect(c.serverOptimizer.beta1 == 0.9, "left out, β₁ is the federation file's default, not the preset's 0")
+        #expect(ExperimentConfig.standard.serverOptimizer.beta1 == 0)
     }
 }
