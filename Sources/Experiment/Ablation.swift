@@ -49,6 +49,7 @@ public enum Ablation {
         old.recipe.exclusionWeight = 0
         old.recipe.axisFlip = 0.1
         old.serverOptimizer = .fedavg
+        old.weighting = .samples
         func step(_ name: String, _ change: String, _ edit: (inout ExperimentConfig) -> Void) -> Step {
             var c = old
             edit(&c)
@@ -72,10 +73,12 @@ public enum Ablation {
             step("+exclusion", "exclusion loss, weight 1") { $0.recipe.exclusionWeight = 1 },
             step("+no-axis-flips", "no flips along the voxel axes (axisFlip \(full.axisFlip))") { $0.recipe.axisFlip = full.axisFlip },
             step("+server-step", "server optimiser \(base.serverOptimizer.manifestText)") { $0.serverOptimizer = base.serverOptimizer },
-            step("recipe", "the whole shipped recipe (\(base.network.norm) norm, \(full.learningRateSchedule) schedule, distillation \(full.distillation), axisFlip \(full.axisFlip), server \(base.serverOptimizer.name.rawValue) η \(base.serverOptimizer.learningRate))") {
+            step("+organ-balance", "weighting \(base.weighting.rawValue)") { $0.weighting = base.weighting },
+            step("recipe", "the whole shipped recipe (\(base.network.norm) norm, \(full.learningRateSchedule) schedule, distillation \(full.distillation), axisFlip \(full.axisFlip), server \(base.serverOptimizer.name.rawValue) η \(base.serverOptimizer.learningRate), weighting \(base.weighting.rawValue))") {
                 $0.network.norm = base.network.norm
                 $0.recipe = full
                 $0.serverOptimizer = base.serverOptimizer
+                $0.weighting = base.weighting
             },
         ]
     }

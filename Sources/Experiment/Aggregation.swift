@@ -10,10 +10,11 @@ public struct Contribution: Sendable {
     /// Weight per model entry (``RoundSetup/blockWeights(model:organs:samples:)``).
     public let blockWeights: [UInt32]
 
-    /// A contribution of `samples` training volumes from a site annotating `organs`.
-    public init(delta: [Float], model: FederatedModel, organs: [String], samples: Int) {
+    /// A contribution of `samples` training volumes from a site annotating `organs`, its weight multiplied by
+    /// `factor` (``Federation/Weighting``).
+    public init(delta: [Float], model: FederatedModel, organs: [String], samples: Int, factor: Int = 1) {
         self.delta = delta
-        blockWeights = RoundSetup.blockWeights(model: model, organs: organs, samples: samples)
+        blockWeights = RoundSetup.blockWeights(model: model, organs: organs, samples: samples, factor: factor)
     }
 }
 

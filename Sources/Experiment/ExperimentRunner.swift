@@ -56,7 +56,8 @@ public final class ExperimentRunner {
                                             secure: [.segvizSecure, .recipeSecure].contains(setup),
                                             localPatterns: setup == .segvizFedBN ? [".adn.N."] : [],
                                             recipe: recipe(for: setup),
-                                            serverOptimizer: [.recipe, .recipeSecure].contains(setup) ? config.serverOptimizer : .fedavg)
+                                            serverOptimizer: [.recipe, .recipeSecure].contains(setup) ? config.serverOptimizer : .fedavg,
+                                            weighting: [.recipe, .recipeSecure].contains(setup) ? config.weighting : .samples)
             var run = try timed(name: setup.rawValue, setup: setup, seed: seed, organs: Organ.allCases, strategy: strategy) { model, round in
                 try federated.round(global: &model, round: round)
             }
@@ -86,7 +87,7 @@ public final class ExperimentRunner {
         -> (run: SetupRun, accounts: [PrivacyAccount], meanGradientNorm: Double) {
         let federated = FederatedRounds(config: config, sites: data.sites.map { $0.reseeded(seed) }, training: training, secure: false,
                                         localPatterns: [], recipe: recipe(for: .recipe), serverOptimizer: config.serverOptimizer,
-                                        privacy: privacy)
+                                        weighting: config.weighting, privacy: privacy)
         var run = try timed(name: name, setup: .recipe, seed: seed, organs: Organ.allCases, strategy: .single) { model, round in
             try federated.round(global: &model, round: round)
         }
@@ -147,9 +148,13 @@ final class FederatedRounds {
     /// The server optimiser on each round's mean update (as the aggregator's; nil until the first round).
     private var server: ServerOptimizer?
     private let serverSpec: FederationFile.ServerOptimizerSpec
+    /// Each site's weight factor (``Federation/Weighting``).
+    let factors: [Int]
 
     init(config: ExperimentConfig, sites: [SiteData], training: RoundTraining, secure: Bool, localPatterns: [String],
-         recipe: TrainingRecipe, serverOptimizer: FederationFile.ServerOptimizerSpec = .fedavg, privacy: DPSGDSettings? = nil) {
+         recipe: TrainingRecipe, serverOptimizer: FederationFile.ServerOptimizerSpec = .fedavg, weighting: Weighting = .samples,
+         privacy: DPSGDSettings? = nil) {
+        factors = weighting.factors(nodeOrgans: sites.map { [$0.organ.description] })
         precondition(privacy == nil || localPatterns.isEmpty, "FederatedRounds: blocks kept local would be published un-noised")
         serverSpec = serverOptimizer
         self.privacy = privacy
@@ -202,7 +207,7 @@ final class FederatedRounds {
             var delta = local.values
             for i in delta.indices { delta[i] -= global.values[i] }
             contributions.append(Contribution(delta: delta, model: global, organs: [site.organ.description],
-                                              samples: site.set.items.count))
+                                              samples: site.set.items.count, factor: factors[k]))
         }
         largestUpdates.append(contributions.map { $0.delta.map { Double(abs($0)) }.max() ?? 0 }.max() ?? 0)
         let plain = Aggregation.plainMean(contributions, model: global)

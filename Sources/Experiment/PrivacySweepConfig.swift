@@ -59,6 +59,7 @@ extension ExperimentConfig {
         c.training.patch = [32, 32, 16]
         c.training.patchesPerVolume = 1
         c.setups = [Setup.recipe.rawValue]
+        c.recipe = .defaults  // one site per organ: the federation file's recipe (no distillation), as measured
         return c
     }
 

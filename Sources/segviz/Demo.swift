@@ -54,6 +54,8 @@ struct Demo: AsyncParsableCommand {
     var serverLr: Double = FederationFile.ServerOptimizerSpec.recommended.learningRate
     @Option(help: "Server momentum or first-moment decay β₁ (fedavgm with 0: the mean update scaled by --server-lr; fedadam/fedyogi: about 0.9).")
     var serverMomentum: Double = FederationFile.ServerOptimizerSpec.recommended.beta1
+    @Option(help: "Weighting of each node's update in the mean: organ-balanced (the recommended; with two liver and two spleen sites the same as samples) or samples.")
+    var weighting: String = Weighting.organBalanced.rawValue
     @Flag(help: "Make one node vanish in the middle of round 2 (after sharing its keys), to show dropout recovery.")
     var dropNode = false
 
@@ -78,6 +80,9 @@ struct Demo: AsyncParsableCommand {
         }
         guard serverLr > 0, (0..<1).contains(serverMomentum) else {
             throw ValidationError("--server-lr must be positive and --server-momentum in 0..<1")
+        }
+        guard let weights = Weighting(rawValue: weighting) else {
+            throw ValidationError("--weighting must be organ-balanced or samples")
         }
         guard heldOut >= 0, heldOut < cases else { throw ValidationError("--held-out must be within 0..<--cases (\(cases))") }
         let ch = channels.split(separator: ",").compactMap { Int($0) }
@@ -144,6 +149,7 @@ struct Demo: AsyncParsableCommand {
             f.training.spacing = [spacing, spacing, spacing]
             f.serverOptimizer = optimiser == .fedavg ? nil : .init(name: optimiser, learningRate: serverLr, beta1: serverMomentum)
             f.modelSelection = heldOut > 0 ? .init(heldOutCases: heldOut) : nil
+            f.weighting = weights == .samples ? nil : weights
         }
         say("keys: aggregator + \(f.nodes.count) nodes in \(keys); federation file \(keys)/federation.json (threshold \(f.secureAggregation.threshold) of \(f.nodes.count))")
 

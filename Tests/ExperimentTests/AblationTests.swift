@@ -1,3 +1,4 @@
+import Federation
 import Foundation
 import Testing
 @testable import Experiment
@@ -12,20 +13,21 @@ import Testing
         return ["norm": c.network.norm, "schedule": r.learningRateSchedule, "clip": "\(r.gradientClipNorm)",
                 "keepState": "\(r.keepOptimiserState)", "distillation": r.distillation, "exclusion": "\(r.exclusionWeight)",
                 "axisFlip": "\(r.axisFlip)", "weight": "\(r.distillationWeight)", "temperature": "\(r.distillationTemperature)",
-                "finalRate": "\(r.finalLearningRate)", "server": c.serverOptimizer.manifestText]
+                "finalRate": "\(r.finalLearningRate)", "server": c.serverOptimizer.manifestText,
+                "weighting": c.weighting.rawValue]
     }
 
     @Test func eachStepChangesOneThingFromTheOldSetup() throws {
         let steps = Ablation.steps(from: .standard)
         #expect(steps.map(\.name) == ["old", "+instance-norm", "+schedule", "+hard-distillation", "+soft-distillation",
-                                      "+exclusion", "+no-axis-flips", "+server-step", "recipe"])
+                                      "+exclusion", "+no-axis-flips", "+server-step", "+organ-balance", "recipe"])
         let old = Self.settings(steps[0].config)
         #expect(old["norm"] == "batch" && old["schedule"] == "constant" && old["distillation"] == "none" && old["axisFlip"] == "0.1")
-        #expect(steps[0].config.serverOptimizer == .fedavg)
+        #expect(steps[0].config.serverOptimizer == .fedavg && steps[0].config.weighting == .samples)
         let expected: [String: Set<String>] = [
             "+instance-norm": ["norm"], "+schedule": ["schedule", "clip", "keepState"], "+hard-distillation": ["distillation"],
             "+soft-distillation": ["distillation"], "+exclusion": ["exclusion"], "+no-axis-flips": ["axisFlip"],
-            "+server-step": ["server"],
+            "+server-step": ["server"], "+organ-balance": ["weighting"],
         ]
         for step in steps.dropFirst().dropLast() {
             let s = Self.settings(step.config)
@@ -38,5 +40,6 @@ import Testing
         #expect(last.config.recipe.axisFlip == 0)
         #expect(last.config.serverOptimizer == ExperimentConfig.standard.serverOptimizer)
         #expect(ExperimentConfig.standard.serverOptimizer == .init(name: .fedavgm, learningRate: 2, beta1: 0))
+        #expect(last.config.weighting == .organBalanced && ExperimentConfig.standard.weighting == .organBalanced)
     }
 }

@@ -109,9 +109,13 @@ import Testing
 /// `serverOptimizer` in the federation file: absent keeps plain FedAvg and the old canonical form.
 @Suite struct ServerOptimizerConfigTests {
     func file(_ extra: String) throws -> (FederationFile?, [FederationProblem]) {
+        try Self.file(extra, nodes: [.init(id: "a", organs: ["liver"]), .init(id: "b", organs: ["liver"])])
+    }
+
+    /// A new federation file of `nodes` with `extra` (`, "field": value`) added after its version, through the validator.
+    static func file(_ extra: String, nodes: [FederationSetup.NodeSpec]) throws -> (FederationFile?, [FederationProblem]) {
         let dir = try temporaryDirectory()
-        let f = try FederationSetup.create(keysDirectory: dir, name: "t", url: "http://127.0.0.1:1",
-                                           nodes: [.init(id: "a", organs: ["liver"]), .init(id: "b", organs: ["liver"])])
+        let f = try FederationSetup.create(keysDirectory: dir, name: "t", url: "http://127.0.0.1:1", nodes: nodes)
         var text = String(decoding: try f.encoded(), as: UTF8.self)
         text = text.replacingOccurrences(of: "\"version\" : 2", with: "\"version\" : 2" + extra)
         return FederationValidator.check(Data(text.utf8))

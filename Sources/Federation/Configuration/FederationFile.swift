@@ -38,6 +38,8 @@ public struct FederationFile: Codable, Equatable, Sendable {
     public var trainingTimeoutSeconds: Double
     /// The aggregator's optimiser on the aggregated update (``ServerOptimizerSpec``); nil: plain FedAvg.
     public var serverOptimizer: ServerOptimizerSpec?
+    /// How updates are weighted in the mean (``Weighting``); nil: by samples.
+    public var weighting: Weighting?
     /// Model selection on held-out cases at the nodes (``ModelSelectionSpec``); nil: none.
     public var modelSelection: ModelSelectionSpec?
     /// Patient-level differential privacy (`PrivacySpec.swift`); nil: none.

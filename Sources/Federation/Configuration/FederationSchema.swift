@@ -131,6 +131,7 @@ public enum FederationSchema {
         opt("trainingTimeoutSeconds", .number(exclusiveMin: 0, min: nil, max: 604800), .number(600),
             "Seconds for nodes to train and advertise keys at the start of a round."),
         serverOptimizerField,
+        weightingField,
         modelSelectionField,
         privacyField,
     ])

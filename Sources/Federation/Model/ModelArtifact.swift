@@ -37,6 +37,7 @@ public enum ModelArtifact {
             "server_optimizer": federation.effectiveServerOptimizer.manifestText,
         ]
         if let privacy { meta["privacy"] = privacy.manifestText }
+        if let weighting = federation.weighting { meta["weighting"] = weighting.rawValue }
         return model.safetensors(metadata: meta).encode()
     }
 

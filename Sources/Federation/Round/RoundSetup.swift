@@ -71,10 +71,10 @@ public enum RoundSetup {
         return try config(federation: f, model: model, context: context, session: try unhex(a.session, field: "announcement.session"))
     }
 
-    /// Per-block weights of a node: its sample count on shared tensors and on the heads of organs it annotates,
-    /// 0 elsewhere.
-    public static func blockWeights(model: FederatedModel, organs: [String], samples: Int) -> [UInt32] {
-        let w = UInt32(min(max(samples, 1), Int(maximumWeight)))
+    /// Per-block weights of a node: its sample count times `factor` (``Weighting``) on shared tensors and on the
+    /// heads of organs it annotates, 0 elsewhere; capped at ``maximumWeight``.
+    public static func blockWeights(model: FederatedModel, organs: [String], samples: Int, factor: Int = 1) -> [UInt32] {
+        let w = UInt32(min(max(samples, 1) * max(factor, 1), Int(maximumWeight)))
         return model.entries.map { e in e.organ.map { organs.contains($0) ? w : 0 } ?? w }
     }
 }

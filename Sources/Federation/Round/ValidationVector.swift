@@ -58,7 +58,8 @@ public enum ValidationVector {
 
     /// A node's block weights: the model's, plus its weight on the validation block.
     public static func blockWeights(federation f: FederationFile, model: FederatedModel, organs: [String], samples: Int) -> [UInt32] {
-        let base = RoundSetup.blockWeights(model: model, organs: organs, samples: samples)
+        let base = RoundSetup.blockWeights(model: model, organs: organs, samples: samples,
+                                           factor: f.effectiveWeighting.factor(federation: f, organs: organs))
         return block(federation: f, model: model) == nil ? base : base + [nodeWeight(samples: samples)]
     }
 
