@@ -23,10 +23,15 @@ import Federation
     }
 
     /// The experiment trains what a node trains: its default recipe is the shipped one, field for field
-    /// (augmentation and patch sampling included), and each sampling field it sets reaches the training.
+    /// (augmentation and patch sampling included), but for the one setting a federation with one spleen site of
+    /// three chooses (hard distillation); the privacy sweep's is the shipped one exactly; each sampling field it
+    /// sets reaches the training.
     @Test func theExperimentsRecipeIsTheShippedOne() throws {
         let c = try decode("{}")
-        let shipped = TrainingRecipe.standard(learningRate: 2e-3, rounds: 8)
+        var shipped = TrainingRecipe.standard(learningRate: 2e-3, rounds: 8)
+        #expect(ExperimentConfig.privacySweepPreset.recipe.trainingRecipe(learningRate: 2e-3, rounds: 8) == shipped)
+        #expect(shipped.distillation == .none)
+        shipped.distillation = .hard
         #expect(c.recipe.trainingRecipe(learningRate: 2e-3, rounds: 8) == shipped)
         let set = try decode(#"{"recipe": {"positiveFraction": 0.25, "spatialAugmentation": 0.3, "mirrorLeftRight": 0.5}}"#)
         let r = set.recipe.trainingRecipe(learningRate: 2e-3, rounds: 8)
