@@ -17,7 +17,7 @@ help:
 	@echo "make interop - MONAI's own pipeline vs segviz infer on demo models and the real CT (throwaway venv, ~6 GB)"
 	@echo "make tsan   - ThreadSanitizer run of the concurrency-heavy suites (own build in .build-tsan); not part of make test"
 	@echo "make consumer-check - a throwaway package depending on SegVizKit by version (1.0.0 tag in a clone) builds and runs"
-	@echo "make experiment-ablation - the recipe's ablation, one change at a time on one seed pair (31 min measured, quiet)"
+	@echo "make experiment-ablation - the recipe's ablation, one change at a time on one seed pair (about 34 min: 31 measured quiet with one step fewer)"
 	@echo "make experiment-main - centralised, recipe and recipe-secure over 3 training x 2 phantom seeds (about 55 min quiet)"
 	@echo "make experiment-dp - Dice per organ against DP epsilon 1, 4, 16, 64 and none, 2 sites x 200 phantoms (about 10 min: 9:44 measured, 2 cores)"
 	@echo "make bench-compare - segviz vs the PyTorch+MONAI anchors, alternating runs (builds a ~6 GB venv in ~/.cache)"
